@@ -1,0 +1,67 @@
+//! The command line: one file per subcommand, each with its `Args` and `run`.
+//!
+//! Every `run` returns an [`Outcome`] or an [`Error`](crate::Error); `main`
+//! turns those into exit codes in one place ([`crate::error`]).
+
+use clap::{ArgAction, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::{Outcome, Result};
+
+pub mod summary;
+
+/// Exit codes, shown at the end of every `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  passed the gate (or no gate was given)
+  1  the gate failed
+  2  usage or input error (bad flags, missing or malformed files, invalid names)
+  3  the scan could not run (cluster, access, engine, timeout)
+  4  teardown left objects behind";
+
+/// Scan running Kubernetes containers for compliance from CI, gate the
+/// results against a threshold, and write reports CI systems show.
+#[derive(Debug, Parser)]
+#[command(name = "kscan", version, about, long_about = None, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). `KSCAN_LOG` takes a
+    /// tracing filter and wins over this flag.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count controls by status and severity, as `saf summary` does.
+    Summary(summary::Args),
+}
+
+/// Send logs to stderr at the level the flags ask for.
+pub fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("KSCAN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Run the chosen subcommand.
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Summary(args) => summary::run(args),
+    }
+}

@@ -1,0 +1,18 @@
+//! kscan: scan running Kubernetes containers for compliance from CI, gate
+//! the results, and leave nothing behind.
+//!
+//! The modules follow the pipeline:
+//!
+//! ```text
+//! target ──► access ──► strategy ──► engine ──► hdf ──► gate ──► report
+//!            (cluster)                                     teardown (cluster)
+//! ```
+//!
+//! [`hdf`] is the result model every producer writes and every consumer
+//! reads; [`error`] maps every failure to one of the documented exit codes.
+
+pub mod cli;
+pub mod error;
+pub mod hdf;
+
+pub use error::{Error, Outcome, Result};
