@@ -1,0 +1,25 @@
+# Shared by the scripts under scripts/: paths and small helpers. Source it.
+set -euo pipefail
+
+KSCAN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Caches live outside the checkout so that a clean clone on the same machine
+# reuses them (tools, Go and Cargo builds, the testbed's binaries).
+export KSCAN_CACHE="${KSCAN_CACHE:-$HOME/.cache/kscan}"
+export KSCAN_BIN="$KSCAN_CACHE/bin"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KSCAN_CACHE/target}"
+mkdir -p "$KSCAN_BIN"
+export PATH="$KSCAN_BIN:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install Debian packages that are not installed yet (one apt run for all).
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt: installing ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

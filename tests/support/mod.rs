@@ -1,0 +1,43 @@
+//! Shared by the integration tests (`mod support;` in each test file).
+//!
+//! External tools (the SAF CLI, validators, …) are installed by
+//! `scripts/setup` into `$KSCAN_CACHE/bin`; the testbed writes its admin
+//! kubeconfig to a known path. A test that needs either and does not find it
+//! fails with a message saying how to get it: tests never skip themselves.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$KSCAN_CACHE`, default `~/.cache/kscan`.
+pub fn cache() -> PathBuf {
+    std::env::var_os("KSCAN_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/kscan")
+    })
+}
+
+/// An external tool installed by `scripts/setup`.
+pub fn tool(name: &str) -> PathBuf {
+    let path = cache().join("bin").join(name);
+    assert!(path.exists(), "{} is missing: run `scripts/setup` (or `make test`) first", path.display());
+    path
+}
+
+/// A `Command` for the kscan binary under test.
+pub fn kscan() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kscan"))
+}
+
+/// The testbed's admin kubeconfig (`KSCAN_TESTBED_KUBECONFIG` overrides).
+pub fn testbed_kubeconfig() -> PathBuf {
+    let path = std::env::var_os("KSCAN_TESTBED_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join("testbed/run/admin.kubeconfig"));
+    assert!(path.exists(), "{} is missing: bring the testbed up with `tests/testbed/testbed up`", path.display());
+    path
+}
