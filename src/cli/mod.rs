@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Outcome, Result};
 
+pub mod gate;
 pub mod summary;
+pub mod threshold;
 
 /// Exit codes, shown at the end of every `--help`.
 const EXIT_CODES: &str = "\
@@ -43,6 +45,10 @@ pub struct Cli {
 pub enum Command {
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
+    /// Check results against a SAF threshold file; exit 1 when a rule fails.
+    Gate(gate::Args),
+    /// Generate threshold files from results.
+    Threshold(threshold::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -63,5 +69,7 @@ pub fn init_logging(cli: &Cli) {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Summary(args) => summary::run(args),
+        Command::Gate(args) => gate::run(args),
+        Command::Threshold(args) => threshold::run(args),
     }
 }
