@@ -225,6 +225,14 @@ fn threshold(name: &str, text: &str) -> PathBuf {
 // ---------------------------------------------------------------------------
 // Running the two tools
 
+/// A `Command` for the SAF CLI. It runs in the corpus directory because it
+/// writes `saf-cli.log` into its working directory.
+fn saf() -> Command {
+    let mut cmd = Command::new(support::tool("saf"));
+    cmd.current_dir(corpus());
+    cmd
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
@@ -243,11 +251,7 @@ enum Saf {
 }
 
 fn saf_validate(results: &Path, thresholds: &Path) -> Saf {
-    let out = run(Command::new(support::tool("saf"))
-        .args(["validate", "threshold", "-i"])
-        .arg(results)
-        .arg("-T")
-        .arg(thresholds));
+    let out = run(saf().args(["validate", "threshold", "-i"]).arg(results).arg("-T").arg(thresholds));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     match out.status.code() {
         Some(0) if stdout.contains("All validation tests passed") => Saf::Passed,
@@ -263,7 +267,7 @@ fn saf_validate(results: &Path, thresholds: &Path) -> Saf {
 
 /// `saf validate threshold` with the raw outcome, for the defect table.
 fn saf_validate_raw(args: &[&std::ffi::OsStr]) -> (i32, String) {
-    let out = run(Command::new(support::tool("saf")).args(["validate", "threshold"]).args(args));
+    let out = run(saf().args(["validate", "threshold"]).args(args));
     (out.status.code().unwrap_or(-1), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
@@ -325,12 +329,7 @@ fn generated_thresholds_are_byte_identical_and_pass_in_both() {
         for opts in [&[][..], &["-e"], &["-c"], &["-e", "-c"]] {
             let saf_out = corpus().join(format!("{name}{}.saf.yml", opts.concat()));
             let kscan_out = corpus().join(format!("{name}{}.kscan.yml", opts.concat()));
-            let out = run(Command::new(support::tool("saf"))
-                .args(["generate", "threshold", "-i"])
-                .arg(&input)
-                .args(opts)
-                .arg("-o")
-                .arg(&saf_out));
+            let out = run(saf().args(["generate", "threshold", "-i"]).arg(&input).args(opts).arg("-o").arg(&saf_out));
             assert!(out.status.success(), "saf generate threshold {name} {opts:?}: {}", text(&out.stderr));
             let out =
                 run(support::kscan().args(["threshold", "generate"]).arg(&input).args(opts).arg("-o").arg(&kscan_out));
@@ -495,8 +494,7 @@ fn violations_come_in_safs_order() {
 fn summary_numbers_match() {
     for name in AGREED {
         let input = hdf(name);
-        let saf =
-            run(Command::new(support::tool("saf")).args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
+        let saf = run(saf().args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
         assert!(saf.status.success(), "saf summary {name}: {}", text(&saf.stderr));
         let saf: Value = serde_json::from_slice(&saf.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&saf.stdout)));
         let kscan = run(support::kscan().args(["summary", "-f", "json"]).arg(&input));
