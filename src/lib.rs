@@ -16,6 +16,8 @@ pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod hdf;
+pub mod scan;
+pub mod strategy;
 pub mod target;
 
 pub use error::{Error, Outcome, Result};

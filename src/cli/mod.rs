@@ -8,6 +8,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Outcome, Result};
 
+pub mod access;
+pub mod cleanup;
+pub mod scan;
 pub mod summary;
 
 /// Exit codes, shown at the end of every `--help`.
@@ -41,6 +44,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scan running containers with ephemeral least-privilege access, write
+    /// HDF per container, and tear everything down.
+    Scan(scan::Args),
+    /// Create or delete a scan's scoped access, to run your own engine with it.
+    Access(access::Args),
+    /// Remove objects earlier runs left behind.
+    Cleanup(cleanup::Args),
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
 }
@@ -49,7 +59,7 @@ pub enum Command {
 pub fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,kscan=info",
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",
@@ -62,6 +72,9 @@ pub fn init_logging(cli: &Cli) {
 /// Run the chosen subcommand.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
+        Command::Scan(args) => scan::run(args).await,
+        Command::Access(args) => access::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
     }
 }

@@ -157,9 +157,12 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
 
     let sas: Api<ServiceAccount> = Api::namespaced(admin.client.clone(), ns);
     teardown.own(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() });
-    sas.create(&post, &ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() })
-        .await
-        .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
+    sas.create(
+        &post,
+        &ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() },
+    )
+    .await
+    .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
 
     let roles: Api<Role> = Api::namespaced(admin.client.clone(), ns);
     teardown.own(Owned::Role { namespace: ns.into(), name: name.clone() });
@@ -181,7 +184,10 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
             ..Default::default()
         }]),
     };
-    bindings.create(&post, &binding).await.map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
+    bindings
+        .create(&post, &binding)
+        .await
+        .map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
 
     let request = TokenRequest {
         spec: TokenRequestSpec { expiration_seconds: Some(i64::from(spec.ttl.seconds())), ..Default::default() },
@@ -195,7 +201,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let token_expiry = DateTime::<Utc>::from(std::time::SystemTime::from(status.expiration_timestamp.0));
 
     let dir = tempfile::Builder::new()
-        .prefix("kscan-")
+        .prefix(&format!("{}-", kubeconfig_dir_prefix(run)))
         .tempdir()
         .map_err(|e| Error::scan("cannot create a private temporary directory for the kubeconfig").with_source(e))?;
     let dir = teardown.own_dir(dir);
@@ -208,6 +214,12 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         .map_err(|e| e.context("using the scoped kubeconfig"))?;
     wait_until_granted(&connection, ns, &spec.grants).await?;
     Ok(ScopedAccess { name, namespace: spec.namespace.clone(), kubeconfig, connection, expires_at: token_expiry })
+}
+
+/// The start of the name of a run's private kubeconfig directory in the
+/// system temporary directory (`kscan access delete` finds it by this).
+pub fn kubeconfig_dir_prefix(run: &RunId) -> String {
+    format!("kscan-{run}")
 }
 
 /// Write a kubeconfig that carries `token` for `user`, with the server and
@@ -244,13 +256,19 @@ pub fn write_kubeconfig(path: &Path, base: &kube::Config, user: &str, namespace:
         }],
         contexts: vec![NamedContext {
             name: "kscan".into(),
-            context: Some(Context { cluster: "kscan".into(), user: Some(user.into()), namespace: Some(namespace.into()), ..Default::default() }),
+            context: Some(Context {
+                cluster: "kscan".into(),
+                user: Some(user.into()),
+                namespace: Some(namespace.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }],
         current_context: Some("kscan".into()),
         ..Default::default()
     };
-    let text = serde_yaml::to_string(&config).map_err(|e| Error::scan("cannot encode the kubeconfig").with_source(e))?;
+    let text =
+        serde_yaml::to_string(&config).map_err(|e| Error::scan("cannot encode the kubeconfig").with_source(e))?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

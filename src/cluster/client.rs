@@ -55,10 +55,8 @@ impl ClusterArgs {
             return Ok((config, "in-cluster service account".into()));
         }
         let config = kube::Config::from_kubeconfig(&options).await.map_err(|e| {
-            Error::input(
-                "no usable kubeconfig: pass --kubeconfig PATH (or set KUBECONFIG), or run kscan inside a pod",
-            )
-            .with_source(e)
+            Error::input("no usable kubeconfig: pass --kubeconfig PATH (or set KUBECONFIG), or run kscan inside a pod")
+                .with_source(e)
         })?;
         Ok((config, "the default kubeconfig".into()))
     }

@@ -2,6 +2,7 @@
 //! least-privilege access, exec, and the teardown guard.
 
 pub mod access;
+pub mod cleanup;
 pub mod client;
 pub mod exec;
 pub mod teardown;

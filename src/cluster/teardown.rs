@@ -114,7 +114,12 @@ impl Teardown {
     pub fn new(client: kube::Client) -> Self {
         Teardown {
             client,
-            inner: Arc::new(Mutex::new(Inner { objects: Vec::new(), dirs: Vec::new(), notes: Vec::new(), finished: false })),
+            inner: Arc::new(Mutex::new(Inner {
+                objects: Vec::new(),
+                dirs: Vec::new(),
+                notes: Vec::new(),
+                finished: false,
+            })),
         }
     }
 
@@ -142,6 +147,16 @@ impl Teardown {
     /// The objects currently owned.
     pub fn objects(&self) -> Vec<Owned> {
         self.lock().objects.clone()
+    }
+
+    /// Hand everything over to the caller instead of deleting it (`kscan
+    /// access create`, whose user deletes later): the objects stay and the
+    /// directories are kept. Returns the kept directories.
+    pub fn release(&self) -> Vec<PathBuf> {
+        let mut inner = self.lock();
+        inner.finished = true;
+        inner.objects.clear();
+        std::mem::take(&mut inner.dirs).into_iter().map(tempfile::TempDir::keep).collect()
     }
 
     /// Delete everything owned, newest first, and remove the directories.

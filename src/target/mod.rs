@@ -1,5 +1,8 @@
 //! Target: what to scan. Names are validated here, before any API call, so a
 //! bad name is an input error (exit 2) and never reaches the cluster.
+//! [`resolve`] then finds the running containers a request names.
+
+pub mod resolve;
 
 use std::fmt;
 

@@ -1,0 +1,31 @@
+//! The exec strategy: commands run in the target container itself, through
+//! the Kubernetes exec API over WebSocket, with the scoped credentials.
+
+use std::time::Duration;
+
+use serde_json::{json, Map};
+
+use super::Reach;
+use crate::cluster::access::{Grant, ScopedAccess};
+use crate::cluster::exec::Exec;
+use crate::engine::probe::exec::ExecProbe;
+use crate::error::Result;
+use crate::target::ContainerRef;
+
+/// `get` on the pods (to find the container) and `get` + `create` on
+/// `pods/exec`: exec over WebSocket is a GET upgrade, and from Kubernetes
+/// 1.35 the API server also checks `create`.
+pub fn grants(pods: &[String]) -> Vec<Grant> {
+    vec![
+        Grant { resource: "pods", verbs: &["get"], names: pods.to_vec() },
+        Grant { resource: "pods/exec", verbs: &["get", "create"], names: pods.to_vec() },
+    ]
+}
+
+/// A probe over exec in `target`, as the scoped identity.
+pub async fn reach(access: &ScopedAccess, target: &ContainerRef, timeout: Duration) -> Result<Reach> {
+    let exec = Exec::new(access.connection.client.clone(), target.clone(), timeout);
+    let mut platform = Map::new();
+    platform.insert("kscan_strategy".into(), json!("exec"));
+    Ok(Reach { probe: Box::new(ExecProbe::new(exec)), train_target: target.uri(), platform })
+}
