@@ -15,7 +15,7 @@ use crate::cluster::teardown::{Teardown, TeardownReport};
 use crate::cluster::RunId;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::strategy::Strategy;
+use crate::strategy::StrategyConfig;
 use crate::target::resolve::{resolve, Request};
 use crate::target::ContainerRef;
 
@@ -25,7 +25,7 @@ pub struct Plan {
     /// What to scan.
     pub request: Request,
     /// How to reach it.
-    pub strategy: Strategy,
+    pub strategy: StrategyConfig,
     /// What produces the results.
     pub engine: Engine,
     /// Lifetime of the scoped token.
@@ -72,7 +72,7 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
         "run {run}: scanning {} container(s) in {} with strategy {}, engine {}",
         targets.len(),
         plan.request.namespace,
-        plan.strategy,
+        plan.strategy.kind,
         plan.engine.name()
     );
 
@@ -123,8 +123,11 @@ async fn scan_all(
 ) -> Result<Vec<Scanned>> {
     let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
     pods.dedup();
-    let spec =
-        AccessSpec { namespace: plan.request.namespace.clone(), grants: plan.strategy.grants(&pods), ttl: plan.ttl };
+    let spec = AccessSpec {
+        namespace: plan.request.namespace.clone(),
+        grants: plan.strategy.kind.grants(&run, &pods),
+        ttl: plan.ttl,
+    };
     tracing::info!("run {run}: creating ServiceAccount, Role and RoleBinding {}", run.object_name());
     let access = access::create(&admin, &run, &spec, &teardown).await?;
     tracing::info!("run {run}: scoped access ready (token expires {})", access.expires_at.to_rfc3339());
@@ -134,7 +137,7 @@ async fn scan_all(
     let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.clone().into_iter().enumerate())
         .map(|(i, target)| {
             let (access, plan, teardown) = (access.clone(), plan.clone(), teardown.clone());
-            async move { (i, scan_one(&access, &plan, &target, &teardown).await) }
+            async move { (i, scan_one(&access, &plan, &target, i, &teardown).await) }
         })
         .buffer_unordered(plan.concurrency.max(1))
         .collect()
@@ -160,14 +163,20 @@ async fn scan_all(
     }
 }
 
-async fn scan_one(access: &ScopedAccess, plan: &Plan, target: &ContainerRef, teardown: &Teardown) -> Result<Scanned> {
+async fn scan_one(
+    access: &ScopedAccess,
+    plan: &Plan,
+    target: &ContainerRef,
+    index: usize,
+    teardown: &Teardown,
+) -> Result<Scanned> {
     tracing::info!("{target}: scanning");
     let work = tempfile::Builder::new()
         .prefix("kscan-work-")
         .tempdir()
         .map_err(|e| Error::scan("cannot create a private work directory").with_source(e))?;
     let work = teardown.own_dir(work);
-    let reach = plan.strategy.reach(access, target, plan.command_timeout, teardown).await?;
+    let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
     let json =
         plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;
     let file = plan.out_dir.join(result_file_name(target));

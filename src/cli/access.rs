@@ -95,7 +95,8 @@ async fn create(args: CreateArgs) -> Result<Outcome> {
     let pods: Vec<String> = names.iter().map(|p| p.as_str().to_owned()).collect();
     let run = RunId::generate();
     let teardown = Teardown::new(admin.client.clone());
-    let spec = AccessSpec { namespace: namespace.clone(), grants: args.strategy.grants(&pods), ttl: args.token_ttl };
+    let spec =
+        AccessSpec { namespace: namespace.clone(), grants: args.strategy.grants(&run, &pods), ttl: args.token_ttl };
     match access::create(&admin, &run, &spec, &teardown).await {
         Ok(scoped) => {
             teardown.release();

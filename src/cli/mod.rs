@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{Outcome, Result};
 
 pub mod access;
+pub mod agent;
 pub mod cleanup;
 pub mod scan;
 pub mod summary;
@@ -53,6 +54,9 @@ pub enum Command {
     Cleanup(cleanup::Args),
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
+    /// Runs inside the scanner container of the debug and sidecar strategies.
+    #[command(hide = true)]
+    Agent(agent::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -76,5 +80,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Access(args) => access::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
+        Command::Agent(args) => agent::run(args).await,
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::{Engine, EngineKind};
 use crate::error::Error;
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::scan::{self, parse_duration, Plan};
-use crate::strategy::Strategy;
+use crate::strategy::{Strategy, StrategyConfig, DEFAULT_SCANNER_IMAGE};
 use crate::target::resolve::{Request, Selection};
 use crate::target::{Label, Subdomain};
 use crate::{Outcome, Result};
@@ -34,7 +34,14 @@ be deleted makes the exit code 4 (remove it with `kscan cleanup`).
 
 Your credentials need, in the namespace: get/list on pods; create/delete on
 serviceaccounts, roles, rolebindings; create on serviceaccounts/token; and
-every permission the Role grants (exec: get on pods, get+create on pods/exec).")]
+every permission the Role grants (exec: get on pods, get+create on pods/exec;
+debug and auto add get+patch on pods/ephemeralcontainers; sidecar: create on
+pods, get/delete and exec on the run's own pod).
+
+Strategies: auto uses exec when the container has sh, head, stat, find and
+cat, else debug. debug adds an ephemeral scanner container (it stays in the
+pod's spec, stopped, after the scan); sidecar starts a copy of the container
+beside a scanner in a new pod that is deleted afterwards.")]
 pub struct Args {
     /// Namespace of the pods to scan.
     #[arg(short, long, value_name = "NS")]
@@ -53,8 +60,22 @@ pub struct Args {
     pub container: Option<String>,
 
     /// How to reach the container.
-    #[arg(long, value_enum, default_value_t = Strategy::Exec)]
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
     pub strategy: Strategy,
+
+    /// Scanner image for debug and sidecar: the static kscan binary at
+    /// /usr/local/bin/kscan (see docs/strategies.md to build and publish it).
+    #[arg(long, value_name = "IMAGE", env = "KSCAN_SCANNER_IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
+    pub scanner_image: String,
+
+    /// UID the scanner container runs as (default: the scanner image's, root).
+    /// Use the target's UID where Pod Security forbids root.
+    #[arg(long, value_name = "UID")]
+    pub scanner_user: Option<u32>,
+
+    /// With --strategy sidecar: scan this image instead of the target container's.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 
     /// What runs the checks.
     #[arg(long, value_enum, default_value_t = EngineKind::Builtin)]
@@ -100,7 +121,10 @@ impl Args {
         };
         let container = self.container.as_deref().map(|c| Label::parse("container", c)).transpose()?;
         scan::check_out_dir(&self.out_dir)?;
-        let command_timeout = self.timeout.min(Duration::from_secs(120));
+        if self.image.is_some() && self.strategy != Strategy::Sidecar {
+            return Err(Error::input("--image only applies to --strategy sidecar"));
+        }
+        let command_timeout = self.timeout.min(Duration::from_secs(300));
         let engine = match self.engine {
             EngineKind::Builtin => {
                 if self.profile.is_some() {
@@ -109,13 +133,25 @@ impl Args {
                 Engine::Builtin
             }
             EngineKind::Cinc => {
+                if !self.strategy.supports_cinc() {
+                    return Err(Error::input(format!(
+                        "--engine cinc runs with --strategy exec only (CINC Auditor reaches the target over \
+                         exec); got --strategy {}",
+                        self.strategy
+                    )));
+                }
                 let profile = self.profile.as_deref().expect("clap requires --profile with --engine cinc");
                 Engine::Cinc(Cinc::new(self.engine_bin.as_deref(), profile, self.timeout)?)
             }
         };
         Ok(Plan {
             request: Request { namespace, pods, container },
-            strategy: self.strategy,
+            strategy: StrategyConfig {
+                kind: self.strategy,
+                scanner_image: self.scanner_image.clone(),
+                scanner_user: self.scanner_user.map(i64::from),
+                image: self.image.clone(),
+            },
             engine,
             ttl: self.token_ttl,
             timeout: self.timeout,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, AttachParams, DeleteParams};
 use serde::de::DeserializeOwned;
 
 use crate::cluster::api_status;
@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 
 /// How long a deleted pod may take to disappear.
 const POD_GONE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a stopped ephemeral container may take to be reported ended.
+const EPHEMERAL_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An object a run created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,16 @@ pub enum Owned {
         /// Name.
         name: String,
     },
+    /// An ephemeral container (the debug strategy's scanner). Kubernetes
+    /// cannot remove one: teardown stops its process and waits until it ends.
+    EphemeralContainer {
+        /// Namespace.
+        namespace: String,
+        /// The pod it was added to.
+        pod: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Owned {
@@ -62,6 +74,9 @@ impl std::fmt::Display for Owned {
             Owned::Role { namespace, name } => ("role", namespace, name),
             Owned::RoleBinding { namespace, name } => ("rolebinding", namespace, name),
             Owned::Pod { namespace, name } => ("pod", namespace, name),
+            Owned::EphemeralContainer { namespace, pod, name } => {
+                return write!(f, "ephemeral container {name} of pod {pod} in namespace {namespace}");
+            }
         };
         write!(f, "{kind}/{name} in namespace {ns}")
     }
@@ -170,7 +185,15 @@ impl Teardown {
         let mut report = TeardownReport { notes, ..Default::default() };
         for object in objects.into_iter().rev() {
             match self.delete(&object).await {
-                Ok(()) => report.deleted.push(object),
+                Ok(()) => {
+                    if let Owned::EphemeralContainer { pod, name, .. } = &object {
+                        report.notes.push(format!(
+                            "ephemeral container {name} stays in the spec of pod {pod} (Kubernetes cannot remove \
+                             ephemeral containers); its process was stopped"
+                        ));
+                    }
+                    report.deleted.push(object)
+                }
                 Err(why) => report.left.push((object, why)),
             }
         }
@@ -188,6 +211,9 @@ impl Teardown {
             Owned::ServiceAccount { namespace, name } => delete::<ServiceAccount>(&self.client, namespace, name).await,
             Owned::Role { namespace, name } => delete::<Role>(&self.client, namespace, name).await,
             Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(&self.client, namespace, name).await,
+            Owned::EphemeralContainer { namespace, pod, name } => {
+                stop_ephemeral(&self.client, namespace, pod, name).await
+            }
             Owned::Pod { namespace, name } => {
                 let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
                 let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
@@ -209,6 +235,57 @@ impl Teardown {
                 }
             }
         }
+    }
+}
+
+/// End an ephemeral scanner container: run the agent's stop command in it
+/// and wait until the kubelet reports it terminated.
+async fn stop_ephemeral(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+) -> std::result::Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let terminated = |p: &Pod| {
+        let statuses = p.status.as_ref().and_then(|s| s.ephemeral_container_statuses.as_ref());
+        match statuses.and_then(|l| l.iter().find(|s| s.name == name)) {
+            None => true,
+            Some(s) => s.state.as_ref().is_none_or(|st| st.running.is_none() && st.waiting.is_none()),
+        }
+    };
+    let start = Instant::now();
+    let mut asked = false;
+    loop {
+        let current = match pods.get_opt(pod).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if terminated(&current) {
+            return Ok(());
+        }
+        let running = current
+            .status
+            .as_ref()
+            .and_then(|s| s.ephemeral_container_statuses.as_ref())
+            .and_then(|l| l.iter().find(|s| s.name == name))
+            .and_then(|s| s.state.as_ref())
+            .is_some_and(|st| st.running.is_some());
+        if running && !asked {
+            asked = true;
+            let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
+            match pods.exec(pod, crate::strategy::agent::STOP_COMMAND, &params).await {
+                Ok(process) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(20), process.join()).await;
+                }
+                Err(e) => return Err(format!("cannot stop its process: {e}")),
+            }
+        }
+        if start.elapsed() > EPHEMERAL_STOP_TIMEOUT {
+            return Err(format!("its process still runs after {EPHEMERAL_STOP_TIMEOUT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -7,8 +7,8 @@ pub mod probe;
 
 use std::path::Path;
 
-use crate::error::{Result, ResultExt};
-use crate::strategy::Reach;
+use crate::error::{Error, Result, ResultExt};
+use crate::strategy::{Reach, Via};
 
 /// The engine chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,12 +32,20 @@ impl Engine {
     /// Scan what `reach` reaches, as the identity in `kubeconfig`, with
     /// scratch space in `work_dir`. Returns exec JSON (HDF).
     pub async fn run(&self, reach: Reach, kubeconfig: &Path, work_dir: &Path) -> Result<Vec<u8>> {
-        match self {
-            Engine::Builtin => {
-                let execution = builtin::run(reach.probe.as_ref(), reach.platform).await?;
+        match (self, reach.via) {
+            (Engine::Builtin, Via::Probe(probe)) => {
+                let execution = builtin::run(probe.as_ref(), reach.platform).await?;
                 serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())
             }
-            Engine::Cinc(cinc) => cinc.run(&reach.train_target, kubeconfig, work_dir).await,
+            (Engine::Builtin, Via::Agent(agent)) => agent.scan().await,
+            (Engine::Cinc(cinc), _) => match &reach.train_target {
+                Some(target) => cinc.run(target, kubeconfig, work_dir).await,
+                None => Err(Error::input(format!(
+                    "--engine cinc needs the exec strategy (CINC Auditor reaches the target over exec); \
+                     this target was reached with {}",
+                    reach.platform.get("kscan_strategy").and_then(|v| v.as_str()).unwrap_or("another strategy")
+                ))),
+            },
         }
     }
 

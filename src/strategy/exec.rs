@@ -3,13 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Map};
-
-use super::Reach;
+use super::{Reach, Via};
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
 use crate::engine::probe::exec::ExecProbe;
-use crate::error::Result;
 use crate::target::ContainerRef;
 
 /// `get` on the pods (to find the container) and `get` + `create` on
@@ -23,9 +20,7 @@ pub fn grants(pods: &[String]) -> Vec<Grant> {
 }
 
 /// A probe over exec in `target`, as the scoped identity.
-pub async fn reach(access: &ScopedAccess, target: &ContainerRef, timeout: Duration) -> Result<Reach> {
+pub fn reach(access: &ScopedAccess, target: &ContainerRef, timeout: Duration, reason: Option<String>) -> Reach {
     let exec = Exec::new(access.connection.client.clone(), target.clone(), timeout);
-    let mut platform = Map::new();
-    platform.insert("kscan_strategy".into(), json!("exec"));
-    Ok(Reach { probe: Box::new(ExecProbe::new(exec)), train_target: target.uri(), platform })
+    Reach::new(Via::Probe(Box::new(ExecProbe::new(exec))), Some(target.uri()), "exec", reason)
 }

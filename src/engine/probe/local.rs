@@ -286,7 +286,7 @@ fn in_container(proc_dir: &Path, pid: u32, id: &str) -> bool {
 }
 
 /// The lowest PID whose cgroup names container `id`.
-fn main_pid_of_container(proc_dir: &Path, id: &str) -> crate::Result<u32> {
+pub fn main_pid_of_container(proc_dir: &Path, id: &str) -> crate::Result<u32> {
     let pids = std::fs::read_dir(proc_dir)
         .map_err(|e| Error::scan(format!("cannot list {}", proc_dir.display())).with_source(e))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
