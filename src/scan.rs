@@ -93,7 +93,11 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
     // moment to go before deleting what they use.
     tokio::task::yield_now().await;
     tracing::info!("run {run}: tearing down");
-    let report = teardown.finish().await.into_result(run.as_str());
+    let report = teardown.finish().await;
+    for note in &report.notes {
+        tracing::info!("run {run}: {note}");
+    }
+    let report = report.into_result(run.as_str());
     match (outcome, report) {
         (Ok(results), Ok(teardown)) => Ok(Finished { run, results, teardown }),
         (Err(scan), Ok(_)) => Err(scan),

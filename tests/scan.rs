@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{json, Value};
-use support::cluster::{self, is_forbidden, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+use support::cluster::{
+    self, is_forbidden, kscan_objects, running_pod, DISTROLESS, KEEP_RUNNING, NONROOT, SCANNER, STANDARD,
+};
 
 fn standin() -> PathBuf {
     support::root().join("tests/standins/cinc-auditor-standin")
@@ -133,7 +135,9 @@ async fn scan_of_the_standard_target_writes_hdf_and_leaves_nothing() {
         // Read from *this* container: the testbed image's os-release.
         assert_eq!(doc["platform"]["name"], "kscan-standard");
         assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/web/app"));
+        // auto chose exec, and says why.
         assert_eq!(doc["platform"]["kscan_strategy"], "exec");
+        assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("has sh"), "{}", doc["platform"]);
         let controls = doc["profiles"][0]["controls"].as_array().unwrap();
         assert!(controls.len() >= 8, "{} controls", controls.len());
         // The standard image runs as root: the run-as-root control must fail.
@@ -396,6 +400,177 @@ async fn a_caller_who_may_not_create_access_gets_exit_3_and_nothing_is_left() {
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
         assert!(text(&output.stderr).contains("may not create ServiceAccounts"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Strategies for images without a shell
+// ---------------------------------------------------------------------------
+
+/// Runs `kscan scan` as admin with `args` into a fresh directory; returns the
+/// output and the HDF of `pod`'s container `container`, if written.
+fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Option<Value>) {
+    let out = tempfile::tempdir().unwrap();
+    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", SCANNER, "--out-dir"];
+    all.push(out.path().to_str().unwrap());
+    all.extend_from_slice(args);
+    let output = kscan_admin(&all, &[]);
+    assert_no_token(&output);
+    let file = out.path().join(format!("{pod}.{container}.hdf.json"));
+    let doc = std::fs::read(&file).ok().map(|b| serde_json::from_slice(&b).unwrap());
+    (output, doc)
+}
+
+/// The statuses of control `id`'s results, and their messages.
+fn control<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["profiles"][0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no control {id}"))
+}
+
+fn statuses(doc: &Value, id: &str) -> Vec<String> {
+    control(doc, id)["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect()
+}
+
+fn distroless() -> Value {
+    json!([{"name": "app", "image": DISTROLESS}])
+}
+
+/// The ephemeral containers of `pod` have all ended.
+async fn ephemeral_ended(client: &kube::Client, ns: &str, pod: &str) -> Vec<String> {
+    let pod = Api::<Pod>::namespaced(client.clone(), ns).get(pod).await.unwrap();
+    let statuses = pod.status.unwrap().ephemeral_container_statuses.unwrap_or_default();
+    assert!(!statuses.is_empty(), "no ephemeral container was added");
+    for s in &statuses {
+        let state = s.state.clone().unwrap_or_default();
+        assert!(state.running.is_none() && state.terminated.is_some(), "{} still runs: {state:?}", s.name);
+    }
+    statuses.into_iter().map(|s| s.name).collect()
+}
+
+#[tokio::test]
+async fn auto_scans_the_distroless_target_through_a_debug_container() {
+    cluster::in_namespace("scan-auto", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &[]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        assert_eq!(doc["platform"]["kscan_strategy"], "debug");
+        assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("no usable shell"));
+        // The target's own filesystem, not the scanner image's: its
+        // os-release, and no shell (the scanner image has one).
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
+        assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/dl/app"));
+        let names = ephemeral_ended(&client, &ns, "dl").await;
+        assert_eq!(names.len(), 1);
+        assert!(
+            text(&output.stderr).contains("cannot remove"),
+            "the run says the container stays:\n{}",
+            text(&output.stderr)
+        );
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn debug_sees_a_change_to_the_planted_file() {
+    cluster::in_namespace("scan-flip", |client, ns| async move {
+        // A helper container in the same PID namespace changes the distroless
+        // container's file between two scans.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let containers = json!([{"name": "app", "image": DISTROLESS}, {"name": "helper", "image": STANDARD, "command": KEEP_RUNNING}]);
+        cluster::create_pod_with(&pods, "flip", containers, json!({"shareProcessNamespace": true})).await;
+        cluster::wait_running(&pods, "flip").await;
+        let ww = "kscan-no-world-writable-system-files";
+
+        let (output, doc) = scan_into(&ns, "flip", "app", &["--strategy", "debug", "--container", "app"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, ww), ["passed"], "{}", control(&doc, ww));
+
+        let params = AttachParams::default().container("helper").stdin(false).stdout(true).stderr(true);
+        let script = "pid=$(pidof app) && chmod 0646 /proc/$pid/root/etc/kscan-planted";
+        let mut process = pods.exec("flip", ["sh", "-c", script], &params).await.unwrap();
+        let status = process.take_status().unwrap().await.unwrap();
+        assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+
+        let (output, doc) = scan_into(&ns, "flip", "app", &["--strategy", "debug", "--container", "app"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert!(statuses(&doc, ww).contains(&"failed".to_owned()), "{}", control(&doc, ww));
+        assert!(control(&doc, ww).to_string().contains("/etc/kscan-planted"), "{}", control(&doc, ww));
+        assert_eq!(ephemeral_ended(&client, &ns, "flip").await.len(), 2);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() {
+    cluster::in_namespace("scan-sidecar", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "sidecar"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(doc["platform"]["kscan_strategy"], "sidecar");
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
+        assert_eq!(doc["platform"]["kscan_image"], DISTROLESS);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "the sidecar pod is gone too");
+        let left = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
+        assert_eq!(left.items.len(), 1, "only the target pod remains");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told_what_to_change() {
+    cluster::in_namespace("scan-nonroot", |client, ns| async move {
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": NONROOT, "command": KEEP_RUNNING}])).await;
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(statuses(&doc, "kscan-main-process-not-root"), ["passed"]);
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug", "--scanner-user", "1000"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(doc.is_none());
+        let err = text(&output.stderr);
+        assert!(err.contains("same UID as the target"), "{err}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
+    cluster::in_namespace("scan-debug-rbac", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        running_pod(&client, &ns, "other", web()).await;
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "debug"], &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let kubeconfig = stdout.lines().find_map(|l| l.strip_prefix("KUBECONFIG=")).unwrap();
+        let run = stdout.lines().find_map(|l| l.strip_prefix("KSCAN_RUN=")).unwrap().to_owned();
+        let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
+        let pods: Api<Pod> = Api::namespaced(scoped, &ns);
+        let patch = |name: &str| {
+            json!({"spec": {"ephemeralContainers": [{"name": name, "image": SCANNER, "command": ["true"], "targetContainerName": "app"}]}})
+        };
+        let params = kube::api::PatchParams::default();
+        let other = pods.patch_ephemeral_containers("other", &params, &kube::api::Patch::Strategic(patch("x"))).await;
+        assert!(is_forbidden(&other), "{other:?}");
+        pods.patch_ephemeral_containers("web", &params, &kube::api::Patch::Strategic(patch("probe")))
+            .await
+            .expect("its own pod");
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
     })
     .await;
 }
