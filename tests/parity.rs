@@ -255,7 +255,9 @@ fn saf_validate(results: &Path, thresholds: &Path) -> Saf {
             let line = stderr.lines().find_map(|l| l.strip_prefix("Error: "));
             Saf::Failed(line.unwrap_or_else(|| panic!("saf exit 1 without `Error:`: {stderr}")).to_owned())
         }
-        _ => panic!("saf validate threshold {}: {:?}\nstdout: {stdout}\nstderr: {stderr}", results.display(), out.status),
+        _ => {
+            panic!("saf validate threshold {}: {:?}\nstdout: {stdout}\nstderr: {stderr}", results.display(), out.status)
+        }
     }
 }
 
@@ -493,7 +495,8 @@ fn violations_come_in_safs_order() {
 fn summary_numbers_match() {
     for name in AGREED {
         let input = hdf(name);
-        let saf = run(Command::new(support::tool("saf")).args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
+        let saf =
+            run(Command::new(support::tool("saf")).args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
         assert!(saf.status.success(), "saf summary {name}: {}", text(&saf.stderr));
         let saf: Value = serde_json::from_slice(&saf.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&saf.stdout)));
         let kscan = run(support::kscan().args(["summary", "-f", "json"]).arg(&input));
@@ -564,8 +567,20 @@ fn saf_defects() {
             fail(&[]),
             fail(&["failed.total.max", "failed.critical.max"]),
         ),
-        ("no_impact.total.max ignored", "mixed", "no_impact: {total: {max: 0}}", Answer::Pass, fail(&["no_impact.total.max"])),
-        ("no_impact.total.min ignored", "mixed", "no_impact.total.min: 9", Answer::Pass, fail(&["no_impact.total.min"])),
+        (
+            "no_impact.total.max ignored",
+            "mixed",
+            "no_impact: {total: {max: 0}}",
+            Answer::Pass,
+            fail(&["no_impact.total.max"]),
+        ),
+        (
+            "no_impact.total.min ignored",
+            "mixed",
+            "no_impact.total.min: 9",
+            Answer::Pass,
+            fail(&["no_impact.total.min"]),
+        ),
         ("compliance max 0 ignored", "mixed", "compliance: {max: 0}", Answer::Pass, fail(&["compliance.max"])),
         (
             "flat min and max: only the last survives",
@@ -588,9 +603,27 @@ fn saf_defects() {
             Answer::Pass,
             Answer::Fail(vec!["input error".into()]),
         ),
-        ("controls: [] on an empty bucket fails", "mixed", "skipped: {medium: {controls: []}}", fail(&[]), Answer::Pass),
-        ("only profiles[0] counted", "two-profiles", "failed: {total: {max: 0}}", Answer::Pass, fail(&["failed.total.max"])),
-        ("upper-case severity tag is its own bucket", "upper-case-tag", "failed: {high: {max: 0}}", Answer::Pass, fail(&["failed.high.max"])),
+        (
+            "controls: [] on an empty bucket fails",
+            "mixed",
+            "skipped: {medium: {controls: []}}",
+            fail(&[]),
+            Answer::Pass,
+        ),
+        (
+            "only profiles[0] counted",
+            "two-profiles",
+            "failed: {total: {max: 0}}",
+            Answer::Pass,
+            fail(&["failed.total.max"]),
+        ),
+        (
+            "upper-case severity tag is its own bucket",
+            "upper-case-tag",
+            "failed: {high: {max: 0}}",
+            Answer::Pass,
+            fail(&["failed.high.max"]),
+        ),
     ];
     let mut rows = Vec::new();
     for (i, (row, file, rules, saf_wants, kscan_wants)) in cases.into_iter().enumerate() {
@@ -628,11 +661,35 @@ fn malformed_input_exits_2_naming_the_file_and_key() {
     // what kscan must say, SAF's exit code: 0 = silently passed, 1 = the
     // value was coerced and compared)
     let cases: Vec<(&str, Option<&str>, PathBuf, Vec<&str>, i32)> = vec![
-        ("typo at the top", Some("complience: {min: 80}"), mixed.clone(), vec!["complience", "did you mean `compliance`"], 0),
-        ("typo below a status", Some("failed: {totl: {max: 0}}"), mixed.clone(), vec!["failed.totl", "did you mean `total`"], 0),
+        (
+            "typo at the top",
+            Some("complience: {min: 80}"),
+            mixed.clone(),
+            vec!["complience", "did you mean `compliance`"],
+            0,
+        ),
+        (
+            "typo below a status",
+            Some("failed: {totl: {max: 0}}"),
+            mixed.clone(),
+            vec!["failed.totl", "did you mean `total`"],
+            0,
+        ),
         ("typo in a flat key", Some("failed.critical.maxx: 0"), mixed.clone(), vec!["failed.critical.maxx"], 0),
-        ("null limit (SAF compares it as 0)", Some("failed: {total: {max: null}}"), mixed.clone(), vec!["failed.total.max", "null"], 1),
-        ("quoted number (SAF coerces it)", Some("failed: {total: {max: \"0\"}}"), mixed.clone(), vec!["failed.total.max", "without quotes"], 1),
+        (
+            "null limit (SAF compares it as 0)",
+            Some("failed: {total: {max: null}}"),
+            mixed.clone(),
+            vec!["failed.total.max", "null"],
+            1,
+        ),
+        (
+            "quoted number (SAF coerces it)",
+            Some("failed: {total: {max: \"0\"}}"),
+            mixed.clone(),
+            vec!["failed.total.max", "without quotes"],
+            1,
+        ),
         ("scalar compliance", Some("compliance: 80"), mixed.clone(), vec!["`compliance` must be a mapping"], 0),
         ("not YAML", Some("failed: {total: [1,"), mixed.clone(), vec!["is not valid YAML"], 0),
         ("no rules", Some("# nothing\n"), mixed.clone(), vec!["is empty"], 0),
