@@ -155,7 +155,8 @@ impl Args {
         Ok(Plan {
             request: Request { namespace, pods, container },
             strategy: StrategyConfig {
-                kind: self.strategy,
+                // CINC reaches the target over exec: auto means exec then.
+                kind: if matches!(engine, Engine::Cinc(_)) { Strategy::Exec } else { self.strategy },
                 scanner_image: self.scanner_image.clone(),
                 scanner_user: self.scanner_user.map(i64::from),
                 image: self.image.clone(),
