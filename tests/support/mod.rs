@@ -41,3 +41,4 @@ pub fn testbed_kubeconfig() -> PathBuf {
     assert!(path.exists(), "{} is missing: bring the testbed up with `tests/testbed/testbed up`", path.display());
     path
 }
+pub mod cluster;
