@@ -8,7 +8,13 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Outcome, Result};
 
+pub mod access;
+pub mod agent;
+pub mod cleanup;
+pub mod gate;
+pub mod scan;
 pub mod summary;
+pub mod threshold;
 
 /// Exit codes, shown at the end of every `--help`.
 const EXIT_CODES: &str = "\
@@ -41,15 +47,29 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scan running containers with ephemeral least-privilege access, write
+    /// HDF per container, and tear everything down.
+    Scan(Box<scan::Args>),
+    /// Create or delete a scan's scoped access, to run your own engine with it.
+    Access(access::Args),
+    /// Remove objects earlier runs left behind.
+    Cleanup(cleanup::Args),
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
+    /// Runs inside the scanner container of the debug and sidecar strategies.
+    #[command(hide = true)]
+    Agent(agent::Args),
+    /// Check results against a SAF threshold file; exit 1 when a rule fails.
+    Gate(gate::Args),
+    /// Generate threshold files from results.
+    Threshold(threshold::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
 pub fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,kscan=info",
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",
@@ -62,6 +82,12 @@ pub fn init_logging(cli: &Cli) {
 /// Run the chosen subcommand.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
+        Command::Scan(args) => scan::run(*args).await,
+        Command::Access(args) => access::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
+        Command::Agent(args) => agent::run(args).await,
+        Command::Gate(args) => gate::run(args),
+        Command::Threshold(args) => threshold::run(args),
     }
 }
