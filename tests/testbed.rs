@@ -16,29 +16,25 @@
 
 mod support;
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, AttachParams, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::api::{Api, AttachParams, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use kube::Client;
 use serde_json::json;
+use support::cluster::{
+    client_for, create_pod_with, in_namespace, is_forbidden, wait_running, wait_until, DISTROLESS, KEEP_RUNNING,
+    NONROOT, SCANNER, STANDARD, TIMEOUT,
+};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-const STANDARD: &str = "kscan.test/standard:1";
-const DISTROLESS: &str = "kscan.test/distroless:1";
-const NONROOT: &str = "kscan.test/nonroot:1";
-const SCANNER: &str = "kscan.test/scanner:dev";
 /// The distroless image's only process.
 const DISTROLESS_APP: &str = "/usr/local/bin/app -P";
 const PLANTED: &str = "kscan planted file: distroless target\n";
-const KEEP_RUNNING: [&str; 3] = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------
 // The five claims
@@ -222,127 +218,8 @@ async fn websocket_exec_needs_get_and_create_on_pods_exec() {
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A client for the testbed's admin (system:masters) kubeconfig.
-async fn admin_client() -> Client {
-    let path = support::testbed_kubeconfig();
-    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    client_for(kubeconfig).await
-}
-
-async fn client_for(kubeconfig: Kubeconfig) -> Client {
-    let config =
-        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("a usable kubeconfig");
-    Client::try_from(config).expect("a client")
-}
-
-/// A unique, DNS-1123 name: tests may run concurrently, also from other suites.
-fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("kscan-tb-{prefix}-{}-{}-{:x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
-}
-
-/// Runs `body` in a fresh namespace, and deletes the namespace afterwards
-/// whether or not `body` panicked.
-async fn in_namespace<F, Fut>(test: &str, body: F)
-where
-    F: FnOnce(Client, String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let client = admin_client().await;
-    let ns = unique(test);
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let object = serde_json::from_value(json!({
-        "metadata": {"name": ns, "labels": {"kscan.test/owner": "tests-testbed"}}
-    }))
-    .unwrap();
-    namespaces.create(&PostParams::default(), &object).await.expect("creating the test namespace");
-    // Pods are admitted only once the controller manager made `default`.
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    let deadline = Instant::now() + TIMEOUT;
-    while accounts.get_opt("default").await.expect("reading ServiceAccounts").is_none() {
-        assert!(Instant::now() < deadline, "no default ServiceAccount in {ns}: is kube-controller-manager running?");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
-    let outcome = tokio::spawn(body(client, ns.clone())).await;
-    if let Err(e) = namespaces.delete(&ns, &DeleteParams::background()).await {
-        eprintln!("warning: could not delete test namespace {ns}: {e}");
-    }
-    if let Err(e) = outcome {
-        match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("test task failed: {e}"),
-        }
-    }
-}
-
 async fn create_pod(pods: &Api<Pod>, name: &str, containers: serde_json::Value) {
     create_pod_with(pods, name, containers, json!({})).await
-}
-
-/// Creates a pod whose containers use the local images (never pulled) and
-/// keep running; `extra` is merged into its spec.
-async fn create_pod_with(pods: &Api<Pod>, name: &str, mut containers: serde_json::Value, extra: serde_json::Value) {
-    for c in containers.as_array_mut().unwrap() {
-        c["imagePullPolicy"] = json!("Never");
-    }
-    let mut spec = json!({
-        "containers": containers,
-        "terminationGracePeriodSeconds": 0,
-        "automountServiceAccountToken": false,
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        spec[k] = v.clone();
-    }
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
-}
-
-/// Polls the pod until `ready` returns `Some`, failing early when a container
-/// cannot start.
-async fn wait_until<T>(pods: &Api<Pod>, name: &str, what: &str, ready: impl Fn(&Pod) -> Option<T>) -> T {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let pod = pods.get(name).await.unwrap_or_else(|e| panic!("reading pod {name}: {e}"));
-        if let Some(value) = ready(&pod) {
-            return value;
-        }
-        let status = pod.status.clone().unwrap_or_default();
-        let all =
-            status.container_statuses.iter().flatten().chain(status.ephemeral_container_statuses.iter().flatten());
-        for c in all {
-            let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
-            if let Some(
-                r @ ("ErrImageNeverPull"
-                | "CreateContainerError"
-                | "CreateContainerConfigError"
-                | "CrashLoopBackOff"
-                | "RunContainerError"
-                | "InvalidImageName"),
-            ) = reason
-            {
-                panic!("pod {name}: container {} cannot start ({r}); status: {status:#?}", c.name);
-            }
-        }
-        assert!(status.phase.as_deref() != Some("Failed"), "pod {name} failed: {status:#?}");
-        assert!(Instant::now() < deadline, "timed out waiting for {what} in pod {name}: {status:#?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn wait_running(pods: &Api<Pod>, name: &str) -> Pod {
-    wait_until(pods, name, "Running", |pod| {
-        let status = pod.status.as_ref()?;
-        let running = status.phase.as_deref() == Some("Running")
-            && status
-                .container_statuses
-                .iter()
-                .flatten()
-                .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
-        running.then(|| pod.clone())
-    })
-    .await
 }
 
 /// What an exec returned.
@@ -509,8 +386,4 @@ async fn eventually_allowed(client: &Client, ns: &str) -> Pod {
             Err(e) => panic!("get pods/target after granting it: {e}"),
         }
     }
-}
-
-fn is_forbidden<T>(result: &Result<T, kube::Error>) -> bool {
-    matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
 }
