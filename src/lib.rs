@@ -14,5 +14,6 @@
 pub mod cli;
 pub mod error;
 pub mod hdf;
+pub mod posture;
 
 pub use error::{Error, Outcome, Result};
