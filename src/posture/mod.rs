@@ -4,4 +4,6 @@
 //! the gate and the reports are the ones of container scans.
 
 pub mod image;
+pub mod pss;
 pub mod spec;
+pub mod user;
