@@ -5,5 +5,7 @@
 
 pub mod image;
 pub mod pss;
+pub mod scan;
 pub mod spec;
 pub mod user;
+pub mod workload;

@@ -40,6 +40,9 @@ pub struct RawObject {
     /// A `PodTemplate`'s template (top level, not under `spec`).
     #[serde(default)]
     pub template: Option<Box<PodTemplateSpec>>,
+    /// A `List`'s (or `PodList`'s, …) items.
+    #[serde(default, deserialize_with = "nullable")]
+    pub items: Vec<RawObject>,
 }
 
 /// Object metadata: identity, owner, and the annotations two checks read.
