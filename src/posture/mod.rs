@@ -4,6 +4,8 @@
 //! the gate and the reports are the ones of container scans.
 
 pub mod image;
+pub mod live;
+pub mod manifest;
 pub mod pss;
 pub mod scan;
 pub mod spec;
