@@ -300,3 +300,249 @@ fn pss_verdicts_match_the_admission_library() {
         assert!(oracle.iter().any(|v| v.failed.contains(check.id)), "no pod in the corpus fails {}", check.id);
     }
 }
+
+/// The CLI on manifest files: seed JSON names each offender, HDF results
+/// point to the file and line, bad input exits 2 naming the file.
+#[test]
+fn cli_on_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n    spec:\n\
+         \x20     initContainers: [{name: setup, image: 'host:5000/tools', securityContext: {runAsUser: 0}}]\n\
+         \x20     containers: [{name: app, image: 'shop/web@sha256:00', securityContext: {runAsNonRoot: true}}]\n\
+         ---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
+    )
+    .unwrap();
+    let out =
+        support::kscan().args(["posture", "--format", "seed-json", "--manifests"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let seed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = json!({"namespace": "shop", "kind": "Deployment", "pod": "web", "container": "setup", "image": "host:5000/tools"});
+    assert_eq!(seed["latest_tag_containers"], json!([row]));
+    assert_eq!(seed["root_containers"], json!([row]));
+    assert_eq!(seed["summary"]["containers"], 2);
+
+    let out = support::kscan().args(["posture", "--standard", "baseline", "--manifests"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let hdf: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let controls = hdf["profiles"][0]["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 2 + 12, "two posture controls and the 12 baseline checks");
+    let root = controls.iter().find(|c| c["id"] == "posture-run-as-root").unwrap();
+    assert_eq!(root["results"][0]["resource"], format!("{}:1", file.display()));
+    assert_eq!(root["results"][0]["status"], "failed");
+    // The HDF is what the SAF CLI reads: kscan summary loads it.
+    let hdf_file = dir.path().join("out.json");
+    std::fs::write(&hdf_file, &out.stdout).unwrap();
+    let summary = support::kscan().arg("summary").arg(&hdf_file).output().unwrap();
+    assert_eq!(summary.status.code(), Some(0), "{}", String::from_utf8_lossy(&summary.stderr));
+
+    std::fs::write(dir.path().join("bad.yaml"), "kind: Pod\nspec:\n  hostNetwork: yes please\n").unwrap();
+    let out = support::kscan().args(["posture", "--manifests"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml: the document starting at line 1"), "{err}");
+
+    let out = support::kscan().args(["posture", "--namespace", "Bad/Name"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out =
+        support::kscan().args(["posture", "--format", "hdf,seed-json", "--manifests"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "several formats need --output-dir");
+}
+
+mod live {
+    //! Against the testbed's real API server (namespace `kscan-test`).
+
+    use super::*;
+    use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Api, DeleteParams, PostParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::Client;
+
+    const NS: &str = "kscan-test";
+
+    async fn admin() -> Client {
+        let kc = Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.unwrap();
+        Client::try_from(config).unwrap()
+    }
+
+    /// Create `obj` in `NS`, replacing an object of the same name left by an earlier run.
+    async fn recreate<K>(api: &Api<K>, obj: Value)
+    where
+        K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+    {
+        let obj: K = serde_json::from_value(obj).unwrap();
+        let name = obj.meta().name.clone().unwrap();
+        let _ = api.delete(&name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await;
+        for _ in 0..50 {
+            if api.get_opt(&name).await.unwrap().is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        api.create(&PostParams::default(), &obj).await.unwrap();
+    }
+
+    fn pod(name: &str, init: Value, containers: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
+               "spec": {"automountServiceAccountToken": false, "initContainers": init, "containers": containers}})
+    }
+
+    async fn deploy_violations(client: &Client) {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+        let image = "kscan.test/standard:1";
+        recreate(&pods, pod("posture-latest", json!([]), json!([
+            {"name": "app", "image": "kscan.test/standard", "imagePullPolicy": "Never", "securityContext": {"runAsUser": 1000}}
+        ]))).await;
+        recreate(&pods, pod("posture-root", json!([
+            {"name": "setup", "image": image, "imagePullPolicy": "Never", "securityContext": {"runAsUser": 0}}
+        ]), json!([
+            {"name": "app", "image": image, "imagePullPolicy": "Never", "securityContext": {"runAsNonRoot": true, "runAsUser": 1000}}
+        ]))).await;
+        recreate(&pods, pod("posture-privileged", json!([]), json!([
+            {"name": "app", "image": image, "imagePullPolicy": "Never",
+             "securityContext": {"privileged": true, "runAsUser": 1000}, "ports": [{"containerPort": 80, "hostPort": 18080}]}
+        ]))).await;
+    }
+
+    fn rows(seed: &Value, key: &str) -> BTreeSet<(String, String, String)> {
+        seed[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["namespace"].as_str().unwrap().into(),
+                    r["pod"].as_str().unwrap().into(),
+                    r["container"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    fn t(ns: &str, pod: &str, c: &str) -> (String, String, String) {
+        (ns.into(), pod.into(), c.into())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn finds_each_violation_and_records_forbidden_namespaces() {
+        let client = admin().await;
+        deploy_violations(&client).await;
+
+        // As admin: every violation with the right namespace/pod/container.
+        let out = support::kscan()
+            .args(["posture", "--namespace", NS, "--format", "seed-json", "--kubeconfig"])
+            .arg(support::testbed_kubeconfig())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let seed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(rows(&seed, "latest_tag_containers").contains(&t(NS, "posture-latest", "app")));
+        let root = rows(&seed, "root_containers");
+        assert!(root.contains(&t(NS, "posture-root", "setup")));
+        assert!(!root.contains(&t(NS, "posture-root", "app")));
+        assert_eq!(seed["errors"], json!([]));
+        // One pod per page: pagination (limit/continue) gives the same findings.
+        let paged = support::kscan()
+            .args(["posture", "--namespace", NS, "--format", "seed-json", "--page-size", "1", "--kubeconfig"])
+            .arg(support::testbed_kubeconfig())
+            .output()
+            .unwrap();
+        assert_eq!(paged.status.code(), Some(0), "{}", String::from_utf8_lossy(&paged.stderr));
+        let paged: Value = serde_json::from_slice(&paged.stdout).unwrap();
+        assert_eq!(paged["summary"], seed["summary"]);
+        assert!(seed["summary"]["objects"].as_u64().unwrap() >= 3);
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = support::kscan()
+            .args(["posture", "--namespace", NS, "--standard", "baseline", "--format", "hdf,seed-json", "--output-dir"])
+            .arg(dir.path())
+            .arg("--kubeconfig")
+            .arg(support::testbed_kubeconfig())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let hdf: Value = serde_json::from_slice(&std::fs::read(dir.path().join("posture.hdf.json")).unwrap()).unwrap();
+        let controls = hdf["profiles"][0]["controls"].as_array().unwrap();
+        let results = |id: &str| -> Vec<Value> {
+            controls.iter().find(|c| c["id"] == id).unwrap()["results"].as_array().unwrap().clone()
+        };
+        let privileged = results("pss-privileged");
+        assert!(privileged.iter().any(|r| r["resource"] == format!("k8s/{NS}/Pod/posture-privileged")
+            && r["code_desc"].as_str().unwrap().starts_with(&format!("container app of {NS}/Pod/posture-privileged"))));
+        assert!(results("pss-hostPorts")
+            .iter()
+            .any(|r| r["resource_id"] == format!("{NS}/Pod/posture-privileged/app")));
+
+        // A ServiceAccount that may list pods only in NS.
+        let sa_kubeconfig = reader_kubeconfig(&client, dir.path()).await;
+        let out = support::kscan()
+            .args(["posture", "--namespace", NS, "--namespace", "kube-system", "--format", "seed-json", "--kubeconfig"])
+            .arg(&sa_kubeconfig)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let seed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(rows(&seed, "root_containers").contains(&t(NS, "posture-root", "setup")));
+        let errors = seed["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0]["source"], "kube-system");
+        assert_eq!(errors[0]["reason"], "forbidden");
+
+        // Without --namespace it may list neither namespaces nor pods cluster-wide: could not scan.
+        let out = support::kscan().args(["posture", "--kubeconfig"]).arg(&sa_kubeconfig).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+        for name in ["posture-latest", "posture-root", "posture-privileged"] {
+            pods.delete(name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+        }
+    }
+
+    /// A 0600 kubeconfig for a ServiceAccount bound to `list pods` in NS only.
+    async fn reader_kubeconfig(client: &Client, dir: &std::path::Path) -> std::path::PathBuf {
+        let name = "kscan-posture-reader";
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+        recreate(
+            &sas,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NS}}),
+        )
+        .await;
+        let roles: Api<Role> = Api::namespaced(client.clone(), NS);
+        recreate(
+            &roles,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": NS},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}),
+        )
+        .await;
+        let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), NS);
+        recreate(
+            &bindings,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": NS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NS}]}),
+        )
+        .await;
+        let request = serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 900}})).unwrap();
+        let token = sas.create_token_request(name, &PostParams::default(), &request).await.unwrap();
+        let token = token.status.unwrap().token;
+
+        let admin: serde_yaml::Value =
+            serde_yaml::from_slice(&std::fs::read(support::testbed_kubeconfig()).unwrap()).unwrap();
+        let cluster = admin["clusters"][0]["cluster"].clone();
+        let kubeconfig = json!({"apiVersion": "v1", "kind": "Config", "current-context": "reader",
+            "clusters": [{"name": "testbed", "cluster": cluster}],
+            "users": [{"name": "reader", "user": {"token": token}}],
+            "contexts": [{"name": "reader", "context": {"cluster": "testbed", "user": "reader", "namespace": NS}}]});
+        let path = dir.join("reader.kubeconfig");
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+        std::io::Write::write_all(&mut f, serde_json::to_string(&kubeconfig).unwrap().as_bytes()).unwrap();
+        path
+    }
+}

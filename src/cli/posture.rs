@@ -41,6 +41,10 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
 
+    /// Objects per LIST page (`limit`); each page is checked as it arrives.
+    #[arg(long, default_value_t = live::PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub page_size: u32,
+
     /// Kubeconfig to use (default: in-cluster configuration, else `$KUBECONFIG` or `~/.kube/config`).
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
@@ -129,6 +133,7 @@ async fn read_live(args: &Args, scan: &mut Scan) -> Result<()> {
         namespaces: args.namespace.clone(),
         exclude: args.exclude_namespace.clone(),
         concurrency: args.concurrency.into(),
+        page_size: args.page_size,
     };
     let mut errors = Vec::new();
     let totals = live::read(client, &selection, &mut |w| scan.add(&w, &Origin::Live), &mut |ns, reason, message| {

@@ -27,7 +27,7 @@ use super::workload::{extract, Workload};
 use crate::error::{Error, ResultExt};
 use crate::Result;
 
-/// Objects per LIST page.
+/// Objects per LIST page unless the selection says otherwise.
 pub const PAGE_SIZE: u32 = 250;
 /// Attempts per request before a transient error counts as a failure.
 const ATTEMPTS: u32 = 5;
@@ -41,6 +41,8 @@ pub struct Selection {
     pub exclude: Vec<String>,
     /// Namespaces read at once (at least 1).
     pub concurrency: usize,
+    /// Objects per LIST page (`limit`).
+    pub page_size: u32,
 }
 
 /// What a worker reports.
@@ -125,8 +127,8 @@ impl Failure {
     }
 }
 
-async fn get_page(client: &Client, url: &str, token: Option<String>) -> std::result::Result<Page, Failure> {
-    let mut params = ListParams::default().limit(PAGE_SIZE);
+async fn get_page(client: &Client, url: &str, limit: u32, token: Option<String>) -> std::result::Result<Page, Failure> {
+    let mut params = ListParams::default().limit(limit.max(1));
     params.continue_token = token;
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=ATTEMPTS {
@@ -154,10 +156,10 @@ fn failure_text(f: &Failure) -> String {
 }
 
 /// List every page of `url`, sending each on. `namespace` names the source in errors.
-async fn list_all(client: Client, url: String, namespace: String, tx: mpsc::Sender<Event>) {
+async fn list_all(client: Client, url: String, limit: u32, namespace: String, tx: mpsc::Sender<Event>) {
     let mut token = None;
     loop {
-        match get_page(&client, &url, token.take()).await {
+        match get_page(&client, &url, limit, token.take()).await {
             Ok(page) => {
                 token = page.metadata.continue_token.filter(|t| !t.is_empty());
                 if tx.send(Event::Page(page.items)).await.is_err() {
@@ -183,7 +185,7 @@ async fn namespaces(client: &Client, sel: &Selection) -> Result<Option<Vec<Strin
         let mut names = Vec::new();
         let mut token = None;
         loop {
-            match get_page(client, "/api/v1/namespaces", token.take()).await {
+            match get_page(client, "/api/v1/namespaces", sel.page_size, token.take()).await {
                 Ok(page) => {
                     names.extend(page.items.into_iter().map(|o| o.metadata.name));
                     token = page.metadata.continue_token.filter(|t| !t.is_empty());
@@ -221,6 +223,7 @@ pub async fn read(
     on_error: &mut impl FnMut(String, &'static str, String),
 ) -> Result<LiveTotals> {
     let concurrency = sel.concurrency.max(1);
+    let limit = sel.page_size;
     let (tx, mut rx) = mpsc::channel::<Event>(concurrency);
     let targets = namespaces(&client, sel).await?;
     let mut cluster_wide = false;
@@ -229,14 +232,14 @@ pub async fn read(
         let tx = tx.clone();
         match targets {
             Some(names) => tokio::spawn(async move {
-                let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+                let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
                 let mut tasks = tokio::task::JoinSet::new();
                 for ns in names {
-                    let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+                    let permit = slots.clone().acquire_owned().await.expect("semaphore open");
                     let (client, tx) = (client.clone(), tx.clone());
                     tasks.spawn(async move {
                         let url = format!("/api/v1/namespaces/{ns}/pods");
-                        list_all(client, url, ns, tx).await;
+                        list_all(client, url, limit, ns, tx).await;
                         drop(permit);
                     });
                 }
@@ -245,7 +248,7 @@ pub async fn read(
             None => {
                 cluster_wide = true;
                 tracing::info!("listing namespaces is forbidden: reading pods with one cluster-wide list");
-                tokio::spawn(list_all(client, "/api/v1/pods".into(), String::new(), tx))
+                tokio::spawn(list_all(client, "/api/v1/pods".into(), limit, String::new(), tx))
             }
         }
     };
@@ -256,7 +259,11 @@ pub async fn read(
     while let Some(event) = rx.recv().await {
         match event {
             Event::Page(items) => {
-                for item in items {
+                for mut item in items {
+                    // Items of a PodList carry no kind of their own.
+                    if item.kind.is_empty() {
+                        item.kind = "Pod".to_owned();
+                    }
                     if cluster_wide && sel.exclude.contains(&item.metadata.namespace) {
                         continue;
                     }
