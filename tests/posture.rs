@@ -356,10 +356,11 @@ mod live {
 
     use super::*;
     use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
     use kube::api::{Api, DeleteParams, PostParams};
     use kube::config::{KubeConfigOptions, Kubeconfig};
     use kube::Client;
+    use serde::Deserialize;
 
     const NS: &str = "kscan-test";
 
@@ -495,6 +496,39 @@ mod live {
         // Without --namespace it may list neither namespaces nor pods cluster-wide: could not scan.
         let out = support::kscan().args(["posture", "--kubeconfig"]).arg(&sa_kubeconfig).output().unwrap();
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // With the shipped ClusterRole (list pods, nothing else) bound to it:
+        // one cluster-wide paginated list, every namespace, exit 0.
+        let shipped = std::fs::read_to_string(support::root().join("deploy/posture-rbac.yaml")).unwrap();
+        let role = serde_yaml::Deserializer::from_str(&shipped)
+            .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+            .find(|d| d["kind"] == "ClusterRole")
+            .unwrap();
+        assert_eq!(role["rules"], json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]));
+        let mut role = role;
+        role["metadata"]["name"] = json!("kscan-posture-test");
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        recreate(&roles, role).await;
+        let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+        recreate(
+            &bindings,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kscan-posture-test"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kscan-posture-test"},
+            "subjects": [{"kind": "ServiceAccount", "name": "kscan-posture-reader", "namespace": NS}]}),
+        )
+        .await;
+        let out = support::kscan()
+            .args(["posture", "--format", "seed-json", "--page-size", "2", "--kubeconfig"])
+            .arg(&sa_kubeconfig)
+            .output()
+            .unwrap();
+        let _ = bindings.delete("kscan-posture-test", &DeleteParams::default()).await;
+        let _ = roles.delete("kscan-posture-test", &DeleteParams::default()).await;
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let seed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(rows(&seed, "root_containers").contains(&t(NS, "posture-root", "setup")));
+        assert_eq!(seed["errors"], json!([]));
 
         let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
         for name in ["posture-latest", "posture-root", "posture-privileged"] {
