@@ -328,7 +328,7 @@ fn cli_on_manifests() {
     assert_eq!(out.status.code(), Some(0));
     let hdf: Value = serde_json::from_slice(&out.stdout).unwrap();
     let controls = hdf["profiles"][0]["controls"].as_array().unwrap();
-    assert_eq!(controls.len(), 2 + 12, "two posture controls and the 12 baseline checks");
+    assert_eq!(controls.len(), 3 + 12, "three posture controls and the 12 baseline checks");
     let root = controls.iter().find(|c| c["id"] == "posture-run-as-root").unwrap();
     assert_eq!(root["results"][0]["resource"], format!("{}:1", file.display()));
     assert_eq!(root["results"][0]["status"], "failed");
@@ -492,6 +492,21 @@ mod live {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0]["source"], "kube-system");
         assert_eq!(errors[0]["reason"], "forbidden");
+        let out = support::kscan()
+            .args(["posture", "--namespace", NS, "--namespace", "kube-system", "--kubeconfig"])
+            .arg(&sa_kubeconfig)
+            .output()
+            .unwrap();
+        let hdf: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sources = hdf["profiles"][0]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "posture-sources-readable")
+            .unwrap()
+            .clone();
+        assert_eq!(sources["results"][0]["status"], "skipped");
+        assert_eq!(sources["results"][0]["code_desc"], "kube-system: forbidden");
 
         // Without --namespace it may list neither namespaces nor pods cluster-wide: could not scan.
         let out = support::kscan().args(["posture", "--kubeconfig"]).arg(&sa_kubeconfig).output().unwrap();

@@ -69,6 +69,8 @@ struct ControlResults {
 pub const LATEST_ID: &str = "posture-image-latest";
 /// Posture control id for containers running as root.
 pub const ROOT_ID: &str = "posture-run-as-root";
+/// Posture control id for sources (namespaces) that could not be read.
+pub const SOURCES_ID: &str = "posture-sources-readable";
 
 /// The accumulated results of a posture scan.
 #[derive(Debug)]
@@ -205,6 +207,7 @@ impl Scan {
                 start_time,
             ),
         ];
+        controls.push(self.sources_control(start_time));
         for (check, results) in checks_for(self.level).zip(&self.pss) {
             controls.push(self.control(
                 &format!("pss-{}", check.id),
@@ -253,6 +256,42 @@ impl Scan {
             statistics: Statistics { duration: Some(duration), extra: Map::new() },
             version: env!("CARGO_PKG_VERSION").into(),
         }
+    }
+
+    /// `posture-sources-readable`: one skipped result per namespace or file
+    /// that could not be read, so a partial scan shows as Not Reviewed.
+    fn sources_control(&self, start_time: &str) -> Control {
+        let mut control = self.control(
+            SOURCES_ID,
+            "Every selected namespace could be read",
+            0.3,
+            &["CA-7"],
+            None,
+            &ControlResults::default(),
+            start_time,
+        );
+        if !self.errors.is_empty() {
+            control.results = Some(
+                self.errors
+                    .iter()
+                    .map(|e| TestResult {
+                        status: Some(ResultStatus::Skipped),
+                        code_desc: format!("{}: {}", e.source, e.reason),
+                        run_time: None,
+                        start_time: start_time.to_owned(),
+                        message: None,
+                        skip_message: Some(e.message.clone()),
+                        exception: None,
+                        backtrace: None,
+                        resource: Some(format!("k8s/{}", e.source)),
+                        resource_id: Some(e.source.clone()),
+                    })
+                    .collect(),
+            );
+        } else if let Some(r) = control.results.as_mut().and_then(|r| r.first_mut()) {
+            r.code_desc = format!("{} sources read, none failed", self.sources);
+        }
+        control
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -390,7 +429,7 @@ mod tests {
         assert_eq!(s.pss_failures("hostNamespaces")[0].location, "m.yaml:3");
         let hdf = s.to_hdf("manifests", "2026-01-01T00:00:00Z", 0.0);
         let controls = &hdf.profiles[0].controls;
-        assert_eq!(controls.len(), 2 + 12);
+        assert_eq!(controls.len(), 3 + 12);
         let host = controls.iter().find(|c| c.id == "pss-hostNamespaces").unwrap();
         assert_eq!(host.results()[0].code_desc, "ns/Pod/p: hostNetwork=true");
         let latest = &controls[0].results()[0];
@@ -403,6 +442,24 @@ mod tests {
         let seed = s.to_seed_json();
         assert_eq!(seed["root_containers"][0]["pod"], "p");
         assert_eq!(seed["summary"]["containers"], 2);
+    }
+
+    #[test]
+    fn unreadable_sources_are_skipped_results() {
+        let mut s = Scan::new(Level::Baseline);
+        s.errors.push(SourceError {
+            source: "kube-system".into(),
+            reason: "forbidden".into(),
+            message: "HTTP 403".into(),
+        });
+        let hdf = s.to_hdf("live", "t", 0.0);
+        let c = hdf.profiles[0].controls.iter().find(|c| c.id == SOURCES_ID).unwrap();
+        assert_eq!(c.results().len(), 1);
+        assert_eq!(c.results()[0].status, Some(ResultStatus::Skipped));
+        assert_eq!(c.results()[0].code_desc, "kube-system: forbidden");
+        let clean = Scan::new(Level::Baseline).to_hdf("live", "t", 0.0);
+        let c = clean.profiles[0].controls.iter().find(|c| c.id == SOURCES_ID).unwrap();
+        assert_eq!(c.results()[0].status, Some(ResultStatus::Passed));
     }
 
     #[test]
