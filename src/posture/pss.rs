@@ -513,7 +513,7 @@ fn windows_host_process(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn handler_hosts<'a>(h: Option<&'a Handler>) -> impl Iterator<Item = &'a str> {
+fn handler_hosts(h: Option<&Handler>) -> impl Iterator<Item = &str> {
     h.into_iter()
         .flat_map(|h| [h.http_get.as_ref(), h.tcp_socket.as_ref()])
         .flatten()
