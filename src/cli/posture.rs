@@ -134,7 +134,7 @@ fn write_format(format: Format, scan: &Scan, run: &RunInfo<'_>, path: Option<&st
     let mut out = BufWriter::with_capacity(1 << 16, sink);
     let written = match format {
         Format::Hdf => scan.write_hdf(run, &mut out),
-        Format::SeedJson => serde_json::to_writer_pretty(&mut out, &scan.to_seed_json()),
+        Format::SeedJson => scan.write_seed_json(&mut out),
     };
     let what = || path.map_or("standard output".to_owned(), |p| p.display().to_string());
     written.scan_err(|| format!("cannot write the results to {}", what()))?;

@@ -334,31 +334,69 @@ impl Scan {
         }
     }
 
-    /// The JSON of the original cluster scanner (`--format seed-json`).
-    pub fn to_seed_json(&self) -> Value {
-        let rows = |list: &[Finding]| -> Vec<Value> {
-            list.iter()
-                .map(|f| {
-                    json!({"namespace": f.object.namespace, "kind": f.object.kind, "pod": f.object.name,
-                           "container": f.container, "image": f.image})
-                })
-                .collect()
-        };
-        json!({
-            "latest_tag_containers": rows(&self.latest.failed),
-            "root_containers": rows(&self.root.failed),
-            "unknown_user_containers": rows(&self.root.unknown),
-            "summary": {
-                "objects": self.objects,
-                "containers": self.containers,
-                "latest_tag": self.latest.failed.len(),
-                "root": self.root.failed.len(),
-                "unknown_user": self.root.unknown.len(),
-                "sources": self.sources,
-                "errors": self.errors.len(),
+    /// Write the JSON of the original cluster scanner (`--format seed-json`):
+    /// `{latest_tag_containers, root_containers, unknown_user_containers,
+    /// summary, errors}`, rows written straight from the findings.
+    pub fn write_seed_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        let doc = SeedOut {
+            latest_tag_containers: Rows(&self.latest.failed),
+            root_containers: Rows(&self.root.failed),
+            unknown_user_containers: Rows(&self.root.unknown),
+            summary: SeedSummary {
+                objects: self.objects,
+                containers: self.containers,
+                latest_tag: self.latest.failed.len(),
+                root: self.root.failed.len(),
+                unknown_user: self.root.unknown.len(),
+                sources: self.sources,
+                errors: self.errors.len(),
             },
-            "errors": self.errors,
-        })
+            errors: &self.errors,
+        };
+        serde_json::to_writer_pretty(out, &doc)
+    }
+}
+
+#[derive(Serialize)]
+struct SeedOut<'a> {
+    latest_tag_containers: Rows<'a>,
+    root_containers: Rows<'a>,
+    unknown_user_containers: Rows<'a>,
+    summary: SeedSummary,
+    errors: &'a [SourceError],
+}
+
+#[derive(Serialize)]
+struct SeedSummary {
+    objects: usize,
+    containers: usize,
+    latest_tag: usize,
+    root: usize,
+    unknown_user: usize,
+    sources: usize,
+    errors: usize,
+}
+
+/// Findings as seed JSON rows `{namespace, kind, pod, container, image}`.
+struct Rows<'a>(&'a [Finding]);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            namespace: &'a str,
+            kind: &'a str,
+            pod: &'a str,
+            container: Option<&'a str>,
+            image: Option<&'a str>,
+        }
+        s.collect_seq(self.0.iter().map(|f| Row {
+            namespace: &f.object.namespace,
+            kind: &f.object.kind,
+            pod: &f.object.name,
+            container: f.container.as_deref(),
+            image: f.image.as_deref(),
+        }))
     }
 }
 
@@ -516,7 +554,9 @@ mod tests {
         );
         let privileged = controls.iter().find(|c| c.id == "pss-privileged").unwrap();
         assert_eq!(privileged.results()[0].status, Some(ResultStatus::Passed));
-        let seed = s.to_seed_json();
+        let mut buf = Vec::new();
+        s.write_seed_json(&mut buf).unwrap();
+        let seed: Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(seed["root_containers"][0]["pod"], "p");
         assert_eq!(seed["summary"]["containers"], 2);
     }
