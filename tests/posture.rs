@@ -560,6 +560,10 @@ mod live {
         for name in ["posture-latest", "posture-root", "posture-privileged"] {
             pods.delete(name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
         }
+        let reader = "kscan-posture-reader";
+        Api::<RoleBinding>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
+        Api::<Role>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
     }
 
     /// A 0600 kubeconfig for a ServiceAccount bound to `list pods` in NS only.
