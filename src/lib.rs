@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod hdf;
+pub mod posture;
 pub mod scan;
 pub mod strategy;
 pub mod target;
