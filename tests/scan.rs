@@ -636,3 +636,31 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_exec_scan_follows_the_targets_real_state() {
+    cluster::in_namespace("scan-plant", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let chmod = |mode: &'static str| {
+            let pods = pods.clone();
+            async move {
+                let params = AttachParams::default().container("app").stdin(false).stdout(true).stderr(true);
+                let mut process = pods.exec("web", ["chmod", mode, "/etc/passwd"], &params).await.unwrap();
+                let status = process.take_status().unwrap().await.unwrap();
+                assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+            }
+        };
+        let id = "kscan-passwd-owner-mode";
+        chmod("0666").await;
+        let (output, doc) = scan_into(&ns, "web", "app", &["--strategy", "exec"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert!(statuses(&doc, id).contains(&"failed".to_owned()), "{}", control(&doc, id));
+        chmod("0644").await;
+        let (_, doc) = scan_into(&ns, "web", "app", &["--strategy", "exec"]);
+        assert_eq!(statuses(&doc.unwrap(), id), ["passed", "passed"]);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
