@@ -367,6 +367,8 @@ async fn after_kill_9_cleanup_removes_everything() {
             .unwrap_or_else(|| panic!("no run id in:\n{stderr}"))
             .to_owned();
         let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        // SIGKILL gave kscan no chance to stop its engine: do it here.
+        let _ = Command::new("kill").args(["-KILL", &record["pid"].to_string()]).status();
         let kubeconfig = PathBuf::from(record["kubeconfig"].as_str().unwrap());
         assert!(kubeconfig.exists());
         let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run], &[]);
