@@ -15,6 +15,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod hdf;
 pub mod scan;
 pub mod strategy;

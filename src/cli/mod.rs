@@ -12,7 +12,9 @@ pub mod access;
 pub mod agent;
 pub mod cleanup;
 pub mod scan;
+pub mod gate;
 pub mod summary;
+pub mod threshold;
 
 /// Exit codes, shown at the end of every `--help`.
 const EXIT_CODES: &str = "\
@@ -57,6 +59,10 @@ pub enum Command {
     /// Runs inside the scanner container of the debug and sidecar strategies.
     #[command(hide = true)]
     Agent(agent::Args),
+    /// Check results against a SAF threshold file; exit 1 when a rule fails.
+    Gate(gate::Args),
+    /// Generate threshold files from results.
+    Threshold(threshold::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -81,5 +87,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
         Command::Agent(args) => agent::run(args).await,
+        Command::Gate(args) => gate::run(args),
+        Command::Threshold(args) => threshold::run(args),
     }
 }
