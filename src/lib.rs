@@ -20,5 +20,6 @@ pub mod hdf;
 pub mod scan;
 pub mod strategy;
 pub mod target;
+pub mod posture;
 
 pub use error::{Error, Outcome, Result};

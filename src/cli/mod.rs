@@ -13,6 +13,7 @@ pub mod agent;
 pub mod cleanup;
 pub mod scan;
 pub mod gate;
+pub mod posture;
 pub mod summary;
 pub mod threshold;
 
@@ -63,6 +64,8 @@ pub enum Command {
     Gate(gate::Args),
     /// Generate threshold files from results.
     Threshold(threshold::Args),
+    /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
+    Posture(posture::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -89,5 +92,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Agent(args) => agent::run(args).await,
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),
+        Command::Posture(args) => posture::run(args).await,
     }
 }

@@ -1,0 +1,201 @@
+//! `kscan posture`: check pod specs (`:latest` tags, root users, Pod Security
+//! Standards) in manifests or across a live cluster, and write HDF or the
+//! seed JSON.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::ValueEnum;
+
+use crate::cli::summary::write_output;
+use crate::error::{Error, ResultExt};
+use crate::posture::live::{self, Selection};
+use crate::posture::manifest;
+use crate::posture::pss::Level;
+use crate::posture::scan::{Origin, Scan, SourceError};
+use crate::{Outcome, Result};
+
+/// Arguments of `kscan posture`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  kscan posture --manifests deploy/ > posture.json
+  helm template chart | kscan posture --manifests - --standard baseline
+  kscan posture --namespace shop --namespace web --format seed-json
+  kscan posture --exclude-namespace kube-system --format hdf,seed-json --output-dir out/")]
+pub struct Args {
+    /// Manifest files or directories (`*.yaml`, `*.yml`, `*.json`, recursively); `-` reads
+    /// standard input. Without it, kscan reads the live cluster.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["namespace", "exclude_namespace", "kubeconfig"])]
+    pub manifests: Vec<String>,
+
+    /// Scan only this namespace (repeatable). Default: every namespace.
+    #[arg(short, long, value_name = "NAME")]
+    pub namespace: Vec<String>,
+
+    /// Leave this namespace out (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exclude_namespace: Vec<String>,
+
+    /// Namespaces read in parallel.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Objects per LIST page (`limit`); each page is checked as it arrives.
+    #[arg(long, default_value_t = live::PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub page_size: u32,
+
+    /// Kubeconfig to use (default: in-cluster configuration, else `$KUBECONFIG` or `~/.kube/config`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The Pod Security Standards level to enforce.
+    #[arg(long, value_enum, default_value_t = Level::Restricted)]
+    pub standard: Level,
+
+    /// Output formats, comma-separated.
+    #[arg(short, long, value_enum, value_delimiter = ',', default_value = "hdf")]
+    pub format: Vec<Format>,
+
+    /// Write each format to `DIR/posture.<format>.json` instead of standard
+    /// output (required with more than one format).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// Posture output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// HDF (InSpec exec JSON): one control per check, one result per offence.
+    Hdf,
+    /// `{latest_tag_containers, root_containers, summary, errors}`, the original scanner's JSON.
+    SeedJson,
+}
+
+impl Format {
+    fn file_name(self) -> &'static str {
+        match self {
+            Format::Hdf => "posture.hdf.json",
+            Format::SeedJson => "posture.seed.json",
+        }
+    }
+}
+
+/// Run `kscan posture`.
+pub async fn run(args: Args) -> Result<Outcome> {
+    if args.format.len() > 1 && args.output_dir.is_none() {
+        return Err(Error::input("--format with several formats needs --output-dir DIR (one file per format)"));
+    }
+    for ns in args.namespace.iter().chain(&args.exclude_namespace) {
+        check_namespace_name(ns)?;
+    }
+    let started = Instant::now();
+    let start_time = now_rfc3339();
+    let mut scan = Scan::new(args.standard);
+    let target = if args.manifests.is_empty() {
+        read_live(&args, &mut scan).await?;
+        "live cluster".to_owned()
+    } else {
+        let files = manifest::expand(&args.manifests)?;
+        let totals = manifest::read_all(&files, &mut |w, origin| scan.add(&w, origin))?;
+        scan.sources = totals.files;
+        scan.ignored_objects = totals.ignored;
+        format!("manifests: {}", args.manifests.join(" "))
+    };
+    tracing::info!(
+        "posture: {} objects, {} containers, {} sources, {} errors",
+        scan.objects,
+        scan.containers,
+        scan.sources,
+        scan.errors.len()
+    );
+    let duration = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).input_err(|| format!("--output-dir: cannot create {}", dir.display()))?;
+    }
+    for format in &args.format {
+        let doc = match format {
+            Format::Hdf => serde_json::to_value(scan.to_hdf(&target, &start_time, duration)),
+            Format::SeedJson => Ok(scan.to_seed_json()),
+        }
+        .scan_err(|| "cannot encode the results".into())?;
+        let mut text = serde_json::to_string_pretty(&doc).scan_err(|| "cannot encode the results".into())?;
+        text.push('\n');
+        let path = args.output_dir.as_ref().map(|d| d.join(format.file_name()));
+        write_output(path.as_deref(), &text)?;
+    }
+    Ok(Outcome::Passed)
+}
+
+async fn read_live(args: &Args, scan: &mut Scan) -> Result<()> {
+    let client = live::client(args.kubeconfig.as_deref()).await?;
+    let selection = Selection {
+        namespaces: args.namespace.clone(),
+        exclude: args.exclude_namespace.clone(),
+        concurrency: args.concurrency.into(),
+        page_size: args.page_size,
+    };
+    let mut errors = Vec::new();
+    let totals = live::read(client, &selection, &mut |w| scan.add(&w, &Origin::Live), &mut |ns, reason, message| {
+        tracing::warn!("namespace {ns}: {reason}: {message}");
+        errors.push(SourceError { source: ns, reason: reason.to_owned(), message });
+    })
+    .await?;
+    scan.errors = errors;
+    scan.sources = totals.namespaces;
+    Ok(())
+}
+
+/// Namespace names are RFC 1123 labels; anything else is a usage error
+/// before it reaches a URL.
+fn check_namespace_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "namespace {name:?} is not a valid name (RFC 1123 label: lower-case letters, digits, '-', at most 63)"
+        )))
+    }
+}
+
+/// The current time as RFC 3339 (UTC, seconds).
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_rfc1123() {
+        assert!(check_namespace_name("kscan-test").is_ok());
+        for bad in ["", "A", "a/b", "-a", "a-", "a..b"] {
+            assert_eq!(check_namespace_name(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_has_the_shape() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}
