@@ -18,6 +18,7 @@ pub mod error;
 pub mod gate;
 pub mod hdf;
 pub mod scan;
+pub mod server;
 pub mod strategy;
 pub mod target;
 pub mod posture;

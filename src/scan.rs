@@ -61,12 +61,25 @@ pub struct Finished {
 }
 
 /// Run `plan` with `admin` (the caller's identity, used only to resolve the
-/// targets, create and delete the scoped access).
+/// targets, create and delete the scoped access). SIGINT and SIGTERM stop
+/// the scan; teardown still runs.
 pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
+    run_until(admin, plan, RunId::generate(), interrupted()).await
+}
+
+/// [`run`] with a given run id, stopped when `stop` completes (it says why).
+/// Stopping aborts the scan and then tears down, as a timeout does: callers
+/// that cancel (the service) pass a future that completes on cancellation
+/// instead of dropping this one, which would skip teardown.
+pub async fn run_until(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<Finished> {
     std::fs::create_dir_all(&plan.out_dir)
         .map_err(|e| Error::input(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let targets = resolve(&admin, &plan.request).await?;
-    let run = RunId::generate();
     let teardown = Teardown::new(admin.client.clone());
     tracing::info!(
         "run {run}: scanning {} container(s) in {} with strategy {}, engine {}",
@@ -80,7 +93,7 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
     let abort = task.abort_handle();
     let outcome = tokio::select! {
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
-        why = interrupted() => {
+        why = stop => {
             abort.abort();
             Err(Error::scan(format!("{why}: stopped the scan")))
         }
@@ -106,8 +119,8 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
     }
 }
 
-/// Why the process is asked to stop.
-async fn interrupted() -> &'static str {
+/// Why the process is asked to stop (SIGINT or SIGTERM).
+pub async fn interrupted() -> &'static str {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,

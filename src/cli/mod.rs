@@ -12,6 +12,7 @@ pub mod access;
 pub mod agent;
 pub mod cleanup;
 pub mod scan;
+pub mod serve;
 pub mod gate;
 pub mod posture;
 pub mod summary;
@@ -64,6 +65,8 @@ pub enum Command {
     Gate(gate::Args),
     /// Generate threshold files from results.
     Threshold(threshold::Args),
+    /// Run the scan service: HTTP API, job queue, store, callbacks.
+    Serve(serve::Args),
     /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
     Posture(posture::Args),
 }
@@ -93,5 +96,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Posture(args) => posture::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }

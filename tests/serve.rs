@@ -1,0 +1,553 @@
+//! `kscan serve` over real HTTP: the binary is started on an ephemeral port
+//! and driven with an HTTP client. The API-only tests give it a kubeconfig
+//! of an unreachable cluster (they never scan); the others scan pods of the
+//! testbed and check what is left in the cluster.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A running `kscan serve`.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How to start one.
+struct Setup {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Setup {
+    /// In `dir` (holds the token file and the database), against `kubeconfig`.
+    fn new(dir: &Path, kubeconfig: PathBuf) -> Setup {
+        std::fs::write(dir.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
+        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new() }
+    }
+
+    fn arg(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Start and wait for the "listening on" line.
+    fn start(&self) -> Server {
+        let mut cmd = support::kscan();
+        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--token-file").arg(self.dir.join("tokens"));
+        cmd.arg("--db").arg(self.dir.join("kscan.db")).args(&self.args);
+        cmd.env("KSCAN_KUBECONFIG", &self.kubeconfig).env("KSCAN_LOG", "info");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting kscan serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("kscan serve printed nothing").unwrap();
+        let base = line.split("listening on ").nth(1).unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Server { child, base: base.trim().to_owned(), _dir: None }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Server {
+    async fn call(&self, method: Method, path: &str, auth: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Answer {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut req = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let bytes = match body {
+            Some((ctype, b)) => {
+                req = req.header("content-type", ctype);
+                b
+            }
+            None => Vec::new(),
+        };
+        let response = client.request(req.body(Full::new(Bytes::from(bytes))).unwrap()).await.expect("HTTP request");
+        let (parts, body) = response.into_parts();
+        Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, Some(&format!("Bearer {TOKEN}")), None).await
+    }
+
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(&format!("Bearer {TOKEN}")), None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        let bearer = format!("Bearer {TOKEN}");
+        self.call(Method::POST, path, Some(&bearer), Some(("application/json", body.to_string().into_bytes()))).await
+    }
+
+    /// Submit and return the job id.
+    async fn submit(&self, body: &Value) -> String {
+        let a = self.post("/api/v1/scans", body).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let id = a.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(a.headers["location"], format!("/api/v1/scans/{id}").as_str());
+        id
+    }
+
+    /// Poll until the job's status is one of `statuses`.
+    async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let a = self.get(&format!("/api/v1/scans/{id}")).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+            let v = a.json();
+            if statuses.contains(&v["status"].as_str().unwrap()) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "scan {id} never reached {statuses:?}: {v:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A kubeconfig for a cluster that does not exist (the API-only tests never scan).
+fn nowhere_kubeconfig(dir: &Path) -> PathBuf {
+    let path = dir.join("nowhere.kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: nothing}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
+         current-context: x\n",
+    )
+    .unwrap();
+    path
+}
+
+fn api_only() -> (tempfile::TempDir, Setup) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = nowhere_kubeconfig(dir.path());
+    let setup = Setup::new(dir.path(), kubeconfig);
+    (dir, setup)
+}
+
+fn repo(p: &str) -> String {
+    support::root().join(p).display().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// API only
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_is_open_and_everything_else_needs_the_token() {
+    let (_dir, setup) = api_only();
+    let server = setup.start();
+    let a = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    for path in ["/api/v1/profiles", "/metrics", "/openapi.json", "/scan", "/api/v1/scans/x"] {
+        let a = server.call(Method::GET, path, None, None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}: {}", a.text());
+        assert_eq!(a.headers["www-authenticate"], "Bearer realm=\"kscan\"");
+        assert!(a.json()["error"].as_str().unwrap().contains("Authorization: Bearer"), "{}", a.text());
+        let a = server.call(Method::GET, path, Some("Basic dXNlcjpwYXNz"), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}: {}", a.text());
+        assert!(a.json()["error"].as_str().unwrap().contains("only bearer tokens"), "{}", a.text());
+        let a = server.call(Method::GET, path, Some("Bearer test-token-0123456789abcdeX"), None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}: {}", a.text());
+        assert!(a.json()["error"].as_str().unwrap().contains("not one this server accepts"), "{}", a.text());
+    }
+    let body = json!({"target": {"namespace": "ns", "pod": "p"}}).to_string().into_bytes();
+    let a = server.call(Method::POST, "/api/v1/scans", None, Some(("application/json", body))).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = server.get("/api/v1/profiles").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.json(), json!({"items": []}));
+    let a = server.get("/metrics").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.text().contains("kscan_queue_depth 0\n"), "{}", a.text());
+    assert!(a.text().contains("kscan_scans_total{outcome=\"passed\"} 0\n"), "{}", a.text());
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx_naming_the_field() {
+    let (_dir, setup) = api_only();
+    let server = setup.arg(&["--thresholds", &repo("thresholds"), "--profiles", &repo("profiles")]).start();
+    let ok_target = json!({"namespace": "shop", "pod": "web-0"});
+    let cases: Vec<(Value, u16, Option<&str>, &str)> = vec![
+        (json!({"target": {"namespace": "Shop_1", "pod": "web-0"}}), 422, Some("target.namespace"), "RFC 1123"),
+        (json!({"target": {"namespace": "shop"}}), 422, Some("target.pod"), "target.selector"),
+        (json!({"target": {"namespace": "shop", "pod": "a", "selector": "x=y"}}), 422, Some("target.selector"), "not both"),
+        (json!({"target": {"namespace": "shop", "pod": "web_0"}}), 422, Some("target.pod"), "RFC 1123"),
+        (json!({"target": ok_target, "scan": {"strategy": "teleport"}}), 400, Some("scan.strategy"), "teleport"),
+        (json!({"target": ok_target, "scan": {"threshold": "nope"}}), 422, Some("scan.threshold"), "GET /api/v1/thresholds"),
+        (json!({"target": ok_target, "scan": {"threshold": "../etc/passwd"}}), 422, Some("scan.threshold"), "name"),
+        (json!({"target": ok_target, "scan": {"profile": "container-baseline"}}), 422, Some("scan.profile"), "engine cinc"),
+        (json!({"target": ok_target, "scan": {"engine": "cinc", "profile": "x"}}), 422, Some("scan.strategy"), "exec"),
+        (json!({"target": ok_target, "options": {"timeout": "5d"}}), 422, Some("options.timeout"), "unknown unit"),
+        (json!({"target": ok_target, "options": {"timeout": "2h"}}), 422, Some("options.timeout"), "limit"),
+        (json!({"target": ok_target, "options": {"reportFormat": "pdf"}}), 400, Some("options.reportFormat"), "pdf"),
+        (json!({"target": ok_target, "callback": {"url": "ftp://x/y"}}), 422, Some("callback.url"), "http://"),
+        (
+            json!({"target": ok_target, "callback": {"url": "http://x/y", "authentication": {"type": "basic", "token": "t"}}}),
+            400,
+            Some("callback.authentication.type"),
+            "basic",
+        ),
+        (json!({"target": ok_target, "scna": {}}), 400, Some("scna"), "unknown field"),
+        (json!({"target": {"namespace": 7, "pod": "p"}}), 400, Some("target.namespace"), "invalid type"),
+        (json!({"scan": {}}), 400, None, "missing field `target`"),
+        (json!([1, 2]), 400, None, "JSON object"),
+    ];
+    for (body, status, field, says) in cases {
+        let a = server.post("/api/v1/scans", &body).await;
+        assert_eq!(a.status.as_u16(), status, "{body}: {}", a.text());
+        let v = a.json();
+        assert_eq!(v["field"].as_str(), field, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", b"{\"target\":".to_vec()))).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.json()["error"].as_str().unwrap().contains("not JSON"), "{}", a.text());
+    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("text/plain", b"{}".to_vec()))).await;
+    assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", a.text());
+    let big = format!("{{\"target\": {{\"namespace\": \"{}\"}}}}", "a".repeat(100_000)).into_bytes();
+    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", big))).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+    let a = server.get("/api/v1/results?format=hdf").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = server.get("/api/v1/scans/0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.json()["error"].as_str().unwrap().contains("no scan"), "{}", a.text());
+    let a = server.get("/api/v1/scans/0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11/results?format=xml").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+    let a = server.get("/scan?namespace=Not_Valid").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+    assert_eq!(a.json()["field"], "namespace");
+    // The catalog lists what the directories hold.
+    assert_eq!(server.get("/api/v1/profiles").await.json(), json!({"items": ["container-baseline"]}));
+    assert_eq!(server.get("/api/v1/thresholds").await.json(), json!({"items": ["lenient", "moderate", "strict"]}));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let (_dir, setup) = api_only();
+    let server = setup.start();
+    let a = server.get("/openapi.json").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let doc = a.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let expected = [
+        ("DELETE", "/api/v1/scans/{id}"),
+        ("GET", "/api/v1/profiles"),
+        ("GET", "/api/v1/scans/{id}"),
+        ("GET", "/api/v1/scans/{id}/results"),
+        ("GET", "/api/v1/thresholds"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("GET", "/scan"),
+        ("POST", "/api/v1/scans"),
+        ("POST", "/api/v1/scans/{id}/retry"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected);
+    // Every documented route is served: none reaches the fallback.
+    for (method, path) in &documented {
+        let path = path.replace("{id}", "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11");
+        let a = server.call(method.parse().unwrap(), &path, Some(&format!("Bearer {TOKEN}")), None).await;
+        assert!(!a.text().contains("no such route"), "{method} {path} is documented but not served: {}", a.text());
+    }
+    let a = server.get("/api/v1/nothing").await;
+    assert!(a.text().contains("no such route"), "{}", a.text());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{doc}");
+    assert!(doc["components"]["schemas"]["ScanRequest"].is_object());
+}
+
+// ---------------------------------------------------------------------------
+// Against the testbed
+// ---------------------------------------------------------------------------
+
+fn web() -> Value {
+    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+}
+
+fn testbed(dir: &Path) -> Setup {
+    Setup::new(dir, support::testbed_kubeconfig())
+        .arg(&["--thresholds", &repo("thresholds"), "--profiles", &repo("profiles")])
+}
+
+fn standin() -> String {
+    repo("tests/standins/cinc-auditor-standin")
+}
+
+/// A scan that runs the stand-in engine (which hangs when the server runs with STANDIN_MODE=hang).
+fn cinc_scan(ns: &str) -> Value {
+    json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec", "engine": "cinc", "profile": "container-baseline"}})
+}
+
+/// Waits until the stand-in engine ran (the access objects exist then).
+async fn engine_started(record: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !record.exists() {
+        assert!(Instant::now() < deadline, "the engine never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a callback receiver saw.
+#[derive(Default, Clone)]
+struct Seen {
+    calls: Vec<(Option<String>, Value)>,
+}
+
+/// A receiver on an ephemeral port that fails its first `fail` calls with 503.
+async fn receiver(fail: usize) -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+                let mut s = state.lock().unwrap();
+                s.calls.push((auth, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                if s.calls.len() <= fail {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_scan_runs_to_the_end_its_results_are_served_and_the_callback_lands_on_the_third_try() {
+    cluster::in_namespace("serve-scan", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).arg(&["--callback-backoff", "200ms"]).start();
+        let (url, seen) = receiver(2).await;
+        let id = server
+            .submit(&json!({
+                "target": {"namespace": ns, "pod": "web", "container": "app"},
+                "scan": {"strategy": "auto", "threshold": "lenient"},
+                "options": {"timeout": "5m", "reportFormat": "hdf"},
+                "callback": {"url": url, "authentication": {"type": "bearer", "token": "receiver-secret"}},
+            }))
+            .await;
+        let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_ne!(job["status"], "error", "{job:#}");
+        let target = &job["summary"]["targets"][0];
+        assert_eq!(target["pod"], "web");
+        assert_eq!(target["strategyUsed"], "exec", "{job:#}");
+        assert!(target["passed"].as_u64().unwrap() > 0, "{job:#}");
+        let gate = &job["summary"]["gate"];
+        assert_eq!(gate["threshold"], "lenient");
+        assert_eq!(job["status"], if gate["passed"] == json!(true) { "passed" } else { "failed" }, "{job:#}");
+        assert_eq!(job["request"]["callback"]["authentication"]["token"], "<redacted>");
+        assert!(job["durationSeconds"].as_f64().unwrap() > 0.0);
+        // Results: the HDF document of the one target.
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=hdf")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let hdf = a.json();
+        assert_eq!(hdf["platform"]["kscan_strategy"], "exec");
+        let passed_in_hdf = hdf["profiles"][0]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["results"].as_array().unwrap().iter().all(|r| r["status"] == "passed"))
+            .count() as u64;
+        assert_eq!(passed_in_hdf, target["passed"].as_u64().unwrap(), "summary and HDF agree");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "nothing left in the cluster");
+        // The callback: two 503s, then delivered, with the token and the final status.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let job = loop {
+            let job = server.get(&format!("/api/v1/scans/{id}")).await.json();
+            if job["callback"]["state"] != "pending" {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "the callback never ended: {job:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(job["callback"]["state"], "delivered", "{job:#}");
+        assert_eq!(job["callback"]["attempts"], 3, "{job:#}");
+        let calls = seen.lock().unwrap().calls.clone();
+        assert_eq!(calls.len(), 3);
+        for (auth, body) in &calls {
+            assert_eq!(auth.as_deref(), Some("Bearer receiver-secret"));
+            assert_eq!(body["id"], id.as_str());
+            assert_eq!(body["status"], job["status"]);
+            assert_eq!(body["summary"], job["summary"]);
+        }
+        let metrics = server.get("/metrics").await.text();
+        let outcome = job["status"].as_str().unwrap();
+        assert!(metrics.contains(&format!("kscan_scans_total{{outcome=\"{outcome}\"}} 1\n")), "{metrics}");
+        assert!(metrics.contains("kscan_scan_duration_seconds_count 1\n"), "{metrics}");
+        assert!(metrics.contains("kscan_leaked_objects_total 0\n"), "{metrics}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
+    cluster::in_namespace("serve-cancel", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let server = testbed(dir.path())
+            .arg(&["--workers", "1", "--queue-limit", "1", "--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string())
+            .start();
+        let running = server.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        assert_eq!(server.get(&format!("/api/v1/scans/{running}")).await.json()["status"], "running");
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "the run's access exists while the engine runs");
+        let queued = server.submit(&cinc_scan(&ns)).await;
+        let a = server.post("/api/v1/scans", &cinc_scan(&ns)).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text());
+        let retry_after: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry_after >= 1);
+        assert!(a.json()["error"].as_str().unwrap().contains("queue is full"), "{}", a.text());
+        assert!(server.get("/metrics").await.text().contains("kscan_queue_depth 1\n"));
+        // Cancel the queued one: it never runs.
+        let a = server.delete(&format!("/api/v1/scans/{queued}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["status"], "cancelled");
+        // Cancel the running one: teardown runs before the answer.
+        let a = server.delete(&format!("/api/v1/scans/{running}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let job = a.json();
+        assert_eq!(job["status"], "cancelled", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("teardown ran"), "{job:#}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "cancel left objects");
+        let a = server.delete(&format!("/api/v1/scans/{running}")).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+        let a = server.get(&format!("/api/v1/scans/{running}/results")).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
+    cluster::in_namespace("serve-restart", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let hanging = testbed(dir.path())
+            .arg(&["--workers", "1", "--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string());
+        let mut first = hanging.start();
+        let interrupted = first.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        let waiting = first.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec"}})).await;
+        assert_eq!(first.get(&format!("/api/v1/scans/{waiting}")).await.json()["status"], "queued");
+        // The server dies without a chance to tear down.
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "a killed server leaves its run's objects");
+        let second = testbed(dir.path()).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
+        let job = second.get(&format!("/api/v1/scans/{interrupted}")).await.json();
+        assert_eq!(job["status"], "interrupted", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("removed 3 object(s)"), "{job:#}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "recovery removed the objects");
+        let job = second.wait_for(&waiting, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "the queued scan ran after the restart: {job:#}");
+        // The interrupted one can be retried (the stand-in no longer hangs).
+        let a = second.post(&format!("/api/v1/scans/{interrupted}/retry"), &json!({})).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let job = second.wait_for(&interrupted, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        assert_eq!(job["attempts"], 2);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_scan_answers_with_a_posture_scan_of_the_namespace() {
+    cluster::in_namespace("serve-posture", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).start();
+        let a = server.get(&format!("/scan?namespace={ns}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let doc = a.json();
+        assert_eq!(doc["summary"]["containers"], 1, "{doc:#}");
+        assert_eq!(doc["summary"]["latest_tag"], 0, "{doc:#}");
+        assert_eq!(doc["root_containers"].as_array().map(Vec::len).unwrap_or(0) + doc["unknown_user_containers"].as_array().map(Vec::len).unwrap_or(0), 1, "{doc:#}");
+        assert_eq!(doc["errors"], json!([]));
+        let a = server.get("/scan?namespace=kscan-no-such-namespace").await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["summary"]["containers"], 0);
+    })
+    .await;
+}
