@@ -188,11 +188,7 @@ async fn scan_one(
     teardown: &Teardown,
 ) -> Result<Scanned> {
     tracing::info!("{target}: scanning");
-    let work = tempfile::Builder::new()
-        .prefix("kscan-work-")
-        .tempdir()
-        .map_err(|e| Error::scan("cannot create a private work directory").with_source(e))?;
-    let work = teardown.own_dir(work);
+    let work = teardown.private_dir("kscan-work-")?;
     let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
     let json =
         plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;

@@ -653,58 +653,50 @@ fn saf_defects() {
     );
 }
 
-/// A malformed input and what each tool does with it.
-struct Malformed {
-    what: &'static str,
-    /// The threshold file's text; `None` uses a good one (a results-file case).
-    threshold: Option<&'static str>,
-    /// The results file's name in the corpus.
-    results: &'static str,
-    /// What kscan's message must contain, besides the file name.
-    says: &'static [&'static str],
-    /// SAF's exit: 0 = silently passed, 1 = the value was coerced and compared.
-    saf_exit: i32,
-}
-
 #[test]
 fn malformed_input_exits_2_naming_the_file_and_key() {
     let mixed = hdf("mixed");
     let good = threshold("good", "compliance: {min: 10}");
-    let case = |what, threshold, results, says, saf_exit| Malformed { what, threshold, results, says, saf_exit };
-    let cases = [
-        case(
+    // (case, threshold text or None for the results-file cases, results,
+    // what kscan must say, SAF's exit code: 0 = silently passed, 1 = the
+    // value was coerced and compared)
+    let cases: Vec<(&str, Option<&str>, PathBuf, Vec<&str>, i32)> = vec![
+        (
             "typo at the top",
             Some("complience: {min: 80}"),
-            "mixed",
-            &["complience", "did you mean `compliance`"],
+            mixed.clone(),
+            vec!["complience", "did you mean `compliance`"],
             0,
         ),
-        case(
+        (
             "typo below a status",
             Some("failed: {totl: {max: 0}}"),
-            "mixed",
-            &["failed.totl", "did you mean `total`"],
+            mixed.clone(),
+            vec!["failed.totl", "did you mean `total`"],
             0,
         ),
-        case("typo in a flat key", Some("failed.critical.maxx: 0"), "mixed", &["failed.critical.maxx"], 0),
-        case("null limit", Some("failed: {total: {max: null}}"), "mixed", &["failed.total.max", "null"], 1),
-        case(
-            "quoted number",
-            Some("failed: {total: {max: \"0\"}}"),
-            "mixed",
-            &["failed.total.max", "without quotes"],
+        ("typo in a flat key", Some("failed.critical.maxx: 0"), mixed.clone(), vec!["failed.critical.maxx"], 0),
+        (
+            "null limit (SAF compares it as 0)",
+            Some("failed: {total: {max: null}}"),
+            mixed.clone(),
+            vec!["failed.total.max", "null"],
             1,
         ),
-        case("scalar compliance", Some("compliance: 80"), "mixed", &["`compliance` must be a mapping"], 0),
-        case("not YAML", Some("failed: {total: [1,"), "mixed", &["is not valid YAML"], 0),
-        case("no rules", Some("# nothing\n"), "mixed", &["is empty"], 0),
-        case("missing results file", None, "missing", &["missing.json", "no such file"], 0),
-        case("unparsable results file", None, "not-json", &["not-json.json"], 0),
+        (
+            "quoted number (SAF coerces it)",
+            Some("failed: {total: {max: \"0\"}}"),
+            mixed.clone(),
+            vec!["failed.total.max", "without quotes"],
+            1,
+        ),
+        ("scalar compliance", Some("compliance: 80"), mixed.clone(), vec!["`compliance` must be a mapping"], 0),
+        ("not YAML", Some("failed: {total: [1,"), mixed.clone(), vec!["is not valid YAML"], 0),
+        ("no rules", Some("# nothing\n"), mixed.clone(), vec!["is empty"], 0),
+        ("missing results file", None, corpus().join("missing.json"), vec!["missing.json", "no such file"], 0),
+        ("unparsable results file", None, corpus().join("not-json.json"), vec!["not-json.json"], 0),
     ];
-    for (i, Malformed { what, threshold: rules, results, says: want, saf_exit: saf_code }) in
-        cases.into_iter().enumerate()
-    {
-        let results = hdf(results);
+    for (i, (what, rules, results, want, saf_code)) in cases.into_iter().enumerate() {
         let t = match rules {
             Some(text) => threshold(&format!("malformed-{i}"), text),
             None => good.clone(),

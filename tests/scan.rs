@@ -127,9 +127,19 @@ async fn scan_of_the_standard_target_writes_hdf_and_leaves_nothing() {
     cluster::in_namespace("scan-std", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let out = tempfile::tempdir().unwrap();
-        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "web", "--out-dir", out.path().to_str().unwrap()], &[]);
+        // A gate no root container passes: exit 1, with the rule named.
+        let threshold = out.path().join("gate.yml");
+        std::fs::write(&threshold, "failed.total.max: 0\n").unwrap();
+        let output = kscan_admin(
+            &["scan", "-n", &ns, "--pod", "web", "--out-dir", out.path().to_str().unwrap()]
+                .into_iter()
+                .chain(["--threshold", threshold.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+            &[],
+        );
         assert_no_token(&output);
-        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stdout).contains("FAIL [failed.total.max]"), "{}", text(&output.stdout));
         let file = out.path().join("web.app.hdf.json");
         let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         // Read from *this* container: the testbed image's os-release.

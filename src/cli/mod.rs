@@ -11,9 +11,9 @@ use crate::{Outcome, Result};
 pub mod access;
 pub mod agent;
 pub mod cleanup;
+pub mod gate;
 pub mod scan;
 pub mod serve;
-pub mod gate;
 pub mod posture;
 pub mod summary;
 pub mod threshold;
@@ -51,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Scan running containers with ephemeral least-privilege access, write
     /// HDF per container, and tear everything down.
-    Scan(scan::Args),
+    Scan(Box<scan::Args>),
     /// Create or delete a scan's scoped access, to run your own engine with it.
     Access(access::Args),
     /// Remove objects earlier runs left behind.
@@ -88,7 +88,7 @@ pub fn init_logging(cli: &Cli) {
 /// Run the chosen subcommand.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::Scan(args) => scan::run(args).await,
+        Command::Scan(args) => scan::run(*args).await,
         Command::Access(args) => access::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),

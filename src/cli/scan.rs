@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::gate::render_text;
 use crate::cluster::access::TokenTtl;
 use crate::cluster::client::ClusterArgs;
 use crate::engine::cinc::Cinc;
 use crate::engine::{Engine, EngineKind};
 use crate::error::Error;
+use crate::gate::{self, Thresholds};
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::scan::{self, parse_duration, Plan};
 use crate::strategy::{Strategy, StrategyConfig, DEFAULT_SCANNER_IMAGE};
@@ -21,6 +23,7 @@ use crate::{Outcome, Result};
 #[command(after_help = "\
 Examples:
   kscan scan -n shop --pod web-0
+  kscan scan -n shop --pod web-0 --threshold thresholds/moderate.yml
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
 
@@ -89,6 +92,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub engine_bin: Option<PathBuf>,
 
+    /// Gate the results against this SAF threshold file (exit 1 when a rule
+    /// fails); read and checked before anything is created.
+    #[arg(short = 't', long, short_alias = 'T', value_name = "T.yml")]
+    pub threshold: Option<PathBuf>,
+
     /// Directory for the results: one `POD.CONTAINER.hdf.json` per target.
     #[arg(short, long, value_name = "DIR", default_value = "kscan-results")]
     pub out_dir: PathBuf,
@@ -147,7 +155,8 @@ impl Args {
         Ok(Plan {
             request: Request { namespace, pods, container },
             strategy: StrategyConfig {
-                kind: self.strategy,
+                // CINC reaches the target over exec: auto means exec then.
+                kind: if matches!(engine, Engine::Cinc(_)) { Strategy::Exec } else { self.strategy },
                 scanner_image: self.scanner_image.clone(),
                 scanner_user: self.scanner_user.map(i64::from),
                 image: self.image.clone(),
@@ -165,6 +174,7 @@ impl Args {
 /// Run `kscan scan`.
 pub async fn run(args: Args) -> Result<Outcome> {
     let plan = args.plan()?;
+    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
     let admin = args.cluster.connect().await?;
     let finished = scan::run(admin, plan).await?;
     let files: Vec<Source> = finished.results.iter().map(|s| Source::File(s.file.clone())).collect();
@@ -184,5 +194,8 @@ pub async fn run(args: Args) -> Result<Outcome> {
         );
     }
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
-    Ok(Outcome::Passed)
+    let Some(thresholds) = thresholds else { return Ok(Outcome::Passed) };
+    let verdict = gate::check(&thresholds, &sets);
+    print!("{}", render_text(&verdict, &thresholds, sets.len()));
+    Ok(verdict.outcome())
 }

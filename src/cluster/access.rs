@@ -156,24 +156,22 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let post = PostParams::default();
 
     let sas: Api<ServiceAccount> = Api::namespaced(admin.client.clone(), ns);
-    teardown.own(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() });
-    sas.create(
-        &post,
-        &ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() },
-    )
-    .await
-    .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
+    let account =
+        ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() };
+    teardown
+        .create(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() }, sas.create(&post, &account))
+        .await
+        .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
 
     let roles: Api<Role> = Api::namespaced(admin.client.clone(), ns);
-    teardown.own(Owned::Role { namespace: ns.into(), name: name.clone() });
     let rules = spec.grants.iter().map(Grant::rule).collect();
-    roles
-        .create(&post, &Role { metadata: meta(), rules: Some(rules) })
+    let role = Role { metadata: meta(), rules: Some(rules) };
+    teardown
+        .create(Owned::Role { namespace: ns.into(), name: name.clone() }, roles.create(&post, &role))
         .await
         .map_err(|e| forbidden_hint(e, admin, "create Roles", &spec.namespace))?;
 
     let bindings: Api<RoleBinding> = Api::namespaced(admin.client.clone(), ns);
-    teardown.own(Owned::RoleBinding { namespace: ns.into(), name: name.clone() });
     let binding = RoleBinding {
         metadata: meta(),
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: name.clone() },
@@ -184,8 +182,8 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
             ..Default::default()
         }]),
     };
-    bindings
-        .create(&post, &binding)
+    teardown
+        .create(Owned::RoleBinding { namespace: ns.into(), name: name.clone() }, bindings.create(&post, &binding))
         .await
         .map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
 
@@ -200,11 +198,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let status = issued.status.ok_or_else(|| Error::scan("the API server answered a TokenRequest without a token"))?;
     let token_expiry = DateTime::<Utc>::from(std::time::SystemTime::from(status.expiration_timestamp.0));
 
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{}-", kubeconfig_dir_prefix(run)))
-        .tempdir()
-        .map_err(|e| Error::scan("cannot create a private temporary directory for the kubeconfig").with_source(e))?;
-    let dir = teardown.own_dir(dir);
+    let dir = teardown.private_dir(&format!("{}-", kubeconfig_dir_prefix(run)))?;
     let kubeconfig = dir.join("kubeconfig");
     write_kubeconfig(&kubeconfig, &admin.config, &name, ns, status.token)?;
 

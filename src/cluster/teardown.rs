@@ -147,6 +147,40 @@ impl Teardown {
         self.lock().objects.push(object);
     }
 
+    /// Give up `object` after the API server refused to create it: it does
+    /// not exist, and deleting it may be refused too. (A lost answer is not
+    /// a refusal: then the object stays owned.)
+    pub fn disown(&self, object: &Owned) {
+        self.lock().objects.retain(|o| o != object);
+    }
+
+    /// Create `object` with `create`, owning it first; a definite refusal
+    /// (an API status) disowns it again.
+    pub async fn create<T>(
+        &self,
+        object: Owned,
+        create: impl std::future::Future<Output = kube::Result<T>>,
+    ) -> kube::Result<T> {
+        self.own(object.clone());
+        let result = create.await;
+        if let Err(kube::Error::Api(_)) = &result {
+            self.disown(&object);
+        }
+        result
+    }
+
+    /// A new private (0700) temporary directory named `prefix…`, removed at
+    /// the end of the run.
+    pub fn private_dir(&self, prefix: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| Error::scan("cannot create a private temporary directory").with_source(e))?;
+        Ok(self.own_dir(dir))
+    }
+
     /// Take ownership of a private temporary directory (kubeconfig, results).
     pub fn own_dir(&self, dir: tempfile::TempDir) -> PathBuf {
         let path = dir.path().to_path_buf();

@@ -57,10 +57,11 @@ pub async fn reach(
     if let Some(uid) = config.scanner_user {
         container["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
     }
-    teardown.own(Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() });
     tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
-    pods.patch_ephemeral_containers(pod_name, &PatchParams::default(), &Patch::Strategic(&patch))
+    let owned = Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() };
+    teardown
+        .create(owned, pods.patch_ephemeral_containers(pod_name, &PatchParams::default(), &Patch::Strategic(&patch)))
         .await
         .map_err(|e| refused(e, &format!("the ephemeral scanner container for {target}")))?;
     wait_running(&pods, pod_name, Kind::Ephemeral, &[&name], &config.scanner_image).await?;

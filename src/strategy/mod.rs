@@ -121,9 +121,10 @@ impl Strategy {
         }
     }
 
-    /// Whether CINC Auditor can run through this strategy (it needs exec).
+    /// Whether CINC Auditor can run through this strategy (it needs exec;
+    /// `auto` then means exec).
     pub fn supports_cinc(self) -> bool {
-        self == Strategy::Exec
+        matches!(self, Strategy::Exec | Strategy::Auto)
     }
 }
 

@@ -112,9 +112,11 @@ pub async fn reach(
     });
     let pod: Pod =
         serde_json::from_value(strip_nulls(pod)).map_err(|e| Error::scan(format!("building pod {name}: {e}")))?;
-    teardown.own(Owned::Pod { namespace: ns.into(), name: name.clone() });
     tracing::info!("{target}: starting pod {name} (image {image}) with a scanner sidecar");
-    pods.create(&PostParams::default(), &pod).await.map_err(|e| refused(e, &format!("the sidecar pod {name}")))?;
+    teardown
+        .create(Owned::Pod { namespace: ns.into(), name: name.clone() }, pods.create(&PostParams::default(), &pod))
+        .await
+        .map_err(|e| refused(e, &format!("the sidecar pod {name}")))?;
     let running = wait_running(
         &pods,
         &name,
