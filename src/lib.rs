@@ -17,10 +17,10 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod hdf;
+pub mod posture;
 pub mod scan;
 pub mod server;
 pub mod strategy;
 pub mod target;
-pub mod posture;
 
 pub use error::{Error, Outcome, Result};

@@ -231,12 +231,27 @@ async fn malformed_requests_are_4xx_naming_the_field() {
     let cases: Vec<(Value, u16, Option<&str>, &str)> = vec![
         (json!({"target": {"namespace": "Shop_1", "pod": "web-0"}}), 422, Some("target.namespace"), "RFC 1123"),
         (json!({"target": {"namespace": "shop"}}), 422, Some("target.pod"), "target.selector"),
-        (json!({"target": {"namespace": "shop", "pod": "a", "selector": "x=y"}}), 422, Some("target.selector"), "not both"),
+        (
+            json!({"target": {"namespace": "shop", "pod": "a", "selector": "x=y"}}),
+            422,
+            Some("target.selector"),
+            "not both",
+        ),
         (json!({"target": {"namespace": "shop", "pod": "web_0"}}), 422, Some("target.pod"), "RFC 1123"),
         (json!({"target": ok_target, "scan": {"strategy": "teleport"}}), 400, Some("scan.strategy"), "teleport"),
-        (json!({"target": ok_target, "scan": {"threshold": "nope"}}), 422, Some("scan.threshold"), "GET /api/v1/thresholds"),
+        (
+            json!({"target": ok_target, "scan": {"threshold": "nope"}}),
+            422,
+            Some("scan.threshold"),
+            "GET /api/v1/thresholds",
+        ),
         (json!({"target": ok_target, "scan": {"threshold": "../etc/passwd"}}), 422, Some("scan.threshold"), "name"),
-        (json!({"target": ok_target, "scan": {"profile": "container-baseline"}}), 422, Some("scan.profile"), "engine cinc"),
+        (
+            json!({"target": ok_target, "scan": {"profile": "container-baseline"}}),
+            422,
+            Some("scan.profile"),
+            "engine cinc",
+        ),
         (json!({"target": ok_target, "scan": {"engine": "cinc", "profile": "x"}}), 422, Some("scan.strategy"), "exec"),
         (json!({"target": ok_target, "options": {"timeout": "5d"}}), 422, Some("options.timeout"), "unknown unit"),
         (json!({"target": ok_target, "options": {"timeout": "2h"}}), 422, Some("options.timeout"), "limit"),
@@ -261,7 +276,9 @@ async fn malformed_requests_are_4xx_naming_the_field() {
         assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
     }
     let bearer = format!("Bearer {TOKEN}");
-    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", b"{\"target\":".to_vec()))).await;
+    let a = server
+        .call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", b"{\"target\":".to_vec())))
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.json()["error"].as_str().unwrap().contains("not JSON"), "{}", a.text());
     let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("text/plain", b"{}".to_vec()))).await;
@@ -302,6 +319,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     let expected = [
         ("DELETE", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/profiles"),
+        ("GET", "/api/v1/scans"),
         ("GET", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/scans/{id}/results"),
         ("GET", "/api/v1/thresholds"),
@@ -335,8 +353,12 @@ fn web() -> Value {
 }
 
 fn testbed(dir: &Path) -> Setup {
-    Setup::new(dir, support::testbed_kubeconfig())
-        .arg(&["--thresholds", &repo("thresholds"), "--profiles", &repo("profiles")])
+    Setup::new(dir, support::testbed_kubeconfig()).arg(&[
+        "--thresholds",
+        &repo("thresholds"),
+        "--profiles",
+        &repo("profiles"),
+    ])
 }
 
 fn standin() -> String {
@@ -511,7 +533,8 @@ async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
         let mut first = hanging.start();
         let interrupted = first.submit(&cinc_scan(&ns)).await;
         engine_started(&record).await;
-        let waiting = first.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec"}})).await;
+        let waiting =
+            first.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec"}})).await;
         assert_eq!(first.get(&format!("/api/v1/scans/{waiting}")).await.json()["status"], "queued");
         // The server dies without a chance to tear down.
         first.child.kill().unwrap();
@@ -549,11 +572,71 @@ async fn get_scan_answers_with_a_posture_scan_of_the_namespace() {
         let doc = a.json();
         assert_eq!(doc["summary"]["containers"], 1, "{doc:#}");
         assert_eq!(doc["summary"]["latest_tag"], 0, "{doc:#}");
-        assert_eq!(doc["root_containers"].as_array().map(Vec::len).unwrap_or(0) + doc["unknown_user_containers"].as_array().map(Vec::len).unwrap_or(0), 1, "{doc:#}");
+        assert_eq!(
+            doc["root_containers"].as_array().map(Vec::len).unwrap_or(0)
+                + doc["unknown_user_containers"].as_array().map(Vec::len).unwrap_or(0),
+            1,
+            "{doc:#}"
+        );
         assert_eq!(doc["errors"], json!([]));
         let a = server.get("/scan?namespace=kscan-no-such-namespace").await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         assert_eq!(a.json()["summary"]["containers"], 0);
+    })
+    .await;
+}
+
+/// Creates a running pod labelled `app=<app>`.
+async fn labelled_pod(client: &kube::Client, ns: &str, name: &str, app: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": {
+            "containers": [{"name": "app", "image": STANDARD, "command": KEEP_RUNNING, "imagePullPolicy": "Never"}],
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
+        }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    cluster::wait_running(&pods, name).await;
+}
+
+/// Jobs whose target is `pod`.
+async fn jobs_of(server: &Server, pod: &str) -> Vec<Value> {
+    let list = server.get("/api/v1/scans").await.json();
+    list["items"].as_array().unwrap().iter().filter(|j| j["request"]["target"]["pod"] == pod).cloned().collect()
+}
+
+#[tokio::test]
+async fn watch_scans_a_pod_that_starts_after_the_server_once() {
+    cluster::in_namespace("serve-watch", |client, ns| async move {
+        labelled_pod(&client, &ns, "before", "watched").await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
+        // Give the watch its initial list before the new pod appears.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        labelled_pod(&client, &ns, "after", "watched").await;
+        labelled_pod(&client, &ns, "other", "unwatched").await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let id = loop {
+            if let Some(job) = jobs_of(&server, "after").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the new pod was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        assert_eq!(job["request"]["target"]["container"], "app");
+        // Later updates of the pod (and the scan itself) trigger nothing more.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&server, "after").await.len(), 1, "scanned once");
+        assert_eq!(jobs_of(&server, "before").await.len(), 0, "pods running before the start are not events");
+        assert_eq!(jobs_of(&server, "other").await.len(), 0, "pods not matching are not scanned");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
 }

@@ -12,9 +12,9 @@ pub mod access;
 pub mod agent;
 pub mod cleanup;
 pub mod gate;
+pub mod posture;
 pub mod scan;
 pub mod serve;
-pub mod posture;
 pub mod summary;
 pub mod threshold;
 
@@ -66,7 +66,7 @@ pub enum Command {
     /// Generate threshold files from results.
     Threshold(threshold::Args),
     /// Run the scan service: HTTP API, job queue, store, callbacks.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
     Posture(posture::Args),
 }
@@ -96,6 +96,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Posture(args) => posture::run(args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
     }
 }

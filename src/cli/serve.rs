@@ -9,11 +9,14 @@ use crate::cluster::client::ClusterArgs;
 use crate::error::Error;
 use crate::scan::parse_duration;
 use crate::server::api::Limits;
+use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
 use crate::server::store::sqlite::Sqlite;
+use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
 use crate::strategy::DEFAULT_SCANNER_IMAGE;
+use crate::target::Label;
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan serve`.
@@ -80,6 +83,29 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
     pub callback_backoff: Duration,
 
+    /// Scan the containers of pods matching this label selector when they
+    /// become Running (once per pod UID, container and image digest).
+    #[arg(long, value_name = "SELECTOR")]
+    pub watch: Option<String>,
+
+    /// Rescan the running containers of pods matching --schedule-selector
+    /// (default: the --watch selector) on this cron schedule ("0 */6 * * *";
+    /// a sixth leading field gives seconds).
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+
+    /// The pods --schedule rescans.
+    #[arg(long, value_name = "SELECTOR", requires = "schedule")]
+    pub schedule_selector: Option<String>,
+
+    /// Limit --watch and --schedule to this namespace (default: every namespace).
+    #[arg(long, value_name = "NS")]
+    pub trigger_namespace: Option<String>,
+
+    /// Threshold (a name from --thresholds) that --watch and --schedule scans are gated with.
+    #[arg(long, value_name = "NAME")]
+    pub trigger_threshold: Option<String>,
+
     /// Cluster connection (in-cluster service account when run in a pod).
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -93,6 +119,44 @@ fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
     }
 }
 
+type Triggers = (Option<TriggerConfig>, Option<(Schedule, TriggerConfig)>);
+
+/// `--watch` and `--schedule`, checked.
+fn triggers(args: &Args) -> Result<Triggers> {
+    if let Some(ns) = &args.trigger_namespace {
+        Label::parse("--trigger-namespace", ns)?;
+    }
+    if let Some(name) = &args.trigger_threshold {
+        let Some(dir) = &args.thresholds else {
+            return Err(Error::input("--trigger-threshold needs --thresholds DIR"));
+        };
+        crate::gate::Thresholds::load(&dir.join(format!("{name}.yml")))
+            .map_err(|e| e.context("--trigger-threshold"))?;
+    }
+    let config = |selector: &str| -> Result<TriggerConfig> {
+        if selector.trim().is_empty() {
+            return Err(Error::input("--watch / --schedule-selector: the label selector is empty"));
+        }
+        Ok(TriggerConfig {
+            selector: selector.to_owned(),
+            namespace: args.trigger_namespace.clone(),
+            strategy: StrategyName::Auto,
+            threshold: args.trigger_threshold.clone(),
+        })
+    };
+    let watch = args.watch.as_deref().map(config).transpose()?;
+    let schedule = match &args.schedule {
+        None => None,
+        Some(expr) => {
+            let selector = args.schedule_selector.as_deref().or(args.watch.as_deref()).ok_or_else(|| {
+                Error::input("--schedule needs the pods to rescan: give --schedule-selector SELECTOR (or --watch)")
+            })?;
+            Some((Schedule::parse(expr)?, config(selector)?))
+        }
+    };
+    Ok((watch, schedule))
+}
+
 /// Run `kscan serve` until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<Outcome> {
     let tokens = Tokens::load(&args.token_file)?;
@@ -104,6 +168,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             return Err(Error::input(format!("{flag} {}: not a directory", d.display())));
         }
     }
+    let (watch, schedule) = triggers(&args)?;
     let store = Arc::new(Sqlite::open(&args.db)?);
     let admin = args.cluster.connect().await?;
     let work = tempfile::Builder::new()
@@ -127,6 +192,8 @@ pub async fn run(args: Args) -> Result<Outcome> {
         },
         callbacks: Policy { attempts: args.callback_attempts, backoff: args.callback_backoff, ..Policy::default() },
         work_dir: work.path().to_owned(),
+        watch,
+        schedule,
     };
     crate::server::serve(config, async {
         let why = crate::scan::interrupted().await;

@@ -321,6 +321,13 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+/// `GET /api/v1/scans`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScanList {
+    /// Newest first.
+    pub items: Vec<ScanView>,
+}
+
 /// `GET /api/v1/profiles` and `GET /api/v1/thresholds`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NameList {
@@ -367,13 +374,22 @@ impl ScanRequest {
     /// to `out_dir`.
     pub fn plan(&self, limits: &Limits, out_dir: PathBuf) -> Result<Plan, ApiError> {
         let t = &self.target;
-        let namespace = Label::parse("namespace", &t.namespace).map_err(|e| invalid("target.namespace", e.message()))?;
+        let namespace =
+            Label::parse("namespace", &t.namespace).map_err(|e| invalid("target.namespace", e.message()))?;
         let pods = match (&t.pod, &t.selector) {
-            (Some(_), Some(_)) => return Err(invalid("target.selector", "give target.pod or target.selector, not both")),
-            (Some(pod), None) => Selection::Pod(Subdomain::parse("pod", pod).map_err(|e| invalid("target.pod", e.message()))?),
+            (Some(_), Some(_)) => {
+                return Err(invalid("target.selector", "give target.pod or target.selector, not both"))
+            }
+            (Some(pod), None) => {
+                Selection::Pod(Subdomain::parse("pod", pod).map_err(|e| invalid("target.pod", e.message()))?)
+            }
             (None, Some(sel)) if !sel.trim().is_empty() && sel.len() <= 1024 => Selection::Selector(sel.clone()),
-            (None, Some(_)) => return Err(invalid("target.selector", "the selector is empty or longer than 1024 characters")),
-            (None, None) => return Err(invalid("target.pod", "give target.pod (a pod name) or target.selector (labels)")),
+            (None, Some(_)) => {
+                return Err(invalid("target.selector", "the selector is empty or longer than 1024 characters"))
+            }
+            (None, None) => {
+                return Err(invalid("target.pod", "give target.pod (a pod name) or target.selector (labels)"))
+            }
         };
         let container = t
             .container
@@ -387,7 +403,11 @@ impl ScanRequest {
         if timeout > limits.max_timeout {
             return Err(invalid(
                 "options.timeout",
-                format!("{} is above this server's limit of {}s", crate::scan::show_duration(timeout), limits.max_timeout.as_secs()),
+                format!(
+                    "{} is above this server's limit of {}s",
+                    crate::scan::show_duration(timeout),
+                    limits.max_timeout.as_secs()
+                ),
             ));
         }
         self.threshold_path(limits)?;
@@ -409,7 +429,10 @@ impl ScanRequest {
                     return Err(invalid("scan.strategy", "engine cinc runs with strategy exec only"));
                 }
                 let Some(name) = &self.scan.profile else {
-                    return Err(invalid("scan.profile", "engine cinc needs a profile: GET /api/v1/profiles lists them"));
+                    return Err(invalid(
+                        "scan.profile",
+                        "engine cinc needs a profile: GET /api/v1/profiles lists them",
+                    ));
                 };
                 plain_name("scan.profile", name)?;
                 let Some(dir) = &limits.profiles else {
@@ -417,7 +440,10 @@ impl ScanRequest {
                 };
                 let path = dir.join(name);
                 if !path.join("inspec.yml").is_file() {
-                    return Err(invalid("scan.profile", format!("no profile {name:?}: GET /api/v1/profiles lists them")));
+                    return Err(invalid(
+                        "scan.profile",
+                        format!("no profile {name:?}: GET /api/v1/profiles lists them"),
+                    ));
                 }
                 Engine::Cinc(
                     Cinc::new(limits.engine_bin.as_deref(), &path, timeout)

@@ -82,8 +82,11 @@ pub async fn require(State(tokens): State<Tokens>, request: Request, next: Next)
         )
         .into_response(),
         Some(t) if tokens.accepts(t) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::FORBIDDEN, "the bearer token is not one this server accepts (see its --token-file)")
-            .into_response(),
+        Some(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the bearer token is not one this server accepts (see its --token-file)",
+        )
+        .into_response(),
     }
 }
 

@@ -174,7 +174,8 @@ impl Callbacks {
 
     async fn wait_for_breaker(&self, host: &str) {
         loop {
-            let open_until = self.breakers.lock().unwrap_or_else(|p| p.into_inner()).get(host).and_then(|b| b.open_until);
+            let open_until =
+                self.breakers.lock().unwrap_or_else(|p| p.into_inner()).get(host).and_then(|b| b.open_until);
             match open_until {
                 Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
                 _ => return,
@@ -191,7 +192,11 @@ impl Callbacks {
         }
         b.failures += 1;
         if b.failures >= self.policy.breaker_threshold {
-            tracing::warn!("callbacks to {host}: {} failures in a row, pausing for {:?}", b.failures, self.policy.breaker_cooldown);
+            tracing::warn!(
+                "callbacks to {host}: {} failures in a row, pausing for {:?}",
+                b.failures,
+                self.policy.breaker_cooldown
+            );
             b.open_until = Some(Instant::now() + self.policy.breaker_cooldown);
             b.failures = self.policy.breaker_threshold - 1;
         }

@@ -19,7 +19,12 @@ pub struct ApiError {
 impl ApiError {
     /// An answer with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, body: ErrorBody { error: message.into(), field: None }, retry_after: None, authenticate: false }
+        ApiError {
+            status,
+            body: ErrorBody { error: message.into(), field: None },
+            retry_after: None,
+            authenticate: false,
+        }
     }
 
     /// 422: the body parsed but `field` is not acceptable.

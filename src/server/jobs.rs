@@ -348,7 +348,9 @@ impl Queue {
         };
         let plan = match job.request.plan(&self.limits, out.path().join("results")) {
             Ok(plan) => plan,
-            Err(e) => return Ending::error(JobStatus::Error, format!("the request is no longer valid: {}", e.message())),
+            Err(e) => {
+                return Ending::error(JobStatus::Error, format!("the request is no longer valid: {}", e.message()))
+            }
         };
         let stop = {
             let token = token.clone();
@@ -363,7 +365,10 @@ impl Queue {
             Err(e) if token.is_cancelled() && self.shutdown.is_cancelled() => {
                 return Ending::error(
                     JobStatus::Interrupted,
-                    format!("the server stopped during the scan; teardown ran ({e}); retry with POST /api/v1/scans/{}/retry", job.id),
+                    format!(
+                    "the server stopped during the scan; teardown ran ({e}); retry with POST /api/v1/scans/{}/retry",
+                    job.id
+                ),
                 )
             }
             Err(e) if token.is_cancelled() => {

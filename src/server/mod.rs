@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod posture;
 pub mod routes;
 pub mod store;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +58,10 @@ pub struct Config {
     pub callbacks: Policy,
     /// Private directory for results in flight.
     pub work_dir: PathBuf,
+    /// `--watch`: scan pods that become Running.
+    pub watch: Option<triggers::TriggerConfig>,
+    /// `--schedule`: rescan matching pods on a schedule.
+    pub schedule: Option<(triggers::Schedule, triggers::TriggerConfig)>,
 }
 
 /// Serve until `shutdown` completes; then stop running scans (with
@@ -68,12 +73,23 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let queue = Queue::start(
         config.store,
         config.admin.clone(),
-        QueueConfig { workers: config.workers, limit: config.queue_limit, limits: config.limits, work_dir: config.work_dir },
+        QueueConfig {
+            workers: config.workers,
+            limit: config.queue_limit,
+            limits: config.limits,
+            work_dir: config.work_dir,
+        },
         metrics.clone(),
         callbacks,
         stop.clone(),
     )
     .await?;
+    if let Some(watch) = config.watch {
+        triggers::spawn_watch(queue.clone(), config.admin.client.clone(), watch, stop.clone());
+    }
+    if let Some((schedule, targets)) = config.schedule {
+        triggers::spawn_schedule(queue.clone(), config.admin.client.clone(), schedule, targets, stop.clone());
+    }
     let state = AppState { queue: queue.clone(), metrics, admin: config.admin };
     let (api, mut doc) = routes::api()
         .layer(axum::middleware::from_fn_with_state(config.tokens.clone(), auth::require))
@@ -87,7 +103,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let app = api
         .merge(health)
         .merge(openapi)
-        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such route: see /openapi.json") })
+        .fallback(|| async {
+            error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such route: see /openapi.json")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -11,13 +11,22 @@ use crate::posture::scan::{Origin, Scan, SourceError};
 
 /// Read the pods of `namespace` (or every namespace) and check them.
 pub async fn scan(admin: &Connection, namespace: Option<String>) -> Result<serde_json::Value, ApiError> {
-    let selection =
-        Selection { namespaces: namespace.into_iter().collect(), exclude: Vec::new(), concurrency: 4, page_size: PAGE_SIZE };
+    let selection = Selection {
+        namespaces: namespace.into_iter().collect(),
+        exclude: Vec::new(),
+        concurrency: 4,
+        page_size: PAGE_SIZE,
+    };
     let mut scan = Scan::new(Level::Restricted);
     let mut errors = Vec::new();
-    let totals = live::read(admin.client.clone(), &selection, &mut |w| scan.add(&w, &Origin::Live), &mut |ns, reason, message| {
-        errors.push(SourceError { source: ns, reason: reason.to_owned(), message });
-    })
+    let totals = live::read(
+        admin.client.clone(),
+        &selection,
+        &mut |w| scan.add(&w, &Origin::Live),
+        &mut |ns, reason, message| {
+            errors.push(SourceError { source: ns, reason: reason.to_owned(), message });
+        },
+    )
     .await
     .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the cluster could not be read: {e}")))?;
     scan.errors = errors;

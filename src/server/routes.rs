@@ -61,7 +61,7 @@ impl Modify for BearerAuth {
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(posture_scan))
-        .routes(routes!(submit))
+        .routes(routes!(submit, list_scans))
         .routes(routes!(get_scan, cancel_scan))
         .routes(routes!(retry_scan))
         .routes(routes!(results))
@@ -130,7 +130,9 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.queue.store().ping().await {
         Ok(()) => "ready\n".into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response(),
+        Err(e) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store does not answer: {e}")).into_response()
+        }
     }
 }
 
@@ -187,7 +189,10 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
     if !json {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as Content-Type: application/json"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as Content-Type: application/json",
+        ));
     }
     let request = parse_body(&body)?;
     let limits = state.queue.limits();
@@ -224,6 +229,31 @@ pub fn parse_body(body: &[u8]) -> Result<ScanRequest, ApiError> {
     })?;
     de.end().map_err(|e| ApiError::malformed(None, format!("the body has more after the JSON object: {e}")))?;
     Ok(request)
+}
+
+/// `GET /api/v1/scans` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// How many (1–500, default 100).
+    limit: Option<u32>,
+}
+
+/// The latest scan jobs, newest first (API submissions and triggered scans).
+#[utoipa::path(get, path = "/api/v1/scans", tag = "scans", params(ListQuery),
+    responses((status = 200, body = ScanList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_scans(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ScanList>, ApiError> {
+    let limit = query(q)?.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "give 1 to 500"));
+    }
+    let jobs = state.queue.store().recent(limit as usize).await?;
+    Ok(Json(ScanList { items: jobs.iter().map(view).collect() }))
 }
 
 /// A scan job.
@@ -283,10 +313,14 @@ async fn results(
     if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("scan {id} is {} and has no results{}", job.status.as_str(), match job.status {
-                JobStatus::Queued | JobStatus::Running => ": poll it until it ends",
-                _ => "",
-            }),
+            format!(
+                "scan {id} is {} and has no results{}",
+                job.status.as_str(),
+                match job.status {
+                    JobStatus::Queued | JobStatus::Running => ": poll it until it ends",
+                    _ => "",
+                }
+            ),
         ));
     }
     let files = state.queue.store().results(&job.id).await?;
@@ -295,8 +329,11 @@ async fn results(
             let body = match files.as_slice() {
                 [one] => one.body.clone(),
                 many => {
-                    let docs: Vec<serde_json::Value> =
-                        many.iter().map(|f| serde_json::from_slice(&f.body)).collect::<Result<_, _>>().map_err(ApiError::internal)?;
+                    let docs: Vec<serde_json::Value> = many
+                        .iter()
+                        .map(|f| serde_json::from_slice(&f.body))
+                        .collect::<Result<_, _>>()
+                        .map_err(ApiError::internal)?;
                     serde_json::to_vec(&docs).map_err(ApiError::internal)?
                 }
             };
@@ -323,9 +360,8 @@ async fn thresholds(State(state): State<AppState>) -> Result<Json<NameList>, Api
     let items = match &state.queue.limits().thresholds {
         None => Vec::new(),
         Some(dir) => list_dir(dir, |p| {
-            (p.is_file() && p.extension().is_some_and(|e| e == "yml")).then(|| {
-                p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-            })
+            (p.is_file() && p.extension().is_some_and(|e| e == "yml"))
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
         })?,
     };
     Ok(Json(NameList { items }))
@@ -336,7 +372,8 @@ fn file_name(p: &std::path::Path) -> String {
 }
 
 fn list_dir(dir: &std::path::Path, pick: impl Fn(&std::path::Path) -> Option<String>) -> Result<Vec<String>, ApiError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ApiError::internal(format!("cannot list {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| ApiError::internal(format!("cannot list {}: {e}", dir.display())))?;
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter_map(|e| pick(&e.path())).collect();
     names.sort();
     Ok(names)

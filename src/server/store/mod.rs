@@ -69,6 +69,8 @@ pub trait Store: Send + Sync {
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool>;
     /// Jobs with `status`, oldest first.
     async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>>;
+    /// The latest `limit` jobs, newest first.
+    async fn recent(&self, limit: usize) -> Result<Vec<Job>>;
     /// Store the result files of a job (replacing earlier ones).
     async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()>;
     /// The result files of a job, in target order.

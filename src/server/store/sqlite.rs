@@ -52,8 +52,9 @@ impl Sqlite {
         let conn = Connection::open(path)
             .map_err(|e| Error::input(format!("--db {}: cannot open the database", path.display())).with_source(e))?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::input(format!("--db {}: cannot make it private (0600)", path.display())).with_source(e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Error::input(format!("--db {}: cannot make it private (0600)", path.display())).with_source(e)
+        })?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "busy_timeout", 5000))
             .and_then(|()| conn.execute_batch(SCHEMA))
@@ -144,8 +145,7 @@ impl Store for Sqlite {
 
     async fn get(&self, id: &str) -> Result<Option<Job>> {
         let id = id.to_owned();
-        self.with("get", move |c| c.query_row("SELECT * FROM jobs WHERE id = ?1", [id], job_from_row).optional())
-            .await
+        self.with("get", move |c| c.query_row("SELECT * FROM jobs WHERE id = ?1", [id], job_from_row).optional()).await
     }
 
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool> {
@@ -176,6 +176,15 @@ impl Store for Sqlite {
         self.with("list", move |c| {
             let mut stmt = c.prepare("SELECT * FROM jobs WHERE status = ?1 ORDER BY seq")?;
             let rows = stmt.query_map([status.as_str()], job_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Job>> {
+        self.with("list", move |c| {
+            let mut stmt = c.prepare("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit as i64], job_from_row)?;
             rows.collect()
         })
         .await
