@@ -426,7 +426,10 @@ impl ScanRequest {
             }
             EngineName::Cinc => {
                 if !strategy.supports_cinc() {
-                    return Err(invalid("scan.strategy", "engine cinc runs with strategy exec only"));
+                    return Err(invalid(
+                        "scan.strategy",
+                        "engine cinc runs with strategy exec (or auto, which then means exec)",
+                    ));
                 }
                 let Some(name) = &self.scan.profile else {
                     return Err(invalid(
@@ -457,7 +460,8 @@ impl ScanRequest {
         Ok(Plan {
             request: Request { namespace, pods, container },
             strategy: StrategyConfig {
-                kind: strategy,
+                // CINC reaches the target over exec: auto means exec then.
+                kind: if matches!(engine, Engine::Cinc(_)) { Strategy::Exec } else { strategy },
                 scanner_image: limits.scanner_image.clone(),
                 scanner_user: None,
                 image: None,
