@@ -39,15 +39,22 @@ pub struct ScanRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TargetSpec {
     /// Namespace (RFC 1123 label).
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length = 1, max_length = 63)]
     pub namespace: String,
-    /// One pod; give this or `selector`.
+    /// One pod; give this or `selector` (RFC 1123 subdomain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length = 1,
+        max_length = 253
+    )]
     pub pod: Option<String>,
     /// Every running pod matching this label selector; give this or `pod`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// Container (default: the pod's default container, or its only one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length = 1, max_length = 63)]
     pub container: Option<String>,
 }
 
@@ -101,6 +108,7 @@ pub enum EngineName {
 pub struct ScanOptions {
     /// Time limit of the scan, e.g. `90s`, `10m` (default: the server's `--scan-timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]+[smh]?$")]
     pub timeout: Option<String>,
     /// Default format of `GET …/results`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -43,6 +43,22 @@ pub struct Queue {
     work_dir: PathBuf,
 }
 
+/// What a sweep by run id found.
+enum Swept {
+    /// This many objects were found and removed.
+    Removed(usize, String),
+    /// The cleanup failed (objects may be left).
+    Failed(String),
+}
+
+impl std::fmt::Display for Swept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Swept::Removed(_, note) | Swept::Failed(note) => f.write_str(note),
+        }
+    }
+}
+
 /// How a run ended, before it is written down.
 struct Ending {
     status: JobStatus,
@@ -117,7 +133,7 @@ impl Queue {
     /// run id and they wait for a retry. Queued jobs are queued again.
     async fn recover(&self) -> crate::Result<()> {
         for mut job in self.store.with_status(JobStatus::Running).await? {
-            let (_, swept) = self.sweep(&job).await;
+            let swept = self.sweep(&job).await.to_string();
             job.status = JobStatus::Interrupted;
             job.finished_ms = Some(now_ms());
             job.error = Some(format!(
@@ -136,25 +152,24 @@ impl Queue {
         Ok(())
     }
 
-    /// Remove whatever the job's run left in the cluster: how many objects
-    /// were found, and what happened, in words.
-    async fn sweep(&self, job: &Job) -> (usize, String) {
+    /// Remove whatever the job's run left in the cluster.
+    async fn sweep(&self, job: &Job) -> Swept {
         let Some(run) = job.run_id.as_deref().and_then(|r| RunId::parse(r).ok()) else {
-            return (0, "it had created nothing yet".into());
+            return Swept::Removed(0, "it had created nothing yet".into());
         };
         let Ok(ns) = Label::parse("namespace", &job.request.target.namespace) else {
-            return (0, "its namespace is not valid".into());
+            return Swept::Removed(0, "its namespace is not valid, so it created nothing".into());
         };
         match cleanup(&self.admin, &Some(ns), &Which::Run(run.clone())).await {
             Ok(report) => {
                 let found = report.deleted.len() + report.left.len();
                 self.metrics.leaked(found as u64);
                 match report.into_result(run.as_str()) {
-                    Ok(r) => (found, format!("removed {} object(s) of run {run}", r.deleted.len())),
-                    Err(e) => (found, format!("cleanup of run {run} failed: {e}")),
+                    Ok(r) => Swept::Removed(found, format!("removed {} object(s) of run {run}", r.deleted.len())),
+                    Err(e) => Swept::Failed(format!("cleanup of run {run} failed: {e}")),
                 }
             }
-            Err(e) => (0, format!("cleanup of run {run} failed: {e}")),
+            Err(e) => Swept::Failed(format!("cleanup of run {run} failed: {e}")),
         }
     }
 
@@ -336,8 +351,9 @@ impl Queue {
     /// counted as leaked and removed; empty when there were none.
     async fn leftovers(&self, job: &Job) -> String {
         match self.sweep(job).await {
-            (0, _) => String::new(),
-            (_, swept) => format!("objects were left after teardown: {swept}"),
+            Swept::Removed(0, _) => String::new(),
+            Swept::Removed(_, note) => format!("objects were left after teardown: {note}"),
+            Swept::Failed(why) => why,
         }
     }
 

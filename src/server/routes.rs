@@ -152,6 +152,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
 #[into_params(parameter_in = Query)]
 struct PostureQuery {
     /// Only this namespace (default: every namespace the server may read).
+    #[param(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length = 1, max_length = 63)]
     namespace: Option<String>,
 }
 
