@@ -14,5 +14,6 @@
 pub mod cli;
 pub mod error;
 pub mod hdf;
+pub mod report;
 
 pub use error::{Error, Outcome, Result};
