@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod gate;
 pub mod hdf;
 pub mod report;
 

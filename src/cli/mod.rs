@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Outcome, Result};
 
+pub mod report;
 pub mod summary;
 
 /// Exit codes, shown at the end of every `--help`.
@@ -43,6 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
+    /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
+    Report(report::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -63,5 +66,6 @@ pub fn init_logging(cli: &Cli) {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Summary(args) => summary::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
