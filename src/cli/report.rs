@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::gate::{self, Thresholds};
 use crate::hdf::{ResultSet, Source};
-use crate::report::formats::{Plan, NAMES};
+use crate::report::formats::Plan;
 use crate::report::{Format, Gate, GateViolation, Report, Templates};
 use crate::{Outcome, Result};
 
@@ -53,7 +53,7 @@ pub struct Args {
 }
 
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
-    s.parse::<Format>().map_err(|e| format!("{e}; known formats: {NAMES}"))
+    s.parse::<Format>()
 }
 
 /// Run `kscan report`.
