@@ -261,7 +261,7 @@ fn edge_cases_and_a_generated_file_pass_every_validator() {
     std::fs::write(&edge_path, edge.to_string()).unwrap();
     let big_path = dir.path().join("generated.json");
     std::fs::write(&big_path, generate_results::big(1)).unwrap();
-    check_all_formats(&[edge_path.clone()]);
+    check_all_formats(std::slice::from_ref(&edge_path));
     check_all_formats(&[big_path]);
 
     // The Code Quality paths: the source where there is one, else synthetic.
