@@ -22,5 +22,6 @@ pub mod scan;
 pub mod server;
 pub mod strategy;
 pub mod target;
+pub mod report;
 
 pub use error::{Error, Outcome, Result};

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod posture;
 pub mod scan;
 pub mod serve;
+pub mod report;
 pub mod summary;
 pub mod threshold;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Serve(Box<serve::Args>),
     /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
     Posture(posture::Args),
+    /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
+    Report(report::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -97,5 +100,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Threshold(args) => threshold::run(args),
         Command::Posture(args) => posture::run(args).await,
         Command::Serve(args) => serve::run(*args).await,
+        Command::Report(args) => report::run(args),
     }
 }
