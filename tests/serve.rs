@@ -461,6 +461,21 @@ async fn a_scan_runs_to_the_end_its_results_are_served_and_the_callback_lands_on
             .filter(|c| c["results"].as_array().unwrap().iter().all(|r| r["status"] == "passed"))
             .count() as u64;
         assert_eq!(passed_in_hdf, target["passed"].as_u64().unwrap(), "summary and HDF agree");
+        // The same results as JUnit, SARIF and Markdown, gated with the job's threshold.
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=junit")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.headers["content-type"], "application/xml");
+        assert!(a.text().starts_with("<?xml") && a.text().contains("<testsuite"), "{}", a.text());
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=sarif")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let sarif = a.json();
+        assert_eq!(sarif["version"], "2.1.0");
+        let failed = target["failed"].as_u64().unwrap() as usize;
+        assert!(sarif["runs"][0]["results"].as_array().unwrap().len() >= failed, "{sarif:#}");
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=markdown")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert!(a.headers["content-type"].to_str().unwrap().starts_with("text/markdown"));
+        assert!(a.text().contains(&format!("{}%", target["compliance"])), "{}", a.text());
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "nothing left in the cluster");
         // The callback: two 503s, then delivered, with the token and the final status.
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -13,9 +13,9 @@ pub mod agent;
 pub mod cleanup;
 pub mod gate;
 pub mod posture;
+pub mod report;
 pub mod scan;
 pub mod serve;
-pub mod report;
 pub mod summary;
 pub mod threshold;
 

@@ -122,6 +122,12 @@ pub enum ResultFormat {
     /// HDF (InSpec exec JSON): one document for one target, an array for several.
     #[default]
     Hdf,
+    /// JUnit XML (one suite per target), as `kscan report --format junit`.
+    Junit,
+    /// SARIF 2.1.0, as `kscan report --format sarif`.
+    Sarif,
+    /// Markdown summary, as `kscan report --format markdown`.
+    Markdown,
 }
 
 /// Where the final status goes.

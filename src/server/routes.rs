@@ -22,8 +22,11 @@ use super::callback::CallbackBody;
 use super::error::ApiError;
 use super::jobs::Queue;
 use super::metrics::Metrics;
-use super::store::{rfc3339, Job};
+use super::store::{rfc3339, Job, ResultFile};
 use crate::cluster::client::Connection;
+use crate::hdf::{ResultSet, Source};
+use crate::report::formats::Plan;
+use crate::report::{Format, Gate, GateViolation, Report, Templates};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -300,7 +303,8 @@ struct ResultsQuery {
 /// The results of a finished scan.
 #[utoipa::path(get, path = "/api/v1/scans/{id}/results", tag = "scans",
     params(("id" = String, Path, description = "Job id"), ResultsQuery),
-    responses((status = 200, description = "HDF: one document for one target, an array for several", body = Object),
+    responses((status = 200, description = "HDF (one document for one target, an array for several), JUnit XML, SARIF or Markdown",
+                content((Object = "application/json"), (String = "application/xml"), (Object = "application/sarif+json"), (String = "text/markdown"))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, description = "No results (yet)", body = ErrorBody)))]
 async fn results(
@@ -325,22 +329,55 @@ async fn results(
         ));
     }
     let files = state.queue.store().results(&job.id).await?;
-    match format {
-        ResultFormat::Hdf => {
-            let body = match files.as_slice() {
-                [one] => one.body.clone(),
-                many => {
-                    let docs: Vec<serde_json::Value> = many
-                        .iter()
-                        .map(|f| serde_json::from_slice(&f.body))
-                        .collect::<Result<_, _>>()
-                        .map_err(ApiError::internal)?;
-                    serde_json::to_vec(&docs).map_err(ApiError::internal)?
-                }
-            };
-            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let (content_type, body) = match format {
+        ResultFormat::Hdf => ("application/json", hdf_body(&files)?),
+        ResultFormat::Junit => ("application/xml", render(&job, state.queue.limits(), &files, Format::Junit)?),
+        ResultFormat::Sarif => ("application/sarif+json", render(&job, state.queue.limits(), &files, Format::Sarif)?),
+        ResultFormat::Markdown => {
+            ("text/markdown; charset=utf-8", render(&job, state.queue.limits(), &files, Format::Markdown)?)
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// One HDF document for one target, a JSON array for several.
+fn hdf_body(files: &[ResultFile]) -> Result<Vec<u8>, ApiError> {
+    match files {
+        [one] => Ok(one.body.clone()),
+        many => {
+            let docs: Vec<serde_json::Value> = many
+                .iter()
+                .map(|f| serde_json::from_slice(&f.body))
+                .collect::<Result<_, _>>()
+                .map_err(ApiError::internal)?;
+            serde_json::to_vec(&docs).map_err(ApiError::internal)
         }
     }
+}
+
+/// Render the stored HDF as `kscan report` would, gated with the job's
+/// threshold (evaluated again on the same results).
+fn render(job: &Job, limits: &Limits, files: &[ResultFile], format: Format) -> Result<Vec<u8>, ApiError> {
+    let sets = files
+        .iter()
+        .map(|f| ResultSet::from_slice(Source::File(f.name.clone().into()), &f.body))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let gate = match job.request.threshold_path(limits)? {
+        None => None,
+        Some(path) => {
+            let verdict = crate::gate::check(&crate::gate::Thresholds::load(&path)?, &sets);
+            let violations =
+                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
+            Some(Gate { threshold: job.request.scan.threshold.clone().unwrap_or_default(), violations })
+        }
+    };
+    let report = Report::new(sets, gate)?;
+    let mut templates = Templates::new(None)?;
+    let plan = Plan::new(std::slice::from_ref(&format), &mut templates)?;
+    let dir = tempfile::tempdir().map_err(ApiError::internal)?;
+    let written = plan.write(&report, &templates, dir.path())?;
+    let file = written.first().ok_or_else(|| ApiError::internal(format!("{format} wrote nothing")))?;
+    std::fs::read(&file.path).map_err(ApiError::internal)
 }
 
 /// Profiles in the server's profile directory (for `scan.profile`).
