@@ -758,3 +758,66 @@ async fn the_deploy_cluster_role_is_enough_to_scan_and_read_posture() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn schedule_rescans_matching_pods_at_each_tick() {
+    cluster::in_namespace("serve-schedule", |client, ns| async move {
+        labelled_pod(&client, &ns, "cron", "scheduled").await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path())
+            .arg(&["--schedule", "*/5 * * * * *", "--schedule-selector", "app=scheduled", "--trigger-namespace", &ns])
+            .arg(&["--trigger-threshold", "lenient"])
+            .start();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let jobs = loop {
+            let jobs = jobs_of(&server, "cron").await;
+            if jobs.len() >= 2 {
+                break jobs;
+            }
+            assert!(Instant::now() < deadline, "fewer than two scheduled scans: {jobs:#?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        for job in &jobs[..2] {
+            let id = job["id"].as_str().unwrap();
+            let job = server.wait_for(id, &["passed", "failed", "error"]).await;
+            assert_ne!(job["status"], "error", "{job:#}");
+            assert_eq!(job["request"]["scan"]["threshold"], "lenient");
+            assert_eq!(job["summary"]["gate"]["threshold"], "lenient", "{job:#}");
+        }
+    })
+    .await;
+}
+
+#[test]
+fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(dir.path(), nowhere_kubeconfig(dir.path()));
+    for (args, says) in [
+        (vec!["--schedule", "every hour"], "--schedule"),
+        (vec!["--schedule", "0 * * * *"], "--schedule-selector"),
+        (vec!["--watch", "app=x", "--trigger-threshold", "lenient"], "--thresholds"),
+        (vec!["--watch", "app=x", "--trigger-namespace", "Bad_NS"], "--trigger-namespace"),
+    ] {
+        let output = support::kscan()
+            .arg("serve")
+            .arg("--token-file")
+            .arg(setup.dir.join("tokens"))
+            .arg("--db")
+            .arg(setup.dir.join("kscan.db"))
+            .args(&args)
+            .env("KSCAN_KUBECONFIG", &setup.kubeconfig)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let output = support::kscan()
+        .args(["serve", "--token-file"])
+        .arg(dir.path().join("missing-tokens"))
+        .env("KSCAN_KUBECONFIG", &setup.kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing-tokens"));
+}
