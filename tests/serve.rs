@@ -821,3 +821,30 @@ fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing-tokens"));
 }
+
+#[tokio::test]
+async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupted() {
+    cluster::in_namespace("serve-term", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let hanging = testbed(dir.path())
+            .arg(&["--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string());
+        let mut first = hanging.start();
+        let id = first.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3);
+        let status = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exit = first.child.wait().unwrap();
+        assert!(exit.success(), "kscan serve exits 0 after a clean shutdown: {exit:?}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "teardown ran before the exit");
+        let second = testbed(dir.path()).start();
+        let job = second.get(&format!("/api/v1/scans/{id}")).await.json();
+        assert_eq!(job["status"], "interrupted", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("teardown ran"), "{job:#}");
+    })
+    .await;
+}

@@ -196,7 +196,7 @@ impl Queue {
     }
 
     async fn check_room(&self) -> Result<(), ApiError> {
-        let waiting = self.store.with_status(JobStatus::Queued).await?.len();
+        let waiting = self.store.count(JobStatus::Queued).await?;
         if waiting >= self.limit {
             let retry_after = self.retry_after(waiting);
             return Err(ApiError::busy(
@@ -281,7 +281,7 @@ impl Queue {
     /// Gauges for `/metrics`.
     pub async fn gauges(&self) -> crate::Result<Gauges> {
         Ok(Gauges {
-            queued: self.store.with_status(JobStatus::Queued).await?.len(),
+            queued: self.store.count(JobStatus::Queued).await?,
             running: self.running.lock().unwrap_or_else(|p| p.into_inner()).len(),
         })
     }

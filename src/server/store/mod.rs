@@ -69,6 +69,8 @@ pub trait Store: Send + Sync {
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool>;
     /// Jobs with `status`, oldest first.
     async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>>;
+    /// How many jobs have `status`.
+    async fn count(&self, status: JobStatus) -> Result<usize>;
     /// The latest `limit` jobs, newest first.
     async fn recent(&self, limit: usize) -> Result<Vec<Job>>;
     /// Store the result files of a job (replacing earlier ones).

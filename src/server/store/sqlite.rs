@@ -181,6 +181,14 @@ impl Store for Sqlite {
         .await
     }
 
+    async fn count(&self, status: JobStatus) -> Result<usize> {
+        self.with("count", move |c| {
+            c.query_row("SELECT COUNT(*) FROM jobs WHERE status = ?1", [status.as_str()], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+        })
+        .await
+    }
+
     async fn recent(&self, limit: usize) -> Result<Vec<Job>> {
         self.with("list", move |c| {
             let mut stmt = c.prepare("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?1")?;
@@ -273,6 +281,9 @@ mod tests {
         assert_eq!(running.len(), 1);
         assert_eq!(running[0].run_id.as_deref(), Some("0123456789"));
         assert_eq!(store.with_status(JobStatus::Queued).await.unwrap()[0].id, "b");
+        assert_eq!(store.count(JobStatus::Queued).await.unwrap(), 1);
+        assert_eq!(store.count(JobStatus::Passed).await.unwrap(), 0);
+        assert_eq!(store.recent(10).await.unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
