@@ -354,6 +354,11 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     assert!(a.text().contains("no such route"), "{}", a.text());
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{doc}");
     assert!(doc["components"]["schemas"]["ScanRequest"].is_object());
+    // Links from the 202 of a submission to the job's operations, in OpenAPI's spelling.
+    let links = &doc["paths"]["/api/v1/scans"]["post"]["responses"]["202"]["links"];
+    assert_eq!(links["GetScan"]["operationId"], "get_scan", "{links:#}");
+    assert_eq!(links["GetScan"]["parameters"]["id"], "$response.body#/id");
+    assert!(links["GetScan"].get("operation_id").is_none());
 }
 
 // ---------------------------------------------------------------------------

@@ -30,6 +30,6 @@ curl -fsS -H "Authorization: Bearer $token" "$base/openapi.json" -o "$work/opena
 log "schemathesis against $base"
 "$st" run "$work/openapi.json" --url "$base" -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --phases examples,coverage,fuzzing --max-examples "${KSCAN_SCHEMATHESIS_EXAMPLES:-50}" \
+  --phases examples,coverage,fuzzing,stateful --max-examples "${KSCAN_SCHEMATHESIS_EXAMPLES:-50}" \
   --request-timeout 150 --workers 1 \
   || { tail -50 "$work/server.log" >&2; die "schemathesis found problems (above)"; }

@@ -96,7 +96,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         .split_for_parts();
     let (health, health_doc) = routes::health().split_for_parts();
     doc.merge(health_doc);
-    let doc = Arc::new(doc);
+    let doc = Arc::new(routes::document(&doc));
     let openapi = axum::Router::new()
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .layer(axum::middleware::from_fn_with_state(config.tokens, auth::require));

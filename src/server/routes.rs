@@ -73,6 +73,34 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
+/// The OpenAPI document as served. utoipa 5.5 writes the fields of link
+/// objects in snake case (`operation_id`); OpenAPI spells them in camel case
+/// (`operationId`), which is what clients that follow links read.
+pub fn document(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let links = paths
+            .values_mut()
+            .filter_map(|item| item.as_object_mut())
+            .flat_map(|item| item.values_mut())
+            .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+            .flat_map(|responses| responses.values_mut())
+            .filter_map(|response| response.get_mut("links").and_then(|l| l.as_object_mut()))
+            .flat_map(|links| links.values_mut())
+            .filter_map(|link| link.as_object_mut());
+        for link in links {
+            for (snake, camel) in
+                [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+            {
+                if let Some(v) = link.remove(snake) {
+                    link.insert(camel.to_owned(), v);
+                }
+            }
+        }
+    }
+    value
+}
+
 /// The routes open to everyone.
 pub fn health() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
@@ -179,7 +207,13 @@ async fn posture_scan(
 /// Submit a container scan.
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", request_body = ScanRequest,
     responses((status = 202, description = "Queued", body = Accepted,
-                headers(("Location" = String, description = "The job's URL"))),
+                headers(("Location" = String, description = "The job's URL")),
+                links(
+                    ("GetScan" = (operation_id = "get_scan", parameters(("id" = "$response.body#/id")))),
+                    ("CancelScan" = (operation_id = "cancel_scan", parameters(("id" = "$response.body#/id")))),
+                    ("GetResults" = (operation_id = "results", parameters(("id" = "$response.body#/id")))),
+                    ("RetryScan" = (operation_id = "retry_scan", parameters(("id" = "$response.body#/id"))))
+                )),
               (status = 400, description = "Not JSON of the right shape; `field` names where", body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 413, description = "Body too large", body = ErrorBody),
