@@ -68,9 +68,10 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
 }
 
 /// [`run`] with a given run id, stopped when `stop` completes (it says why).
-/// Stopping aborts the scan and then tears down, as a timeout does: callers
-/// that cancel (the service) pass a future that completes on cancellation
-/// instead of dropping this one, which would skip teardown.
+/// Stopping aborts the scan and then tears down, as a timeout does. The
+/// scan and its teardown run on a task of their own: if the caller drops
+/// this future instead (a cancelled job), the scan is aborted and teardown
+/// still runs, in the background.
 pub async fn run_until(
     admin: Connection,
     plan: Plan,
@@ -80,6 +81,27 @@ pub async fn run_until(
     std::fs::create_dir_all(&plan.out_dir)
         .map_err(|e| Error::input(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let targets = resolve(&admin, &plan.request).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, stop_rx));
+    let joined = tokio::select! {
+        joined = &mut supervisor => joined,
+        why = stop => {
+            let _ = stop_tx.send(why);
+            supervisor.await
+        }
+    };
+    joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan supervisor failed: {e}"))))
+}
+
+/// Run the scan as a task, stop it on `stop` (or when the caller is gone)
+/// or at the time limit, and tear down whatever became of it.
+async fn supervise(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    targets: Vec<ContainerRef>,
+    stop: tokio::sync::oneshot::Receiver<&'static str>,
+) -> Result<Finished> {
     let teardown = Teardown::new(admin.client.clone());
     tracing::info!(
         "run {run}: scanning {} container(s) in {} with strategy {}, engine {}",
@@ -95,7 +117,7 @@ pub async fn run_until(
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
         why = stop => {
             abort.abort();
-            Err(Error::scan(format!("{why}: stopped the scan")))
+            Err(Error::scan(format!("{}: stopped the scan", why.unwrap_or("the caller stopped waiting"))))
         }
         () = tokio::time::sleep(plan.timeout) => {
             abort.abort();

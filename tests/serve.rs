@@ -853,3 +853,54 @@ async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupte
     })
     .await;
 }
+
+#[tokio::test]
+async fn dropping_a_running_scan_future_still_tears_down() {
+    use kscan::cluster::client::ClusterArgs;
+    use kscan::scan::{run_until, Plan};
+    use kscan::strategy::{Strategy, StrategyConfig};
+    use kscan::target::resolve::{Request, Selection};
+    use kscan::target::{Label, Subdomain};
+    cluster::in_namespace("serve-drop", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let out = tempfile::tempdir().unwrap();
+        let plan = Plan {
+            request: Request {
+                namespace: Label::parse("namespace", &ns).unwrap(),
+                pods: Selection::Pod(Subdomain::parse("pod", "web").unwrap()),
+                container: None,
+            },
+            strategy: StrategyConfig {
+                kind: Strategy::Exec,
+                scanner_image: cluster::SCANNER.into(),
+                scanner_user: None,
+                image: None,
+            },
+            engine: kscan::engine::Engine::Builtin,
+            ttl: kscan::cluster::access::TokenTtl::DEFAULT,
+            timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(60),
+            concurrency: 1,
+            out_dir: out.path().join("results"),
+        };
+        let admin =
+            ClusterArgs { kubeconfig: Some(support::testbed_kubeconfig()), context: None }.connect().await.unwrap();
+        let scan = run_until(admin, plan, kscan::cluster::RunId::generate(), std::future::pending());
+        let created = async {
+            while kscan_objects(&client, &ns).await.len() < 3 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            outcome = scan => panic!("the scan ended before its objects were seen: {:?}", outcome.map(|f| f.run)),
+            () = created => {}
+        }
+        // The scan future is dropped here, mid-scan.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !kscan_objects(&client, &ns).await.is_empty() {
+            assert!(Instant::now() < deadline, "objects left after the scan future was dropped");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
