@@ -387,6 +387,15 @@ fn cinc_scan(ns: &str) -> Value {
     json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec", "engine": "cinc", "profile": "container-baseline"}})
 }
 
+/// The child processes of `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
 /// Waits until the stand-in engine ran (the access objects exist then).
 async fn engine_started(record: &Path) {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -568,9 +577,14 @@ async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
         let waiting =
             first.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec"}})).await;
         assert_eq!(first.get(&format!("/api/v1/scans/{waiting}")).await.json()["status"], "queued");
-        // The server dies without a chance to tear down.
+        // The server dies without a chance to tear down (its hanging engine
+        // is ended too, as a node losing the server would end it).
+        let engine = children(first.child.id());
         first.child.kill().unwrap();
         first.child.wait().unwrap();
+        for pid in engine {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "a killed server leaves its run's objects");
         let second = testbed(dir.path()).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
         let job = second.get(&format!("/api/v1/scans/{interrupted}")).await.json();
