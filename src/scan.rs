@@ -210,7 +210,7 @@ async fn scan_one(
     teardown: &Teardown,
 ) -> Result<Scanned> {
     tracing::info!("{target}: scanning");
-    let work = teardown.private_dir("kscan-work-")?;
+    let work = teardown.private_dir(&format!("{}-work-", access.name))?;
     let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
     let json =
         plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;

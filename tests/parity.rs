@@ -225,6 +225,14 @@ fn threshold(name: &str, text: &str) -> PathBuf {
 // ---------------------------------------------------------------------------
 // Running the two tools
 
+/// A `Command` for the SAF CLI. It runs in the corpus directory because it
+/// writes `saf-cli.log` into its working directory.
+fn saf() -> Command {
+    let mut cmd = Command::new(support::tool("saf"));
+    cmd.current_dir(corpus());
+    cmd
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
@@ -243,11 +251,7 @@ enum Saf {
 }
 
 fn saf_validate(results: &Path, thresholds: &Path) -> Saf {
-    let out = run(Command::new(support::tool("saf"))
-        .args(["validate", "threshold", "-i"])
-        .arg(results)
-        .arg("-T")
-        .arg(thresholds));
+    let out = run(saf().args(["validate", "threshold", "-i"]).arg(results).arg("-T").arg(thresholds));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     match out.status.code() {
         Some(0) if stdout.contains("All validation tests passed") => Saf::Passed,
@@ -263,7 +267,7 @@ fn saf_validate(results: &Path, thresholds: &Path) -> Saf {
 
 /// `saf validate threshold` with the raw outcome, for the defect table.
 fn saf_validate_raw(args: &[&std::ffi::OsStr]) -> (i32, String) {
-    let out = run(Command::new(support::tool("saf")).args(["validate", "threshold"]).args(args));
+    let out = run(saf().args(["validate", "threshold"]).args(args));
     (out.status.code().unwrap_or(-1), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
@@ -325,12 +329,7 @@ fn generated_thresholds_are_byte_identical_and_pass_in_both() {
         for opts in [&[][..], &["-e"], &["-c"], &["-e", "-c"]] {
             let saf_out = corpus().join(format!("{name}{}.saf.yml", opts.concat()));
             let kscan_out = corpus().join(format!("{name}{}.kscan.yml", opts.concat()));
-            let out = run(Command::new(support::tool("saf"))
-                .args(["generate", "threshold", "-i"])
-                .arg(&input)
-                .args(opts)
-                .arg("-o")
-                .arg(&saf_out));
+            let out = run(saf().args(["generate", "threshold", "-i"]).arg(&input).args(opts).arg("-o").arg(&saf_out));
             assert!(out.status.success(), "saf generate threshold {name} {opts:?}: {}", text(&out.stderr));
             let out =
                 run(support::kscan().args(["threshold", "generate"]).arg(&input).args(opts).arg("-o").arg(&kscan_out));
@@ -495,8 +494,7 @@ fn violations_come_in_safs_order() {
 fn summary_numbers_match() {
     for name in AGREED {
         let input = hdf(name);
-        let saf =
-            run(Command::new(support::tool("saf")).args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
+        let saf = run(saf().args(["summary", "-f", "json", "-i"]).arg(&input).arg("--stdout"));
         assert!(saf.status.success(), "saf summary {name}: {}", text(&saf.stderr));
         let saf: Value = serde_json::from_slice(&saf.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&saf.stdout)));
         let kscan = run(support::kscan().args(["summary", "-f", "json"]).arg(&input));
@@ -653,50 +651,58 @@ fn saf_defects() {
     );
 }
 
+/// A malformed input and what each tool does with it.
+struct Malformed {
+    what: &'static str,
+    /// The threshold file's text; `None` uses a good one (a results-file case).
+    threshold: Option<&'static str>,
+    /// The results file's name in the corpus.
+    results: &'static str,
+    /// What kscan's message must contain, besides the file name.
+    says: &'static [&'static str],
+    /// SAF's exit: 0 = silently passed, 1 = the value was coerced and compared.
+    saf_exit: i32,
+}
+
 #[test]
 fn malformed_input_exits_2_naming_the_file_and_key() {
     let mixed = hdf("mixed");
     let good = threshold("good", "compliance: {min: 10}");
-    // (case, threshold text or None for the results-file cases, results,
-    // what kscan must say, SAF's exit code: 0 = silently passed, 1 = the
-    // value was coerced and compared)
-    let cases: Vec<(&str, Option<&str>, PathBuf, Vec<&str>, i32)> = vec![
-        (
+    let case = |what, threshold, results, says, saf_exit| Malformed { what, threshold, results, says, saf_exit };
+    let cases = [
+        case(
             "typo at the top",
             Some("complience: {min: 80}"),
-            mixed.clone(),
-            vec!["complience", "did you mean `compliance`"],
+            "mixed",
+            &["complience", "did you mean `compliance`"],
             0,
         ),
-        (
+        case(
             "typo below a status",
             Some("failed: {totl: {max: 0}}"),
-            mixed.clone(),
-            vec!["failed.totl", "did you mean `total`"],
+            "mixed",
+            &["failed.totl", "did you mean `total`"],
             0,
         ),
-        ("typo in a flat key", Some("failed.critical.maxx: 0"), mixed.clone(), vec!["failed.critical.maxx"], 0),
-        (
-            "null limit (SAF compares it as 0)",
-            Some("failed: {total: {max: null}}"),
-            mixed.clone(),
-            vec!["failed.total.max", "null"],
-            1,
-        ),
-        (
-            "quoted number (SAF coerces it)",
+        case("typo in a flat key", Some("failed.critical.maxx: 0"), "mixed", &["failed.critical.maxx"], 0),
+        case("null limit", Some("failed: {total: {max: null}}"), "mixed", &["failed.total.max", "null"], 1),
+        case(
+            "quoted number",
             Some("failed: {total: {max: \"0\"}}"),
-            mixed.clone(),
-            vec!["failed.total.max", "without quotes"],
+            "mixed",
+            &["failed.total.max", "without quotes"],
             1,
         ),
-        ("scalar compliance", Some("compliance: 80"), mixed.clone(), vec!["`compliance` must be a mapping"], 0),
-        ("not YAML", Some("failed: {total: [1,"), mixed.clone(), vec!["is not valid YAML"], 0),
-        ("no rules", Some("# nothing\n"), mixed.clone(), vec!["is empty"], 0),
-        ("missing results file", None, corpus().join("missing.json"), vec!["missing.json", "no such file"], 0),
-        ("unparsable results file", None, corpus().join("not-json.json"), vec!["not-json.json"], 0),
+        case("scalar compliance", Some("compliance: 80"), "mixed", &["`compliance` must be a mapping"], 0),
+        case("not YAML", Some("failed: {total: [1,"), "mixed", &["is not valid YAML"], 0),
+        case("no rules", Some("# nothing\n"), "mixed", &["is empty"], 0),
+        case("missing results file", None, "missing", &["missing.json", "no such file"], 0),
+        case("unparsable results file", None, "not-json", &["not-json.json"], 0),
     ];
-    for (i, (what, rules, results, want, saf_code)) in cases.into_iter().enumerate() {
+    for (i, Malformed { what, threshold: rules, results, says: want, saf_exit: saf_code }) in
+        cases.into_iter().enumerate()
+    {
+        let results = hdf(results);
         let t = match rules {
             Some(text) => threshold(&format!("malformed-{i}"), text),
             None => good.clone(),

@@ -533,11 +533,22 @@ mod live {
             "subjects": [{"kind": "ServiceAccount", "name": "kscan-posture-reader", "namespace": NS}]}),
         )
         .await;
-        let out = support::kscan()
-            .args(["posture", "--format", "seed-json", "--page-size", "2", "--kubeconfig"])
-            .arg(&sa_kubeconfig)
-            .output()
-            .unwrap();
+        // The authorizer learns of the new binding through a watch: allow it a few seconds.
+        let mut out = None;
+        for _ in 0..40 {
+            let o = support::kscan()
+                .args(["posture", "--format", "seed-json", "--page-size", "2", "--kubeconfig"])
+                .arg(&sa_kubeconfig)
+                .output()
+                .unwrap();
+            let forbidden = o.status.code() == Some(3) && String::from_utf8_lossy(&o.stderr).contains("forbidden");
+            out = Some(o);
+            if !forbidden {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let out = out.unwrap();
         let _ = bindings.delete("kscan-posture-test", &DeleteParams::default()).await;
         let _ = roles.delete("kscan-posture-test", &DeleteParams::default()).await;
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -549,6 +560,10 @@ mod live {
         for name in ["posture-latest", "posture-root", "posture-privileged"] {
             pods.delete(name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
         }
+        let reader = "kscan-posture-reader";
+        Api::<RoleBinding>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
+        Api::<Role>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), NS).delete(reader, &DeleteParams::default()).await.unwrap();
     }
 
     /// A 0600 kubeconfig for a ServiceAccount bound to `list pods` in NS only.

@@ -315,7 +315,6 @@ async fn the_cinc_engine_runs_with_the_scoped_kubeconfig_only() {
 /// Starts `kscan scan` with the hanging stand-in and waits until the engine
 /// runs (so the access objects exist).
 async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &Path) -> std::process::Child {
-    running_pod(client, ns, "web", web()).await;
     let mut cmd = support::kscan();
     cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig());
     cmd.args(["scan", "-n", ns, "--pod", "web", "--engine", "cinc", "--engine-bin"]);
@@ -332,16 +331,68 @@ async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &
 }
 
 #[tokio::test]
-async fn sigterm_during_the_scan_still_tears_down() {
+async fn sigterm_and_sigint_during_the_scan_still_tear_down() {
     cluster::in_namespace("scan-term", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        for (signal, name) in [("-TERM", "SIGTERM"), ("-INT", "SIGINT")] {
+            let work = tempfile::tempdir().unwrap();
+            let record = work.path().join("record.json");
+            let child = hanging_scan(&client, &ns, &[], &record).await;
+            let status = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+            assert!(status.success());
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(output.status.code(), Some(3), "{name}: stderr:\n{}", text(&output.stderr));
+            assert!(text(&output.stderr).contains(name), "{}", text(&output.stderr));
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "after {name}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn after_kill_9_cleanup_removes_everything() {
+    cluster::in_namespace("scan-kill", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
         let work = tempfile::tempdir().unwrap();
         let record = work.path().join("record.json");
-        let child = hanging_scan(&client, &ns, &[], &record).await;
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(status.success());
+        let mut child = hanging_scan(&client, &ns, &[], &record).await;
+        child.kill().unwrap();
         let output = child.wait_with_output().unwrap();
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "SIGKILL leaves the access behind");
+        let stderr = text(&output.stderr);
+        let run = stderr
+            .split("run ")
+            .filter_map(|rest| rest.split(':').next())
+            .find(|id| id.len() == 10 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("no run id in:\n{stderr}"))
+            .to_owned();
+        let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        let kubeconfig = PathBuf::from(record["kubeconfig"].as_str().unwrap());
+        assert!(kubeconfig.exists());
+        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run], &[]);
+        assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
+        assert_eq!(
+            text(&cleaned.stdout).lines().filter(|l| l.starts_with("deleted ")).count(),
+            3,
+            "{}",
+            text(&cleaned.stdout)
+        );
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        assert!(!kubeconfig.exists(), "cleanup --run removes the run's kubeconfig directory");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_engine_that_crashes_is_exit_3_with_its_message_and_nothing_is_left() {
+    cluster::in_namespace("scan-crash", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let mut cmd = support::kscan();
+        cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).env("STANDIN_MODE", "fail");
+        cmd.args(["scan", "-n", &ns, "--pod", "web", "--engine", "cinc", "--engine-bin"]);
+        let output = cmd.arg(standin()).arg("--profile").arg(profile()).output().unwrap();
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
-        assert!(text(&output.stderr).contains("SIGTERM"), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("train-kubernetes plugin is missing"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
@@ -352,6 +403,7 @@ async fn a_timeout_still_tears_down() {
     cluster::in_namespace("scan-timeout", |client, ns| async move {
         let work = tempfile::tempdir().unwrap();
         let record = work.path().join("record.json");
+        running_pod(&client, &ns, "web", web()).await;
         let child = hanging_scan(&client, &ns, &["--timeout", "20s"], &record).await;
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
@@ -581,6 +633,34 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
             .expect("its own pod");
         let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
         assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_exec_scan_follows_the_targets_real_state() {
+    cluster::in_namespace("scan-plant", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let chmod = |mode: &'static str| {
+            let pods = pods.clone();
+            async move {
+                let params = AttachParams::default().container("app").stdin(false).stdout(true).stderr(true);
+                let mut process = pods.exec("web", ["chmod", mode, "/etc/passwd"], &params).await.unwrap();
+                let status = process.take_status().unwrap().await.unwrap();
+                assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+            }
+        };
+        let id = "kscan-passwd-owner-mode";
+        chmod("0666").await;
+        let (output, doc) = scan_into(&ns, "web", "app", &["--strategy", "exec"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert!(statuses(&doc, id).contains(&"failed".to_owned()), "{}", control(&doc, id));
+        chmod("0644").await;
+        let (_, doc) = scan_into(&ns, "web", "app", &["--strategy", "exec"]);
+        assert_eq!(statuses(&doc.unwrap(), id), ["passed", "passed"]);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
 }

@@ -2,7 +2,7 @@
 # - psa-oracle (tests/psa-oracle): the official k8s.io/pod-security-admission
 #   policy package behind a tiny CLI; the cross-check test compares kscan's
 #   per-pod verdicts with it.
-# - kube-score and polaris: the peers `scripts/bench-posture` times kscan against.
+# - kube-score and polaris: the peers `scripts/bench.d/posture` times kscan against.
 source "$(dirname "$0")/../lib.sh"
 command -v go >/dev/null || die "go not found: install Go (1.26+) first"
 
@@ -31,7 +31,7 @@ ln -sf "$GOBIN_DIR/kube-score-$KUBE_SCORE_VERSION" "$KSCAN_BIN/kube-score"
 # Polaris is only a benchmark peer. The Go module proxy reachable from these
 # machines refuses github.com/fairwindsops/polaris ("403 Forbidden: This module
 # version is not available") for every version, so a failure here is a
-# warning: scripts/bench-posture then says polaris could not be measured.
+# warning: scripts/bench.d/posture then says polaris could not be measured.
 POLARIS_VERSION=latest
 if [ ! -x "$GOBIN_DIR/polaris" ]; then
   log "installing polaris ($POLARIS_VERSION)"

@@ -1,8 +1,8 @@
 //! `kscan access create|delete`: the scan's ephemeral least-privilege access,
 //! for users who run their own engine with it.
 
-use crate::cluster::access::{self, kubeconfig_dir_prefix, AccessSpec, TokenTtl};
-use crate::cluster::cleanup::{cleanup, Which};
+use crate::cluster::access::{self, AccessSpec, TokenTtl};
+use crate::cluster::cleanup::{cleanup, remove_local_dirs, Which};
 use crate::cluster::client::ClusterArgs;
 use crate::cluster::teardown::Teardown;
 use crate::cluster::RunId;
@@ -124,23 +124,10 @@ async fn delete(args: DeleteArgs) -> Result<Outcome> {
     let run = RunId::parse(&args.run)?;
     let admin = args.cluster.connect().await?;
     let report = cleanup(&admin, &Some(namespace), &Which::Run(run.clone())).await?;
-    remove_kubeconfig_dirs(&run);
+    remove_local_dirs(&run);
     for object in &report.deleted {
         eprintln!("kscan: deleted {object}");
     }
     report.into_result(run.as_str())?;
     Ok(Outcome::Passed)
-}
-
-/// Remove the run's private kubeconfig directories from the temporary directory.
-fn remove_kubeconfig_dirs(run: &RunId) {
-    let prefix = format!("{}-", kubeconfig_dir_prefix(run));
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!("could not remove {}: {e}", entry.path().display());
-            }
-        }
-    }
 }

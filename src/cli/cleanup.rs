@@ -1,7 +1,7 @@
 //! `kscan cleanup`: remove what earlier runs left behind (a killed runner,
 //! a lost connection), by run id or by expiry time.
 
-use crate::cluster::cleanup::{cleanup, Which};
+use crate::cluster::cleanup::{cleanup, remove_local_dirs, Which};
 use crate::cluster::client::ClusterArgs;
 use crate::cluster::RunId;
 use crate::target::Label;
@@ -40,6 +40,9 @@ pub async fn run(args: Args) -> Result<Outcome> {
     };
     let admin = args.cluster.connect().await?;
     let report = cleanup(&admin, &scope, &which).await?;
+    if let Which::Run(run) = &which {
+        remove_local_dirs(run);
+    }
     for object in &report.deleted {
         println!("deleted {object}");
     }

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 
-use crate::cli::summary::write_output;
+use std::io::{BufWriter, Write};
+
 use crate::error::{Error, ResultExt};
 use crate::posture::live::{self, Selection};
 use crate::posture::manifest;
 use crate::posture::pss::Level;
-use crate::posture::scan::{Origin, Scan, SourceError};
+use crate::posture::scan::{Origin, RunInfo, Scan, SourceError};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan posture`.
@@ -113,18 +114,31 @@ pub async fn run(args: Args) -> Result<Outcome> {
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).input_err(|| format!("--output-dir: cannot create {}", dir.display()))?;
     }
+    let run = RunInfo { target: &target, start_time: &start_time, duration };
     for format in &args.format {
-        let doc = match format {
-            Format::Hdf => serde_json::to_value(scan.to_hdf(&target, &start_time, duration)),
-            Format::SeedJson => Ok(scan.to_seed_json()),
-        }
-        .scan_err(|| "cannot encode the results".into())?;
-        let mut text = serde_json::to_string_pretty(&doc).scan_err(|| "cannot encode the results".into())?;
-        text.push('\n');
         let path = args.output_dir.as_ref().map(|d| d.join(format.file_name()));
-        write_output(path.as_deref(), &text)?;
+        write_format(*format, &scan, &run, path.as_deref())?;
     }
     Ok(Outcome::Passed)
+}
+
+/// Write one format to `path`, or to standard output, through a buffer.
+fn write_format(format: Format, scan: &Scan, run: &RunInfo<'_>, path: Option<&std::path::Path>) -> Result<()> {
+    let sink: Box<dyn Write> = match path {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Error::input(format!("cannot write {}", p.display())).with_source(e))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, sink);
+    let written = match format {
+        Format::Hdf => scan.write_hdf(run, &mut out),
+        Format::SeedJson => scan.write_seed_json(&mut out),
+    };
+    let what = || path.map_or("standard output".to_owned(), |p| p.display().to_string());
+    written.scan_err(|| format!("cannot write the results to {}", what()))?;
+    out.write_all(b"\n").and_then(|_| out.flush()).scan_err(|| format!("cannot write to {}", what()))
 }
 
 async fn read_live(args: &Args, scan: &mut Scan) -> Result<()> {

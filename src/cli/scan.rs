@@ -7,9 +7,13 @@ use std::time::Duration;
 use crate::cli::gate::render_text;
 use crate::cluster::access::TokenTtl;
 use crate::cluster::client::ClusterArgs;
+use crate::engine::builtin;
 use crate::engine::cinc::Cinc;
+use crate::engine::probe::local::LocalProbe;
+use crate::engine::probe::Probe;
 use crate::engine::{Engine, EngineKind};
 use crate::error::Error;
+use crate::error::ResultExt;
 use crate::gate::{self, Thresholds};
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::scan::{self, parse_duration, Plan};
@@ -47,12 +51,18 @@ pod's spec, stopped, after the scan); sidecar starts a copy of the container
 beside a scanner in a new pod that is deleted afterwards.")]
 pub struct Args {
     /// Namespace of the pods to scan.
-    #[arg(short, long, value_name = "NS")]
+    #[arg(short, long, value_name = "NS", required_unless_present = "root", default_value = "")]
     pub namespace: String,
 
     /// The pod to scan.
-    #[arg(short, long, value_name = "POD", required_unless_present = "selector", conflicts_with = "selector")]
+    #[arg(short, long, value_name = "POD", required_unless_present_any = ["selector", "root"], conflicts_with = "selector")]
     pub pod: Option<String>,
+
+    /// Scan a directory on this machine instead (an unpacked image root) with
+    /// the built-in checks; no cluster is involved. Results go to
+    /// `--out-dir/root.hdf.json`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["pod", "selector", "container", "engine", "profile"])]
+    pub root: Option<PathBuf>,
 
     /// Scan every running pod that matches this label selector (e.g. `app=web`).
     #[arg(short = 'l', long, value_name = "LABELS")]
@@ -173,6 +183,9 @@ impl Args {
 
 /// Run `kscan scan`.
 pub async fn run(args: Args) -> Result<Outcome> {
+    if let Some(root) = &args.root {
+        return scan_root(root, &args).await;
+    }
     let plan = args.plan()?;
     let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
     let admin = args.cluster.connect().await?;
@@ -180,22 +193,47 @@ pub async fn run(args: Args) -> Result<Outcome> {
     let files: Vec<Source> = finished.results.iter().map(|s| Source::File(s.file.clone())).collect();
     let sets = ResultSet::load_all(files)?;
     for (scanned, set) in finished.results.iter().zip(&sets) {
-        let counts = set.counts();
-        println!(
-            "{}: {} passed, {} failed, {} not reviewed, {} not applicable, {} error; compliance {}% ({})",
-            scanned.target,
-            counts.total(ControlStatus::Passed),
-            counts.total(ControlStatus::Failed),
-            counts.total(ControlStatus::NotReviewed),
-            counts.total(ControlStatus::NotApplicable),
-            counts.total(ControlStatus::ProfileError),
-            counts.compliance(),
-            scanned.file.display()
-        );
+        print_counts(&scanned.target.to_string(), set, &scanned.file);
     }
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
+    gate_results(thresholds.as_ref(), &sets)
+}
+
+/// `kscan scan --root DIR`: the built-in checks on a local directory.
+async fn scan_root(root: &std::path::Path, args: &Args) -> Result<Outcome> {
+    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
+    scan::check_out_dir(&args.out_dir)?;
+    let probe = LocalProbe::directory(root)?;
+    let execution = builtin::run(&probe, serde_json::Map::new()).await?;
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|e| Error::input(format!("cannot create --out-dir {}", args.out_dir.display())).with_source(e))?;
+    let file = args.out_dir.join("root.hdf.json");
+    let json = serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())?;
+    std::fs::write(&file, json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
+    let sets = ResultSet::load_all([Source::File(file.clone())])?;
+    print_counts(&probe.target_id(), &sets[0], &file);
+    gate_results(thresholds.as_ref(), &sets)
+}
+
+/// Gate `sets` when a threshold was given.
+fn gate_results(thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Result<Outcome> {
     let Some(thresholds) = thresholds else { return Ok(Outcome::Passed) };
-    let verdict = gate::check(&thresholds, &sets);
-    print!("{}", render_text(&verdict, &thresholds, sets.len()));
+    let verdict = gate::check(thresholds, sets);
+    print!("{}", render_text(&verdict, thresholds, sets.len()));
     Ok(verdict.outcome())
+}
+
+/// One line per target: counts by status and compliance.
+fn print_counts(target: &str, set: &ResultSet, file: &std::path::Path) {
+    let counts = set.counts();
+    println!(
+        "{target}: {} passed, {} failed, {} not reviewed, {} not applicable, {} error; compliance {}% ({})",
+        counts.total(ControlStatus::Passed),
+        counts.total(ControlStatus::Failed),
+        counts.total(ControlStatus::NotReviewed),
+        counts.total(ControlStatus::NotApplicable),
+        counts.total(ControlStatus::ProfileError),
+        counts.compliance(),
+        file.display()
+    );
 }

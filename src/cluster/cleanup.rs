@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
 
+use super::access::kubeconfig_dir_prefix;
 use super::client::Connection;
 use super::teardown::{Owned, Teardown, TeardownReport};
 use super::{api_error, RunId, EXPIRES_ANNOTATION, MANAGED_BY};
@@ -48,6 +49,20 @@ pub async fn cleanup(admin: &Connection, scope: &Scope, which: &Which) -> Result
         teardown.own(object);
     }
     Ok(teardown.finish().await)
+}
+
+/// Remove the run's private directories (kubeconfig, work files) from the
+/// system temporary directory: all are named `kscan-<run id>-…`.
+pub fn remove_local_dirs(run: &RunId) {
+    let prefix = format!("{}-", kubeconfig_dir_prefix(run));
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!("could not remove {}: {e}", entry.path().display());
+            }
+        }
+    }
 }
 
 enum Kind {

@@ -37,7 +37,10 @@ impl Engine {
                 let execution = builtin::run(probe.as_ref(), reach.platform).await?;
                 serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())
             }
-            (Engine::Builtin, Via::Agent(agent)) => agent.scan().await,
+            (Engine::Builtin, Via::Agent(agent)) => {
+                let json = agent.scan().await?;
+                with_platform(&json, reach.platform)
+            }
             (Engine::Cinc(cinc), _) => match &reach.train_target {
                 Some(target) => cinc.run(target, kubeconfig, work_dir).await,
                 None => Err(Error::input(format!(
@@ -56,4 +59,16 @@ impl Engine {
             Engine::Cinc(_) => "cinc",
         }
     }
+}
+
+/// `json` (exec JSON) with `extra` merged into its `platform`: what the
+/// strategy knows (its choice and reason, the sidecar pod) and the agent
+/// inside the scanner does not.
+fn with_platform(json: &[u8], extra: serde_json::Map<String, serde_json::Value>) -> Result<Vec<u8>> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(json).scan_err(|| "the kscan agent sent results that are not JSON".into())?;
+    if let Some(platform) = doc.get_mut("platform").and_then(serde_json::Value::as_object_mut) {
+        platform.extend(extra);
+    }
+    serde_json::to_vec_pretty(&doc).scan_err(|| "cannot encode the results".into())
 }

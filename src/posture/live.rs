@@ -48,7 +48,7 @@ pub struct Selection {
 /// What a worker reports.
 #[derive(Debug)]
 pub enum Event {
-    /// A page of pods from `namespace` (empty for a cluster-wide list).
+    /// A page of pods.
     Page(Vec<RawObject>),
     /// A namespace was read to the end.
     Done(String),

@@ -9,6 +9,7 @@
 //! `seccompProfile_restricted` for `seccompProfile_baseline`, and
 //! `procMount_restricted` for `procMount`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::spec::{Container, Handler, PodSpec, SeLinuxOptions, VOLUME_SOURCES};
@@ -47,7 +48,7 @@ pub struct Violation {
     /// The pod or the container that sets it.
     pub subject: Subject,
     /// What is set, in the admission library's words where it has them.
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
 /// The pod as the checks see it: its annotations and its spec.
@@ -281,11 +282,11 @@ pub fn allowed(pod: &PodView<'_>, level: Level) -> bool {
     })
 }
 
-fn container(c: &Container, detail: impl Into<String>) -> Violation {
+fn container(c: &Container, detail: impl Into<Cow<'static, str>>) -> Violation {
     Violation { subject: Subject::Container(c.name.clone()), detail: detail.into() }
 }
 
-fn pod(detail: impl Into<String>) -> Violation {
+fn pod(detail: impl Into<Cow<'static, str>>) -> Violation {
     Violation { subject: Subject::Pod, detail: detail.into() }
 }
 
@@ -513,7 +514,7 @@ fn windows_host_process(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn handler_hosts<'a>(h: Option<&'a Handler>) -> impl Iterator<Item = &'a str> {
+fn handler_hosts(h: Option<&Handler>) -> impl Iterator<Item = &str> {
     h.into_iter()
         .flat_map(|h| [h.http_get.as_ref(), h.tcp_socket.as_ref()])
         .flatten()
@@ -616,13 +617,15 @@ fn capabilities_restricted(p: &PodView<'_>, out: &mut Vec<Violation>) {
         };
         let mut problems = Vec::new();
         if !caps.drop.iter().any(|d| d == "ALL") {
-            problems.push("must set securityContext.capabilities.drop=[\"ALL\"]".to_owned());
+            problems.push(Cow::Borrowed("must set securityContext.capabilities.drop=[\"ALL\"]"));
         }
         let added: Vec<&str> = caps.add.iter().map(String::as_str).filter(|a| *a != "NET_BIND_SERVICE").collect();
         if !added.is_empty() {
-            problems.push(format!("must not add {}", added.join(", ")));
+            problems.push(Cow::Owned(format!("must not add {}", added.join(", "))));
         }
-        if !problems.is_empty() {
+        if problems.len() == 1 {
+            out.push(container(c, problems.remove(0)));
+        } else if !problems.is_empty() {
             out.push(container(c, problems.join("; ")));
         }
     }

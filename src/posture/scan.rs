@@ -1,17 +1,22 @@
 //! Run every posture control over a stream of workloads and keep only what
 //! the reports need: the offending containers, counts, and per-source errors.
 //! Workloads are dropped as soon as they are checked, so memory grows with
-//! the number of findings, not with the size of the cluster.
+//! the number of findings, not with the size of the cluster; the HDF is
+//! written straight from the findings, without a second copy in memory.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::image::pinning;
+use super::image::{pinning, Pinning};
 use super::pss::{checks_for, Level, Subject, Violation};
+use super::spec::Container;
 use super::user::{run_as, RunAs};
 use super::workload::Workload;
-use crate::hdf::model::{Execution, Platform, Profile, ResultStatus, SourceLocation, Statistics, TestResult};
-use crate::hdf::Control;
+use crate::hdf::model::{Platform, ResultStatus, SourceLocation, Statistics, TestResult};
 
 /// Where an object was read: a manifest file and line, or a live object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,23 +32,65 @@ pub enum Origin {
     Live,
 }
 
-/// One offending container (or pod-level setting) of one control.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+/// The object a finding is about, shared by all its findings.
+#[derive(Debug)]
+pub struct Object {
     /// Namespace (empty when a manifest omits it).
     pub namespace: String,
     /// Object kind.
     pub kind: String,
     /// Object name.
     pub name: String,
+    /// The SARIF-style location: `path:line` for files, `k8s/<ns>/<kind>/<name>` for live objects.
+    pub location: String,
+}
+
+impl Object {
+    /// `<namespace>/<kind>/<name>`, `-` for a missing namespace.
+    pub fn path(&self) -> String {
+        let ns = if self.namespace.is_empty() { "-" } else { &self.namespace };
+        format!("{ns}/{}/{}", self.kind, self.name)
+    }
+}
+
+/// One offending container (or pod-level setting) of one control.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The object.
+    pub object: Arc<Object>,
     /// Container name; `None` for a pod-level setting.
     pub container: Option<String>,
     /// The container's image; `None` for a pod-level setting.
     pub image: Option<String>,
     /// What is wrong.
-    pub detail: String,
-    /// The SARIF-style location: `path:line` for files, `k8s/<ns>/<kind>/<name>` for live objects.
-    pub location: String,
+    pub detail: Cow<'static, str>,
+}
+
+impl Finding {
+    /// The HDF result for this finding.
+    fn result(&self, status: ResultStatus, start_time: &str) -> TestResult {
+        let path = self.object.path();
+        let (who, id) = match &self.container {
+            Some(c) => (format!("container {c} of {path}"), format!("{path}/{c}")),
+            None => (path.clone(), path),
+        };
+        let (message, skip_message) = match status {
+            ResultStatus::Skipped => (None, Some(self.detail.to_string())),
+            _ => (Some(self.detail.to_string()), None),
+        };
+        TestResult {
+            status: Some(status),
+            code_desc: format!("{who}: {}", self.detail),
+            run_time: None,
+            start_time: start_time.to_owned(),
+            message,
+            skip_message,
+            exception: None,
+            backtrace: None,
+            resource: Some(self.object.location.clone()),
+            resource_id: Some(id),
+        }
+    }
 }
 
 /// A source that could not be read (a forbidden namespace, say); the scan goes on.
@@ -92,6 +139,17 @@ pub struct Scan {
     pub sources: usize,
 }
 
+/// What the HDF document says about the run.
+#[derive(Debug, Clone)]
+pub struct RunInfo<'a> {
+    /// What was scanned (`live cluster`, `manifests: …`).
+    pub target: &'a str,
+    /// When the scan started (RFC 3339).
+    pub start_time: &'a str,
+    /// Seconds the scan took.
+    pub duration: f64,
+}
+
 impl Scan {
     /// An empty scan enforcing the Pod Security Standards at `level`.
     pub fn new(level: Level) -> Self {
@@ -120,14 +178,13 @@ impl Scan {
             Origin::File { path, line } => format!("{path}:{line}"),
             Origin::Live => format!("k8s/{}", w.path()),
         };
-        let finding = |container: Option<&super::spec::Container>, detail: String| Finding {
-            namespace: w.namespace.clone(),
-            kind: w.kind.clone(),
-            name: w.name.clone(),
+        let object =
+            Arc::new(Object { namespace: w.namespace.clone(), kind: w.kind.clone(), name: w.name.clone(), location });
+        let finding = |container: Option<&Container>, detail: Cow<'static, str>| Finding {
+            object: object.clone(),
             container: container.map(|c| c.name.clone()),
             image: container.map(|c| c.image.clone()),
             detail,
-            location: location.clone(),
         };
         let view = w.view();
         for c in view.containers() {
@@ -135,18 +192,18 @@ impl Scan {
             let p = pinning(&c.image);
             if p.floats() {
                 let detail = match p {
-                    super::image::Pinning::Latest => format!("image {:?} uses the tag latest", c.image),
-                    super::image::Pinning::Empty => "no image is set".to_owned(),
-                    _ => format!("image {:?} has no tag (the runtime pulls latest)", c.image),
+                    Pinning::Latest => format!("image {:?} uses the tag latest", c.image).into(),
+                    Pinning::Empty => "no image is set".into(),
+                    _ => format!("image {:?} has no tag (the runtime pulls latest)", c.image).into(),
                 };
                 self.latest.failed.push(finding(Some(c), detail));
             }
             match run_as(&w.spec, c) {
-                RunAs::Root => self.root.failed.push(finding(Some(c), "runs as root (runAsUser=0)".to_owned())),
+                RunAs::Root => self.root.failed.push(finding(Some(c), "runs as root (runAsUser=0)".into())),
                 RunAs::Unknown => self.root.unknown.push(finding(
                     Some(c),
                     "user unknown from the spec: neither runAsUser nor runAsNonRoot=true is set, so the image's USER decides"
-                        .to_owned(),
+                        .into(),
                 )),
                 RunAs::NonRoot | RunAs::RootInUserNamespace => {}
             }
@@ -185,219 +242,271 @@ impl Scan {
         checks_for(self.level).zip(&self.pss).find(|(c, _)| c.id == id).map_or(&[], |(_, r)| &r.failed)
     }
 
-    /// The HDF document: one control per check, one result per offence.
-    pub fn to_hdf(&self, target: &str, start_time: &str, duration: f64) -> Execution {
+    /// Write the HDF document (InSpec exec JSON): one control per check,
+    /// one result per offence. Results are built one at a time while
+    /// writing.
+    pub fn write_hdf(&self, run: &RunInfo<'_>, out: impl std::io::Write) -> serde_json::Result<()> {
+        let start = run.start_time;
         let mut controls = vec![
-            self.control(
+            ControlOut::new(
                 LATEST_ID,
                 "Container images must be pinned to a tag other than latest or a digest",
                 0.5,
                 &["CM-2", "CM-6", "SI-7"],
                 None,
-                &self.latest,
-                start_time,
+                Results::Findings(&self.latest, self, start),
             ),
-            self.control(
+            ControlOut::new(
                 ROOT_ID,
                 "Containers must not run as root",
                 0.7,
                 &["AC-6(10)", "CM-6"],
                 None,
-                &self.root,
-                start_time,
+                Results::Findings(&self.root, self, start),
+            ),
+            ControlOut::new(
+                SOURCES_ID,
+                "Every selected namespace could be read",
+                0.3,
+                &["CA-7"],
+                None,
+                Results::Sources(self, start),
             ),
         ];
-        controls.push(self.sources_control(start_time));
         for (check, results) in checks_for(self.level).zip(&self.pss) {
-            controls.push(self.control(
-                &format!("pss-{}", check.id),
+            controls.push(ControlOut::new(
+                format!("pss-{}", check.id),
                 check.title,
                 check.impact,
                 check.nist,
                 Some(check.level),
-                results,
-                start_time,
+                Results::Findings(results, self, start),
             ));
         }
         let mut platform_extra = Map::new();
         platform_extra.insert("scan".into(), json!("posture"));
-        Execution {
+        let doc = ExecutionOut {
             platform: Platform {
                 name: "kubernetes".into(),
                 release: String::new(),
-                target_id: Some(target.to_owned()),
+                target_id: Some(run.target.to_owned()),
                 extra: platform_extra,
             },
-            profiles: vec![Profile {
-                name: "kscan-posture".into(),
-                sha256: String::new(),
-                title: Some(format!(
+            profiles: [ProfileOut {
+                name: "kscan-posture",
+                title: format!(
                     "kscan posture: image pinning, root users, Pod Security Standards ({})",
                     self.level.as_str()
-                )),
-                version: Some(env!("CARGO_PKG_VERSION").into()),
-                summary: Some(format!(
+                ),
+                version: env!("CARGO_PKG_VERSION"),
+                summary: format!(
                     "{} objects, {} containers, {} sources, {} source errors",
                     self.objects,
                     self.containers,
                     self.sources,
                     self.errors.len()
-                )),
-                supports: Vec::new(),
-                attributes: Vec::new(),
-                groups: Vec::new(),
+                ),
+                sha256: "",
+                supports: [],
+                attributes: [],
+                groups: [],
+                status: "loaded",
                 controls,
-                parent_profile: None,
-                depends: Vec::new(),
-                status: Some("loaded".into()),
-                status_message: None,
-                extra: Map::new(),
             }],
-            statistics: Statistics { duration: Some(duration), extra: Map::new() },
-            version: env!("CARGO_PKG_VERSION").into(),
+            statistics: Statistics { duration: Some(run.duration), extra: Map::new() },
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        serde_json::to_writer_pretty(out, &doc)
+    }
+
+    fn passed(&self, code_desc: String, start_time: &str) -> TestResult {
+        TestResult {
+            status: Some(ResultStatus::Passed),
+            code_desc,
+            run_time: None,
+            start_time: start_time.to_owned(),
+            message: None,
+            skip_message: None,
+            exception: None,
+            backtrace: None,
+            resource: None,
+            resource_id: None,
         }
     }
 
-    /// `posture-sources-readable`: one skipped result per namespace or file
-    /// that could not be read, so a partial scan shows as Not Reviewed.
-    fn sources_control(&self, start_time: &str) -> Control {
-        let mut control = self.control(
-            SOURCES_ID,
-            "Every selected namespace could be read",
-            0.3,
-            &["CA-7"],
-            None,
-            &ControlResults::default(),
-            start_time,
-        );
-        if !self.errors.is_empty() {
-            control.results = Some(
-                self.errors
-                    .iter()
-                    .map(|e| TestResult {
+    /// Write the JSON of the original cluster scanner (`--format seed-json`):
+    /// `{latest_tag_containers, root_containers, unknown_user_containers,
+    /// summary, errors}`, rows written straight from the findings.
+    pub fn write_seed_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        let doc = SeedOut {
+            latest_tag_containers: Rows(&self.latest.failed),
+            root_containers: Rows(&self.root.failed),
+            unknown_user_containers: Rows(&self.root.unknown),
+            summary: SeedSummary {
+                objects: self.objects,
+                containers: self.containers,
+                latest_tag: self.latest.failed.len(),
+                root: self.root.failed.len(),
+                unknown_user: self.root.unknown.len(),
+                sources: self.sources,
+                errors: self.errors.len(),
+            },
+            errors: &self.errors,
+        };
+        serde_json::to_writer_pretty(out, &doc)
+    }
+}
+
+#[derive(Serialize)]
+struct SeedOut<'a> {
+    latest_tag_containers: Rows<'a>,
+    root_containers: Rows<'a>,
+    unknown_user_containers: Rows<'a>,
+    summary: SeedSummary,
+    errors: &'a [SourceError],
+}
+
+#[derive(Serialize)]
+struct SeedSummary {
+    objects: usize,
+    containers: usize,
+    latest_tag: usize,
+    root: usize,
+    unknown_user: usize,
+    sources: usize,
+    errors: usize,
+}
+
+/// Findings as seed JSON rows `{namespace, kind, pod, container, image}`.
+struct Rows<'a>(&'a [Finding]);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            namespace: &'a str,
+            kind: &'a str,
+            pod: &'a str,
+            container: Option<&'a str>,
+            image: Option<&'a str>,
+        }
+        s.collect_seq(self.0.iter().map(|f| Row {
+            namespace: &f.object.namespace,
+            kind: &f.object.kind,
+            pod: &f.object.name,
+            container: f.container.as_deref(),
+            image: f.image.as_deref(),
+        }))
+    }
+}
+
+/// The top of an exec JSON document, written from borrowed data.
+#[derive(Serialize)]
+struct ExecutionOut<'a> {
+    platform: Platform,
+    profiles: [ProfileOut<'a>; 1],
+    statistics: Statistics,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct ProfileOut<'a> {
+    name: &'static str,
+    title: String,
+    version: &'static str,
+    summary: String,
+    sha256: &'static str,
+    supports: [(); 0],
+    attributes: [(); 0],
+    groups: [(); 0],
+    status: &'static str,
+    controls: Vec<ControlOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ControlOut<'a> {
+    id: String,
+    title: &'a str,
+    impact: f64,
+    refs: [(); 0],
+    tags: Map<String, Value>,
+    source_location: SourceLocation,
+    results: Results<'a>,
+}
+
+impl<'a> ControlOut<'a> {
+    fn new(
+        id: impl Into<String>,
+        title: &'a str,
+        impact: f64,
+        nist: &[&str],
+        level: Option<Level>,
+        results: Results<'a>,
+    ) -> Self {
+        let mut tags = Map::new();
+        tags.insert("nist".into(), json!(nist));
+        if let Some(level) = level {
+            tags.insert("pss_level".into(), json!(level.as_str()));
+        }
+        ControlOut {
+            id: id.into(),
+            title,
+            impact,
+            refs: [],
+            tags,
+            source_location: SourceLocation { reference: Some("src/posture".into()), line: None },
+            results,
+        }
+    }
+}
+
+/// A control's results, turned into HDF results one by one while written.
+enum Results<'a> {
+    /// Failed results, then skipped ones; one passed result when there are none.
+    Findings(&'a ControlResults, &'a Scan, &'a str),
+    /// One skipped result per unreadable source; one passed result when there are none.
+    Sources(&'a Scan, &'a str),
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        match *self {
+            Results::Findings(r, scan, start) => {
+                for f in &r.failed {
+                    seq.serialize_element(&f.result(ResultStatus::Failed, start))?;
+                }
+                for f in &r.unknown {
+                    seq.serialize_element(&f.result(ResultStatus::Skipped, start))?;
+                }
+                if r.failed.is_empty() && r.unknown.is_empty() {
+                    let desc =
+                        format!("{} containers in {} objects checked: none offends", scan.containers, scan.objects);
+                    seq.serialize_element(&scan.passed(desc, start))?;
+                }
+            }
+            Results::Sources(scan, start) => {
+                for e in &scan.errors {
+                    seq.serialize_element(&TestResult {
                         status: Some(ResultStatus::Skipped),
                         code_desc: format!("{}: {}", e.source, e.reason),
                         run_time: None,
-                        start_time: start_time.to_owned(),
+                        start_time: start.to_owned(),
                         message: None,
                         skip_message: Some(e.message.clone()),
                         exception: None,
                         backtrace: None,
                         resource: Some(format!("k8s/{}", e.source)),
                         resource_id: Some(e.source.clone()),
-                    })
-                    .collect(),
-            );
-        } else if let Some(r) = control.results.as_mut().and_then(|r| r.first_mut()) {
-            r.code_desc = format!("{} sources read, none failed", self.sources);
-        }
-        control
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn control(
-        &self,
-        id: &str,
-        title: &str,
-        impact: f64,
-        nist: &[&str],
-        level: Option<Level>,
-        results: &ControlResults,
-        start_time: &str,
-    ) -> Control {
-        let result = |f: &Finding, status: ResultStatus| {
-            let who = match &f.container {
-                Some(c) => format!("container {c} of {}", object_path(f)),
-                None => object_path(f),
-            };
-            let (message, skip_message) = match status {
-                ResultStatus::Skipped => (None, Some(f.detail.clone())),
-                _ => (Some(f.detail.clone()), None),
-            };
-            TestResult {
-                status: Some(status),
-                code_desc: format!("{who}: {}", f.detail),
-                run_time: None,
-                start_time: start_time.to_owned(),
-                message,
-                skip_message,
-                exception: None,
-                backtrace: None,
-                resource: Some(f.location.clone()),
-                resource_id: Some(match &f.container {
-                    Some(c) => format!("{}/{c}", object_path(f)),
-                    None => object_path(f),
-                }),
+                    })?;
+                }
+                if scan.errors.is_empty() {
+                    seq.serialize_element(&scan.passed(format!("{} sources read, none failed", scan.sources), start))?;
+                }
             }
-        };
-        let mut list: Vec<TestResult> = results.failed.iter().map(|f| result(f, ResultStatus::Failed)).collect();
-        list.extend(results.unknown.iter().map(|f| result(f, ResultStatus::Skipped)));
-        if list.is_empty() {
-            list.push(TestResult {
-                status: Some(ResultStatus::Passed),
-                code_desc: format!("{} containers in {} objects checked: none offends", self.containers, self.objects),
-                run_time: None,
-                start_time: start_time.to_owned(),
-                message: None,
-                skip_message: None,
-                exception: None,
-                backtrace: None,
-                resource: None,
-                resource_id: None,
-            });
         }
-        let mut tags = Map::new();
-        tags.insert("nist".into(), json!(nist));
-        if let Some(level) = level {
-            tags.insert("pss_level".into(), json!(level.as_str()));
-        }
-        Control {
-            id: id.to_owned(),
-            title: Some(title.to_owned()),
-            desc: None,
-            descriptions: Vec::new(),
-            impact,
-            refs: Vec::new(),
-            tags,
-            code: None,
-            source_location: SourceLocation { reference: Some("src/posture".into()), line: None },
-            waiver_data: None,
-            attestation_data: None,
-            results: Some(list),
-        }
+        seq.end()
     }
-
-    /// The JSON of the original cluster scanner (`--format seed-json`).
-    pub fn to_seed_json(&self) -> Value {
-        let rows = |list: &[Finding]| -> Vec<Value> {
-            list.iter()
-                .map(|f| {
-                    json!({"namespace": f.namespace, "kind": f.kind, "pod": f.name,
-                           "container": f.container, "image": f.image})
-                })
-                .collect()
-        };
-        json!({
-            "latest_tag_containers": rows(&self.latest.failed),
-            "root_containers": rows(&self.root.failed),
-            "unknown_user_containers": rows(&self.root.unknown),
-            "summary": {
-                "objects": self.objects,
-                "containers": self.containers,
-                "latest_tag": self.latest.failed.len(),
-                "root": self.root.failed.len(),
-                "unknown_user": self.root.unknown.len(),
-                "sources": self.sources,
-                "errors": self.errors.len(),
-            },
-            "errors": self.errors,
-        })
-    }
-}
-
-fn object_path(f: &Finding) -> String {
-    let ns = if f.namespace.is_empty() { "-" } else { &f.namespace };
-    format!("{ns}/{}/{}", f.kind, f.name)
 }
 
 #[cfg(test)]
@@ -405,6 +514,12 @@ mod tests {
     use super::*;
     use crate::posture::spec::RawObject;
     use crate::posture::workload::extract;
+
+    fn written(s: &Scan) -> crate::hdf::Execution {
+        let mut buf = Vec::new();
+        s.write_hdf(&RunInfo { target: "m", start_time: "t", duration: 0.0 }, &mut buf).unwrap();
+        serde_json::from_slice(&buf).unwrap()
+    }
 
     fn scan(json: &str, level: Level) -> Scan {
         let mut s = Scan::new(level);
@@ -426,8 +541,8 @@ mod tests {
         assert_eq!(s.latest_tag()[0].container.as_deref(), Some("i"));
         assert_eq!(s.root()[0].container.as_deref(), Some("i"));
         assert!(s.unknown_user().is_empty());
-        assert_eq!(s.pss_failures("hostNamespaces")[0].location, "m.yaml:3");
-        let hdf = s.to_hdf("manifests", "2026-01-01T00:00:00Z", 0.0);
+        assert_eq!(s.pss_failures("hostNamespaces")[0].object.location, "m.yaml:3");
+        let hdf = written(&s);
         let controls = &hdf.profiles[0].controls;
         assert_eq!(controls.len(), 3 + 12);
         let host = controls.iter().find(|c| c.id == "pss-hostNamespaces").unwrap();
@@ -439,7 +554,9 @@ mod tests {
         );
         let privileged = controls.iter().find(|c| c.id == "pss-privileged").unwrap();
         assert_eq!(privileged.results()[0].status, Some(ResultStatus::Passed));
-        let seed = s.to_seed_json();
+        let mut buf = Vec::new();
+        s.write_seed_json(&mut buf).unwrap();
+        let seed: Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(seed["root_containers"][0]["pod"], "p");
         assert_eq!(seed["summary"]["containers"], 2);
     }
@@ -452,12 +569,12 @@ mod tests {
             reason: "forbidden".into(),
             message: "HTTP 403".into(),
         });
-        let hdf = s.to_hdf("live", "t", 0.0);
+        let hdf = written(&s);
         let c = hdf.profiles[0].controls.iter().find(|c| c.id == SOURCES_ID).unwrap();
         assert_eq!(c.results().len(), 1);
         assert_eq!(c.results()[0].status, Some(ResultStatus::Skipped));
         assert_eq!(c.results()[0].code_desc, "kube-system: forbidden");
-        let clean = Scan::new(Level::Baseline).to_hdf("live", "t", 0.0);
+        let clean = written(&Scan::new(Level::Baseline));
         let c = clean.profiles[0].controls.iter().find(|c| c.id == SOURCES_ID).unwrap();
         assert_eq!(c.results()[0].status, Some(ResultStatus::Passed));
     }
@@ -468,7 +585,7 @@ mod tests {
             r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"a:1"}]}}"#,
             Level::Restricted,
         );
-        let hdf = s.to_hdf("m", "t", 0.0);
+        let hdf = written(&s);
         let root = hdf.profiles[0].controls.iter().find(|c| c.id == ROOT_ID).unwrap();
         assert_eq!(root.results().len(), 1);
         assert_eq!(root.results()[0].status, Some(ResultStatus::Skipped));

@@ -31,5 +31,7 @@ pub async fn scan(admin: &Connection, namespace: Option<String>) -> Result<serde
     .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the cluster could not be read: {e}")))?;
     scan.errors = errors;
     scan.sources = totals.namespaces;
-    Ok(scan.to_seed_json())
+    let mut seed = Vec::new();
+    scan.write_seed_json(&mut seed).map_err(ApiError::internal)?;
+    serde_json::from_slice(&seed).map_err(ApiError::internal)
 }
