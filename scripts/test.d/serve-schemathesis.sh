@@ -28,8 +28,9 @@ base="$(sed -n 's/.*listening on //p' "$work/out")"
 [ -n "$base" ] || { cat "$work/server.log" >&2; die "kscan serve did not start"; }
 curl -fsS -H "Authorization: Bearer $token" "$base/openapi.json" -o "$work/openapi.json"
 log "schemathesis against $base"
-"$st" run "$work/openapi.json" --url "$base" -H "Authorization: Bearer $token" \
+# (from $work: schemathesis keeps a cache in its working directory)
+(cd "$work" && "$st" run "$work/openapi.json" --url "$base" -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing,stateful --max-examples "${KSCAN_SCHEMATHESIS_EXAMPLES:-50}" \
-  --request-timeout 150 --workers 1 \
+  --request-timeout 150 --workers 1) \
   || { tail -50 "$work/server.log" >&2; die "schemathesis found problems (above)"; }
