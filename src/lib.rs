@@ -18,7 +18,9 @@ pub mod error;
 pub mod gate;
 pub mod hdf;
 pub mod posture;
+pub mod report;
 pub mod scan;
+pub mod server;
 pub mod strategy;
 pub mod target;
 

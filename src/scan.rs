@@ -61,12 +61,47 @@ pub struct Finished {
 }
 
 /// Run `plan` with `admin` (the caller's identity, used only to resolve the
-/// targets, create and delete the scoped access).
+/// targets, create and delete the scoped access). SIGINT and SIGTERM stop
+/// the scan; teardown still runs.
 pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
+    run_until(admin, plan, RunId::generate(), interrupted()).await
+}
+
+/// [`run`] with a given run id, stopped when `stop` completes (it says why).
+/// Stopping aborts the scan and then tears down, as a timeout does. The
+/// scan and its teardown run on a task of their own: if the caller drops
+/// this future instead (a cancelled job), the scan is aborted and teardown
+/// still runs, in the background.
+pub async fn run_until(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    stop: impl std::future::Future<Output = &'static str>,
+) -> Result<Finished> {
     std::fs::create_dir_all(&plan.out_dir)
         .map_err(|e| Error::input(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let targets = resolve(&admin, &plan.request).await?;
-    let run = RunId::generate();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, stop_rx));
+    let joined = tokio::select! {
+        joined = &mut supervisor => joined,
+        why = stop => {
+            let _ = stop_tx.send(why);
+            supervisor.await
+        }
+    };
+    joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan supervisor failed: {e}"))))
+}
+
+/// Run the scan as a task, stop it on `stop` (or when the caller is gone)
+/// or at the time limit, and tear down whatever became of it.
+async fn supervise(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    targets: Vec<ContainerRef>,
+    stop: tokio::sync::oneshot::Receiver<&'static str>,
+) -> Result<Finished> {
     let teardown = Teardown::new(admin.client.clone());
     tracing::info!(
         "run {run}: scanning {} container(s) in {} with strategy {}, engine {}",
@@ -80,9 +115,9 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
     let abort = task.abort_handle();
     let outcome = tokio::select! {
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
-        why = interrupted() => {
+        why = stop => {
             abort.abort();
-            Err(Error::scan(format!("{why}: stopped the scan")))
+            Err(Error::scan(format!("{}: stopped the scan", why.unwrap_or("the caller stopped waiting"))))
         }
         () = tokio::time::sleep(plan.timeout) => {
             abort.abort();
@@ -106,8 +141,8 @@ pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
     }
 }
 
-/// Why the process is asked to stop.
-async fn interrupted() -> &'static str {
+/// Why the process is asked to stop (SIGINT or SIGTERM).
+pub async fn interrupted() -> &'static str {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,

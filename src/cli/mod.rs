@@ -13,7 +13,9 @@ pub mod agent;
 pub mod cleanup;
 pub mod gate;
 pub mod posture;
+pub mod report;
 pub mod scan;
+pub mod serve;
 pub mod summary;
 pub mod threshold;
 
@@ -64,8 +66,12 @@ pub enum Command {
     Gate(gate::Args),
     /// Generate threshold files from results.
     Threshold(threshold::Args),
+    /// Run the scan service: HTTP API, job queue, store, callbacks.
+    Serve(Box<serve::Args>),
     /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
     Posture(posture::Args),
+    /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
+    Report(report::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -93,5 +99,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Posture(args) => posture::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
+        Command::Report(args) => report::run(args),
     }
 }

@@ -1,0 +1,108 @@
+//! `kscan report`: write the reports CI systems read, and gate.
+
+use std::path::PathBuf;
+
+use crate::gate::{self, Thresholds};
+use crate::hdf::{ResultSet, Source};
+use crate::report::formats::Plan;
+use crate::report::{Format, Gate, GateViolation, Report, Templates};
+use crate::{Outcome, Result};
+
+/// Arguments of `kscan report`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Files written to --out-dir:
+  junit        kscan-junit.xml
+  sarif        kscan.sarif
+  markdown     kscan-summary.md
+  github       kscan-github-annotations.txt, kscan-github-summary.md
+  codequality  kscan-codequality.json
+  context      kscan-context.json (what templates see)
+  template:P   P's file name without .j2 (template:report.html.j2 -> report.html)
+
+Examples:
+  kscan report results.json --format junit,sarif,markdown
+  kscan report results.json --threshold thresholds/moderate.yml --format github,codequality --out-dir reports
+  kscan report a.json b.json --format markdown --template-dir my-templates
+  kscan report results.json --format template:report.html.j2")]
+pub struct Args {
+    /// HDF (InSpec exec JSON) files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+
+    /// Gate the results against this SAF threshold file; without it the run
+    /// passes.
+    #[arg(short = 'T', long, value_name = "FILE")]
+    pub threshold: Option<PathBuf>,
+
+    /// Formats to write, comma-separated or repeated: junit, sarif, markdown,
+    /// github, codequality, context, template:PATH (e.g. --format
+    /// junit,sarif --format template:report.html.j2).
+    #[arg(short, long, required = true, value_delimiter = ',', value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Vec<Format>,
+
+    /// Directory to write the reports into (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "kscan-reports")]
+    pub out_dir: PathBuf,
+
+    /// Directory whose templates override the built-in ones by file name
+    /// (markdown.md.j2, github-annotations.txt.j2, github-summary.md.j2);
+    /// `include` looks here first too.
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> std::result::Result<Format, String> {
+    s.parse::<Format>()
+}
+
+/// Run `kscan report`.
+pub fn run(args: Args) -> Result<Outcome> {
+    // Every input is checked before the results are read and before anything
+    // is written.
+    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
+    let mut templates = Templates::new(args.template_dir.as_deref())?;
+    let plan = Plan::new(&args.format, &mut templates)?;
+    let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
+
+    let gate = match (&args.threshold, &thresholds) {
+        (Some(path), Some(t)) => {
+            let verdict = gate::check(t, &sets);
+            let violations =
+                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
+            Some(Gate { threshold: path.display().to_string(), violations })
+        }
+        _ => None,
+    };
+    let report = Report::new(sets, gate)?;
+    let written = plan.write(&report, &templates, &args.out_dir)?;
+
+    let mut out = String::new();
+    for w in &written {
+        out.push_str(&format!("wrote {} ({})\n", w.path.display(), w.format));
+    }
+    let totals = report.totals();
+    out.push_str(&format!(
+        "{} controls, {}% compliance, {} findings\n",
+        totals.controls(),
+        totals.compliance(),
+        report.findings_len()
+    ));
+    match report.gate() {
+        None => out.push_str("gate: not run (no --threshold)\n"),
+        Some(g) if g.passed() => out.push_str(&format!("gate: passed ({})\n", g.threshold)),
+        Some(g) => {
+            out.push_str(&format!(
+                "gate: FAILED ({}): {} rule{} violated\n",
+                g.threshold,
+                g.violations.len(),
+                if g.violations.len() == 1 { "" } else { "s" }
+            ));
+            for v in &g.violations {
+                out.push_str(&format!("  - {}: {}\n", v.rule, v.message));
+            }
+        }
+    }
+    super::summary::write_output(None, &out)?;
+    Ok(report.outcome())
+}

@@ -1,0 +1,204 @@
+//! `kscan serve`: the scan service (HTTP API, job queue, store, callbacks).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::client::ClusterArgs;
+use crate::error::Error;
+use crate::scan::parse_duration;
+use crate::server::api::Limits;
+use crate::server::api::StrategyName;
+use crate::server::auth::Tokens;
+use crate::server::callback::Policy;
+use crate::server::store::sqlite::Sqlite;
+use crate::server::triggers::{Schedule, TriggerConfig};
+use crate::server::Config;
+use crate::strategy::DEFAULT_SCANNER_IMAGE;
+use crate::target::Label;
+use crate::{Outcome, Result};
+
+/// Arguments of `kscan serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  openssl rand -hex 32 > tokens && chmod 600 tokens
+  kscan serve --token-file tokens --db /var/lib/kscan/kscan.db --thresholds thresholds
+  curl -H \"Authorization: Bearer $(cat tokens)\" -H 'Content-Type: application/json' \\
+       -d '{\"target\":{\"namespace\":\"shop\",\"pod\":\"web-0\"}}' http://127.0.0.1:8080/api/v1/scans
+
+Every route but /healthz and /readyz needs `Authorization: Bearer <token>`.
+The API is described at /openapi.json.")]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free one; the chosen address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// File of accepted bearer tokens, one per line (at least 16 characters each).
+    #[arg(long, value_name = "PATH", env = "KSCAN_TOKEN_FILE")]
+    pub token_file: PathBuf,
+
+    /// SQLite database of jobs and results (created, mode 0600).
+    #[arg(long, value_name = "PATH", default_value = "kscan.db")]
+    pub db: PathBuf,
+
+    /// Scans run at once.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+
+    /// Scans that may wait; more are answered 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub queue_limit: usize,
+
+    /// Directory of InSpec profiles that requests may name (`scan.profile`).
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+
+    /// Directory of threshold files that requests may name (`scan.threshold`).
+    #[arg(long, value_name = "DIR")]
+    pub thresholds: Option<PathBuf>,
+
+    /// Scan time limit when a request gives none.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub scan_timeout: Duration,
+
+    /// Longest scan time limit a request may ask for.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub max_scan_timeout: Duration,
+
+    /// Scanner image for the debug and sidecar strategies.
+    #[arg(long, value_name = "IMAGE", env = "KSCAN_SCANNER_IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
+    pub scanner_image: String,
+
+    /// The CINC Auditor / InSpec program (default: cinc-auditor, then inspec, on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub engine_bin: Option<PathBuf>,
+
+    /// Callback attempts before giving up.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub callback_attempts: u32,
+
+    /// Delay before the first callback retry (doubled each time, jittered).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
+    pub callback_backoff: Duration,
+
+    /// Scan the containers of pods matching this label selector when they
+    /// become Running (once per pod UID, container and image digest).
+    #[arg(long, value_name = "SELECTOR")]
+    pub watch: Option<String>,
+
+    /// Rescan the running containers of pods matching --schedule-selector
+    /// (default: the --watch selector) on this cron schedule ("0 */6 * * *";
+    /// a sixth leading field gives seconds).
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+
+    /// The pods --schedule rescans.
+    #[arg(long, value_name = "SELECTOR", requires = "schedule")]
+    pub schedule_selector: Option<String>,
+
+    /// Limit --watch and --schedule to this namespace (default: every namespace).
+    #[arg(long, value_name = "NS")]
+    pub trigger_namespace: Option<String>,
+
+    /// Threshold (a name from --thresholds) that --watch and --schedule scans are gated with.
+    #[arg(long, value_name = "NAME")]
+    pub trigger_threshold: Option<String>,
+
+    /// Cluster connection (in-cluster service account when run in a pod).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `250ms`, or any duration `--timeout` takes.
+fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
+    match s.strip_suffix("ms") {
+        Some(n) => n.parse().map(Duration::from_millis).map_err(|_| format!("{s:?} is not a duration")),
+        None => parse_duration(s),
+    }
+}
+
+type Triggers = (Option<TriggerConfig>, Option<(Schedule, TriggerConfig)>);
+
+/// `--watch` and `--schedule`, checked.
+fn triggers(args: &Args) -> Result<Triggers> {
+    if let Some(ns) = &args.trigger_namespace {
+        Label::parse("--trigger-namespace", ns)?;
+    }
+    if let Some(name) = &args.trigger_threshold {
+        let Some(dir) = &args.thresholds else {
+            return Err(Error::input("--trigger-threshold needs --thresholds DIR"));
+        };
+        crate::gate::Thresholds::load(&dir.join(format!("{name}.yml")))
+            .map_err(|e| e.context("--trigger-threshold"))?;
+    }
+    let config = |selector: &str| -> Result<TriggerConfig> {
+        if selector.trim().is_empty() {
+            return Err(Error::input("--watch / --schedule-selector: the label selector is empty"));
+        }
+        Ok(TriggerConfig {
+            selector: selector.to_owned(),
+            namespace: args.trigger_namespace.clone(),
+            strategy: StrategyName::Auto,
+            threshold: args.trigger_threshold.clone(),
+        })
+    };
+    let watch = args.watch.as_deref().map(config).transpose()?;
+    let schedule = match &args.schedule {
+        None => None,
+        Some(expr) => {
+            let selector = args.schedule_selector.as_deref().or(args.watch.as_deref()).ok_or_else(|| {
+                Error::input("--schedule needs the pods to rescan: give --schedule-selector SELECTOR (or --watch)")
+            })?;
+            Some((Schedule::parse(expr)?, config(selector)?))
+        }
+    };
+    Ok((watch, schedule))
+}
+
+/// Run `kscan serve` until SIGINT or SIGTERM.
+pub async fn run(args: Args) -> Result<Outcome> {
+    let tokens = Tokens::load(&args.token_file)?;
+    if args.scan_timeout > args.max_scan_timeout {
+        return Err(Error::input("--scan-timeout is longer than --max-scan-timeout"));
+    }
+    for (flag, dir) in [("--profiles", &args.profiles), ("--thresholds", &args.thresholds)] {
+        if let Some(d) = dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(Error::input(format!("{flag} {}: not a directory", d.display())));
+        }
+    }
+    let (watch, schedule) = triggers(&args)?;
+    let store = Arc::new(Sqlite::open(&args.db)?);
+    let admin = args.cluster.connect().await?;
+    let work = tempfile::Builder::new()
+        .prefix("kscan-serve-")
+        .tempdir()
+        .map_err(|e| Error::scan("cannot create a private work directory").with_source(e))?;
+    let config = Config {
+        listen: args.listen,
+        tokens,
+        admin,
+        store,
+        workers: usize::from(args.workers),
+        queue_limit: args.queue_limit,
+        limits: Limits {
+            profiles: args.profiles,
+            thresholds: args.thresholds,
+            scan_timeout: args.scan_timeout,
+            max_timeout: args.max_scan_timeout,
+            scanner_image: args.scanner_image,
+            engine_bin: args.engine_bin,
+        },
+        callbacks: Policy { attempts: args.callback_attempts, backoff: args.callback_backoff, ..Policy::default() },
+        work_dir: work.path().to_owned(),
+        watch,
+        schedule,
+    };
+    crate::server::serve(config, async {
+        let why = crate::scan::interrupted().await;
+        tracing::info!("{why}");
+    })
+    .await?;
+    Ok(Outcome::Passed)
+}

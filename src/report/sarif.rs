@@ -1,0 +1,371 @@
+//! SARIF 2.1.0 for GitHub code scanning (and any SARIF viewer), typed.
+//!
+//! One run, tool `kscan`. Each finding (a Failed or Profile Error control)
+//! is a result, most severe first; at most [`MAX_RESULTS`] (GitHub's limit
+//! per run), the rest counted in the run's `properties.omittedResults`.
+//! Every control is a rule (id = control id; a control id that several
+//! profiles share is one rule, described by its first occurrence), up to
+//! [`MAX_RULES`] (GitHub's limit too): rules that results refer to always
+//! come first in priority, the others in input order while room is left,
+//! the rest counted in `properties.omittedRules`.
+//!
+//! - rule: `shortDescription` = title, `fullDescription` = the default
+//!   description, `help` = the check and fix texts, `properties`:
+//!   `security-severity` (critical 9.5, high 8.0, medium 5.5, low 2.0,
+//!   none 0.0), `tags` (`security`, `compliance`, NIST tags; at most 20);
+//! - result: `level` from severity (critical/high error, medium warning,
+//!   low/none note), the reason as message, `partialFingerprints`
+//!   `kscanControl/v1` = [`ControlView::fingerprint`], and an
+//!   `artifactLocation.uri` always: the control's `source_location`, or the
+//!   synthetic `kscan/<profile>/<control id>` ([`super::Location`]).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::view::{ControlView, Level};
+use super::Report;
+use crate::error::{Error, Result};
+use crate::hdf::ControlStatus;
+
+/// GitHub code scanning accepts at most this many results per run.
+pub const MAX_RESULTS: usize = 25_000;
+/// GitHub code scanning accepts at most this many rules per run.
+pub const MAX_RULES: usize = 25_000;
+/// GitHub keeps at most this many tags per rule.
+const MAX_TAGS: usize = 20;
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// Write the SARIF log of `report` to `out`.
+pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+    write_capped(report, out, MAX_RESULTS, MAX_RULES)
+}
+
+/// [`write`] with other caps (tests use small ones).
+pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, max_rules: usize) -> Result<()> {
+    let findings: Vec<ControlView<'_>> = report.findings().take(max_results).collect();
+
+    // Rules: those results refer to always, the others while room is left,
+    // in input order either way.
+    let needed: HashSet<&str> = findings.iter().map(|v| v.id()).collect();
+    let mut room = max_rules.saturating_sub(needed.len());
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut rules: Vec<Rule<'_>> = Vec::new();
+    for view in report.controls() {
+        let id = view.id();
+        if !seen.insert(id) {
+            continue;
+        }
+        if !needed.contains(id) {
+            if room == 0 {
+                continue;
+            }
+            room -= 1;
+        }
+        index.insert(id, rules.len());
+        rules.push(Rule::new(&view));
+    }
+    let omitted_rules = seen.len() - rules.len();
+
+    let results: Vec<SarifResult<'_>> = findings.iter().map(|v| SarifResult::new(v, index[v.id()])).collect();
+    let log = Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: [Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "kscan",
+                    version: env!("CARGO_PKG_VERSION"),
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    rules,
+                },
+            },
+            invocations: [Invocation { execution_successful: true, end_time_utc: report.generated_at() }],
+            results,
+            properties: RunProperties {
+                findings: report.findings_len(),
+                omitted_results: report.findings_len() - findings.len(),
+                omitted_rules,
+                compliance: report.totals().compliance(),
+            },
+        }],
+    };
+    let mut w = std::io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut w, &log)
+        .map_err(std::io::Error::from)
+        .and_then(|_| w.write_all(b"\n"))
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::input("cannot write the SARIF report").with_source(e))
+}
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool<'a>,
+    invocations: [Invocation<'a>; 1],
+    results: Vec<SarifResult<'a>>,
+    properties: RunProperties,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation<'a> {
+    execution_successful: bool,
+    #[serde(rename = "endTimeUtc")]
+    end_time_utc: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunProperties {
+    /// Findings in all (Failed and Profile Error controls).
+    findings: usize,
+    /// Findings left out to stay within the results cap.
+    omitted_results: usize,
+    /// Controls with no rule, to stay within the rules cap.
+    omitted_rules: usize,
+    /// Overall compliance, percent.
+    compliance: u32,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    version: &'static str,
+    semantic_version: &'static str,
+    rules: Vec<Rule<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule<'a> {
+    id: &'a str,
+    name: String,
+    short_description: Text,
+    full_description: Text,
+    help: Help,
+    default_configuration: Configuration,
+    properties: RuleProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Help {
+    text: String,
+    markdown: String,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleProperties<'a> {
+    #[serde(rename = "security-severity")]
+    security_severity: &'static str,
+    tags: Vec<&'a str>,
+    severity: &'static str,
+    impact: f64,
+}
+
+impl<'a> Rule<'a> {
+    fn new(view: &ControlView<'a>) -> Self {
+        let title = view.title().map(str::trim).unwrap_or(view.id()).to_owned();
+        let full = view.description("default").map(str::trim).map(str::to_owned).unwrap_or_else(|| title.clone());
+        let mut text = full.clone();
+        let mut markdown = full.clone();
+        for (label, heading) in [("check", "Check"), ("fix", "Fix")] {
+            if let Some(d) = view.description(label) {
+                text.push_str(&format!("\n\n{heading}: {}", d.trim()));
+                markdown.push_str(&format!("\n\n**{heading}:** {}", d.trim()));
+            }
+        }
+        let mut tags = vec!["security", "compliance"];
+        tags.extend(view.nist().into_iter().take(MAX_TAGS - 2));
+        Rule {
+            id: view.id(),
+            name: rule_name(view.id()),
+            short_description: Text { text: title },
+            full_description: Text { text: full },
+            help: Help { text, markdown },
+            default_configuration: Configuration { level: Level::of(view.severity()).sarif() },
+            properties: RuleProperties {
+                security_severity: view.severity().security_severity(),
+                tags,
+                severity: view.severity().key(),
+                impact: view.impact(),
+            },
+        }
+    }
+}
+
+/// SARIF wants rule names as identifiers: `V-12345` → `V12345`,
+/// `kscan-passwd-perms` → `KscanPasswdPerms`.
+fn rule_name(id: &str) -> String {
+    let mut name = String::new();
+    for word in id.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.push(first.to_ascii_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "Control");
+    }
+    name
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text,
+    locations: [ResultLocation; 1],
+    partial_fingerprints: Fingerprints,
+    properties: ResultProperties<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultLocation {
+    physical_location: PhysicalLocation,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u64,
+}
+
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "kscanControl/v1")]
+    control: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultProperties<'a> {
+    status: &'static str,
+    severity: &'static str,
+    profile: &'a str,
+    target: &'a str,
+}
+
+impl<'a> SarifResult<'a> {
+    fn new(view: &ControlView<'a>, rule_index: usize) -> Self {
+        let location = view.location();
+        let what = match view.status() {
+            ControlStatus::ProfileError => "could not be checked",
+            _ => "failed",
+        };
+        let title = view.title().map(str::trim).unwrap_or(view.id());
+        let message = format!("{title} {what} on {}: {}", view.target(), view.reason());
+        SarifResult {
+            rule_id: view.id(),
+            rule_index,
+            level: Level::of(view.severity()).sarif(),
+            message: Text { text: message },
+            locations: [ResultLocation {
+                physical_location: PhysicalLocation {
+                    artifact_location: ArtifactLocation { uri: location.uri() },
+                    region: Region { start_line: location.line },
+                },
+            }],
+            partial_fingerprints: Fingerprints { control: view.fingerprint() },
+            properties: ResultProperties {
+                status: view.status().label(),
+                severity: view.severity().key(),
+                profile: view.profile(),
+                target: view.target(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{report, set};
+    use serde_json::Value;
+
+    fn sarif(r: &Report, max_results: usize, max_rules: usize) -> Value {
+        let mut out = Vec::new();
+        write_capped(r, &mut out, max_results, max_rules).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn results_are_capped_most_severe_first_and_the_overflow_is_counted() {
+        let r = report(vec![set(
+            "a.json",
+            "p",
+            None,
+            &[("low", 0.3, "failed"), ("ok", 0.5, "passed"), ("crit", 0.95, "failed"), ("high", 0.7, "")],
+        )]);
+        let log = sarif(&r, 2, 3);
+        let run = &log["runs"][0];
+        let ids: Vec<_> = run["results"].as_array().unwrap().iter().map(|r| r["ruleId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["crit", "high"]);
+        assert_eq!(run["properties"]["findings"], 3);
+        assert_eq!(run["properties"]["omittedResults"], 1);
+        let rules: Vec<_> =
+            run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(rules, ["low", "crit", "high"], "referenced rules always, others while room is left");
+        assert_eq!(run["properties"]["omittedRules"], 1);
+        for result in run["results"].as_array().unwrap() {
+            let i = result["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(rules[i], result["ruleId"]);
+            assert_eq!(
+                result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+                format!("kscan/p/{}", result["ruleId"].as_str().unwrap())
+            );
+        }
+        assert_eq!(run["tool"]["driver"]["rules"][1]["properties"]["security-severity"], "9.5");
+    }
+
+    #[test]
+    fn rule_names_are_identifiers() {
+        assert_eq!(rule_name("V-12345"), "V12345");
+        assert_eq!(rule_name("kscan-passwd-perms"), "KscanPasswdPerms");
+        assert_eq!(rule_name("1.2.3"), "Control123");
+        assert_eq!(rule_name("--"), "Control");
+    }
+}

@@ -1,0 +1,301 @@
+//! The SQLite store: one database file (mode 0600, WAL journal), a
+//! connection behind a mutex, every call on the blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{Job, ResultFile, Store};
+use crate::error::{Error, Result};
+use crate::server::api::JobStatus;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    status      TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    run_id      TEXT,
+    created_ms  INTEGER NOT NULL,
+    started_ms  INTEGER,
+    finished_ms INTEGER,
+    error       TEXT,
+    summary     TEXT,
+    attempts    INTEGER NOT NULL,
+    callback    TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS results (
+    job_id   TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name     TEXT NOT NULL,
+    body     BLOB NOT NULL,
+    PRIMARY KEY (job_id, position)
+);
+";
+
+/// Jobs and results in one SQLite file.
+#[derive(Clone)]
+pub struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::input(format!("--db: cannot create {}", dir.display())).with_source(e))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| Error::input(format!("--db {}: cannot open the database", path.display())).with_source(e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Error::input(format!("--db {}: cannot make it private (0600)", path.display())).with_source(e)
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| conn.pragma_update(None, "busy_timeout", 5000))
+            .and_then(|()| conn.execute_batch(SCHEMA))
+            .map_err(|e| {
+                Error::input(format!("--db {}: not a usable kscan database", path.display())).with_source(e)
+            })?;
+        Ok(Sqlite { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::scan(format!("store: {what}: the task failed: {e}")))?
+        .map_err(|e| Error::scan(format!("store: {what} failed")).with_source(e))
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("API types serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqlite::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let status: String = row.get("status")?;
+    let status = JobStatus::parse(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown job status {status:?}").into(),
+        )
+    })?;
+    let request: String = row.get("request")?;
+    let summary: Option<String> = row.get("summary")?;
+    let callback: Option<String> = row.get("callback")?;
+    Ok(Job {
+        id: row.get("id")?,
+        status,
+        request: from_json(&request, 3)?,
+        run_id: row.get("run_id")?,
+        created_ms: row.get("created_ms")?,
+        started_ms: row.get("started_ms")?,
+        finished_ms: row.get("finished_ms")?,
+        error: row.get("error")?,
+        summary: summary.as_deref().map(|s| from_json(s, 9)).transpose()?,
+        attempts: row.get("attempts")?,
+        callback: callback.as_deref().map(|s| from_json(s, 11)).transpose()?,
+    })
+}
+
+#[async_trait]
+impl Store for Sqlite {
+    async fn insert(&self, job: &Job) -> Result<()> {
+        let job = job.clone();
+        self.with("insert", move |c| {
+            c.execute(
+                "INSERT INTO jobs (id, status, request, run_id, created_ms, started_ms, finished_ms, error, summary, \
+                 attempts, callback) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    job.id,
+                    job.status.as_str(),
+                    json(&job.request),
+                    job.run_id,
+                    job.created_ms,
+                    job.started_ms,
+                    job.finished_ms,
+                    job.error,
+                    job.summary.as_ref().map(json),
+                    job.attempts,
+                    job.callback.as_ref().map(json),
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Job>> {
+        let id = id.to_owned();
+        self.with("get", move |c| c.query_row("SELECT * FROM jobs WHERE id = ?1", [id], job_from_row).optional()).await
+    }
+
+    async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool> {
+        let job = job.clone();
+        self.with("update", move |c| {
+            c.execute(
+                "UPDATE jobs SET status = ?2, run_id = ?3, started_ms = ?4, finished_ms = ?5, error = ?6, \
+                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10",
+                params![
+                    job.id,
+                    job.status.as_str(),
+                    job.run_id,
+                    job.started_ms,
+                    job.finished_ms,
+                    job.error,
+                    job.summary.as_ref().map(json),
+                    job.attempts,
+                    job.callback.as_ref().map(json),
+                    expected.as_str(),
+                ],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>> {
+        self.with("list", move |c| {
+            let mut stmt = c.prepare("SELECT * FROM jobs WHERE status = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([status.as_str()], job_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn count(&self, status: JobStatus) -> Result<usize> {
+        self.with("count", move |c| {
+            c.query_row("SELECT COUNT(*) FROM jobs WHERE status = ?1", [status.as_str()], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+        })
+        .await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Job>> {
+        self.with("list", move |c| {
+            let mut stmt = c.prepare("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit as i64], job_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()> {
+        let id = id.to_owned();
+        self.with("store results", move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM results WHERE job_id = ?1", [&id])?;
+            for (i, f) in files.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO results (job_id, position, name, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, i as i64, f.name, f.body],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn results(&self, id: &str) -> Result<Vec<ResultFile>> {
+        let id = id.to_owned();
+        self.with("read results", move |c| {
+            let mut stmt = c.prepare("SELECT name, body FROM results WHERE job_id = ?1 ORDER BY position")?;
+            let rows = stmt.query_map([id], |r| Ok(ResultFile { name: r.get(0)?, body: r.get(1)? }))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.with("ping", |c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::api::{ScanOptions, ScanSpec, TargetSpec};
+    use crate::server::store::now_ms;
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.into(),
+            status: JobStatus::Queued,
+            request: ScanRequest {
+                target: TargetSpec { namespace: "ns".into(), pod: Some("p".into()), selector: None, container: None },
+                scan: ScanSpec::default(),
+                options: ScanOptions::default(),
+                callback: None,
+            },
+            run_id: None,
+            created_ms: now_ms(),
+            started_ms: None,
+            finished_ms: None,
+            error: None,
+            summary: None,
+            attempts: 1,
+            callback: None,
+        }
+    }
+
+    use crate::server::api::ScanRequest;
+
+    #[tokio::test]
+    async fn jobs_survive_reopening_and_updates_are_conditional() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kscan.db");
+        {
+            let store = Sqlite::open(&path).unwrap();
+            store.insert(&job("a")).await.unwrap();
+            store.insert(&job("b")).await.unwrap();
+            let mut a = store.get("a").await.unwrap().unwrap();
+            a.status = JobStatus::Running;
+            a.run_id = Some("0123456789".into());
+            assert!(store.update_if(&a, JobStatus::Queued).await.unwrap());
+            assert!(!store.update_if(&a, JobStatus::Queued).await.unwrap(), "a second claim must fail");
+            store
+                .put_results("a", vec![ResultFile { name: "p.c.hdf.json".into(), body: b"{}".to_vec() }])
+                .await
+                .unwrap();
+        }
+        let store = Sqlite::open(&path).unwrap();
+        let running = store.with_status(JobStatus::Running).await.unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].run_id.as_deref(), Some("0123456789"));
+        assert_eq!(store.with_status(JobStatus::Queued).await.unwrap()[0].id, "b");
+        assert_eq!(store.count(JobStatus::Queued).await.unwrap(), 1);
+        assert_eq!(store.count(JobStatus::Passed).await.unwrap(), 0);
+        assert_eq!(store.recent(10).await.unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_input_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, "not sqlite at all, just text that is long enough to be read as a header").unwrap();
+        let err = Sqlite::open(&path).err().expect("junk must be refused");
+        assert_eq!(err.exit_code(), 2, "{err}");
+        assert!(err.to_string().contains("junk.db"), "{err}");
+    }
+}

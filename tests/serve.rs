@@ -1,0 +1,920 @@
+//! `kscan serve` over real HTTP: the binary is started on an ephemeral port
+//! and driven with an HTTP client. The API-only tests give it a kubeconfig
+//! of an unreachable cluster (they never scan); the others scan pods of the
+//! testbed and check what is left in the cluster.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A running `kscan serve`.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How to start one.
+struct Setup {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Setup {
+    /// In `dir` (holds the token file and the database), against `kubeconfig`.
+    fn new(dir: &Path, kubeconfig: PathBuf) -> Setup {
+        std::fs::write(dir.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
+        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new() }
+    }
+
+    fn arg(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Start and wait for the "listening on" line.
+    fn start(&self) -> Server {
+        let mut cmd = support::kscan();
+        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--token-file").arg(self.dir.join("tokens"));
+        cmd.arg("--db").arg(self.dir.join("kscan.db")).args(&self.args);
+        cmd.env("KSCAN_KUBECONFIG", &self.kubeconfig).env("KSCAN_LOG", "info");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting kscan serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("kscan serve printed nothing").unwrap();
+        let base = line.split("listening on ").nth(1).unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Server { child, base: base.trim().to_owned(), _dir: None }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Server {
+    async fn call(&self, method: Method, path: &str, auth: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Answer {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut req = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let bytes = match body {
+            Some((ctype, b)) => {
+                req = req.header("content-type", ctype);
+                b
+            }
+            None => Vec::new(),
+        };
+        let response = client.request(req.body(Full::new(Bytes::from(bytes))).unwrap()).await.expect("HTTP request");
+        let (parts, body) = response.into_parts();
+        Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, Some(&format!("Bearer {TOKEN}")), None).await
+    }
+
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(&format!("Bearer {TOKEN}")), None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        let bearer = format!("Bearer {TOKEN}");
+        self.call(Method::POST, path, Some(&bearer), Some(("application/json", body.to_string().into_bytes()))).await
+    }
+
+    /// Submit and return the job id.
+    async fn submit(&self, body: &Value) -> String {
+        let a = self.post("/api/v1/scans", body).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let id = a.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(a.headers["location"], format!("/api/v1/scans/{id}").as_str());
+        id
+    }
+
+    /// Poll until the job's status is one of `statuses`.
+    async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let a = self.get(&format!("/api/v1/scans/{id}")).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+            let v = a.json();
+            if statuses.contains(&v["status"].as_str().unwrap()) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "scan {id} never reached {statuses:?}: {v:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A kubeconfig for a cluster that does not exist (the API-only tests never scan).
+fn nowhere_kubeconfig(dir: &Path) -> PathBuf {
+    let path = dir.join("nowhere.kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: nothing}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
+         current-context: x\n",
+    )
+    .unwrap();
+    path
+}
+
+fn api_only() -> (tempfile::TempDir, Setup) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = nowhere_kubeconfig(dir.path());
+    let setup = Setup::new(dir.path(), kubeconfig);
+    (dir, setup)
+}
+
+fn repo(p: &str) -> String {
+    support::root().join(p).display().to_string()
+}
+
+// ---------------------------------------------------------------------------
+// API only
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_is_open_and_everything_else_needs_the_token() {
+    let (_dir, setup) = api_only();
+    let server = setup.start();
+    let a = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    for path in ["/api/v1/profiles", "/metrics", "/openapi.json", "/scan", "/api/v1/scans/x"] {
+        let a = server.call(Method::GET, path, None, None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}: {}", a.text());
+        assert_eq!(a.headers["www-authenticate"], "Bearer realm=\"kscan\"");
+        assert!(a.json()["error"].as_str().unwrap().contains("Authorization: Bearer"), "{}", a.text());
+        let a = server.call(Method::GET, path, Some("Basic dXNlcjpwYXNz"), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}: {}", a.text());
+        assert!(a.json()["error"].as_str().unwrap().contains("only bearer tokens"), "{}", a.text());
+        let a = server.call(Method::GET, path, Some("Bearer test-token-0123456789abcdeX"), None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}: {}", a.text());
+        assert!(a.json()["error"].as_str().unwrap().contains("not one this server accepts"), "{}", a.text());
+    }
+    let body = json!({"target": {"namespace": "ns", "pod": "p"}}).to_string().into_bytes();
+    let a = server.call(Method::POST, "/api/v1/scans", None, Some(("application/json", body))).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = server.get("/api/v1/profiles").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.json(), json!({"items": []}));
+    let a = server.get("/metrics").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.text().contains("kscan_queue_depth 0\n"), "{}", a.text());
+    assert!(a.text().contains("kscan_scans_total{outcome=\"passed\"} 0\n"), "{}", a.text());
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx_naming_the_field() {
+    let (_dir, setup) = api_only();
+    let server = setup.arg(&["--thresholds", &repo("thresholds"), "--profiles", &repo("profiles")]).start();
+    let ok_target = json!({"namespace": "shop", "pod": "web-0"});
+    let cases: Vec<(Value, u16, Option<&str>, &str)> = vec![
+        (json!({"target": {"namespace": "Shop_1", "pod": "web-0"}}), 422, Some("target.namespace"), "RFC 1123"),
+        (json!({"target": {"namespace": "shop"}}), 422, Some("target.pod"), "target.selector"),
+        (
+            json!({"target": {"namespace": "shop", "pod": "a", "selector": "x=y"}}),
+            422,
+            Some("target.selector"),
+            "not both",
+        ),
+        (json!({"target": {"namespace": "shop", "pod": "web_0"}}), 422, Some("target.pod"), "RFC 1123"),
+        (json!({"target": ok_target, "scan": {"strategy": "teleport"}}), 400, Some("scan.strategy"), "teleport"),
+        (
+            json!({"target": ok_target, "scan": {"threshold": "nope"}}),
+            422,
+            Some("scan.threshold"),
+            "GET /api/v1/thresholds",
+        ),
+        (json!({"target": ok_target, "scan": {"threshold": "../etc/passwd"}}), 422, Some("scan.threshold"), "name"),
+        (
+            json!({"target": ok_target, "scan": {"profile": "container-baseline"}}),
+            422,
+            Some("scan.profile"),
+            "engine cinc",
+        ),
+        (
+            json!({"target": ok_target, "scan": {"engine": "cinc", "strategy": "debug", "profile": "x"}}),
+            422,
+            Some("scan.strategy"),
+            "exec",
+        ),
+        (
+            json!({"target": ok_target, "scan": {"engine": "cinc", "profile": "x"}}),
+            422,
+            Some("scan.profile"),
+            "GET /api/v1/profiles",
+        ),
+        (json!({"target": ok_target, "scan": {"engine": "cinc"}}), 422, Some("scan.profile"), "needs a profile"),
+        (json!({"target": ok_target, "options": {"timeout": "5d"}}), 422, Some("options.timeout"), "unknown unit"),
+        (json!({"target": ok_target, "options": {"timeout": "2h"}}), 422, Some("options.timeout"), "limit"),
+        (json!({"target": ok_target, "options": {"reportFormat": "pdf"}}), 400, Some("options.reportFormat"), "pdf"),
+        (json!({"target": ok_target, "callback": {"url": "ftp://x/y"}}), 422, Some("callback.url"), "http://"),
+        (
+            json!({"target": ok_target, "callback": {"url": "http://x/y", "authentication": {"type": "basic", "token": "t"}}}),
+            400,
+            Some("callback.authentication.type"),
+            "basic",
+        ),
+        (json!({"target": ok_target, "scna": {}}), 400, Some("scna"), "unknown field"),
+        (json!({"target": {"namespace": 7, "pod": "p"}}), 400, Some("target.namespace"), "invalid type"),
+        (json!({"scan": {}}), 400, None, "missing field `target`"),
+        (json!([1, 2]), 400, None, "JSON object"),
+    ];
+    for (body, status, field, says) in cases {
+        let a = server.post("/api/v1/scans", &body).await;
+        assert_eq!(a.status.as_u16(), status, "{body}: {}", a.text());
+        let v = a.json();
+        assert_eq!(v["field"].as_str(), field, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    let a = server
+        .call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", b"{\"target\":".to_vec())))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.json()["error"].as_str().unwrap().contains("not JSON"), "{}", a.text());
+    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("text/plain", b"{}".to_vec()))).await;
+    assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", a.text());
+    let big = format!("{{\"target\": {{\"namespace\": \"{}\"}}}}", "a".repeat(100_000)).into_bytes();
+    let a = server.call(Method::POST, "/api/v1/scans", Some(&bearer), Some(("application/json", big))).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.text());
+    let a = server.get("/api/v1/results?format=hdf").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = server.get("/api/v1/scans/0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.json()["error"].as_str().unwrap().contains("no scan"), "{}", a.text());
+    let a = server.get("/api/v1/scans/0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11/results?format=xml").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+    let a = server.get("/scan?namespace=Not_Valid").await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+    assert_eq!(a.json()["field"], "namespace");
+    // The catalog lists what the directories hold.
+    assert_eq!(server.get("/api/v1/profiles").await.json(), json!({"items": ["container-baseline"]}));
+    assert_eq!(server.get("/api/v1/thresholds").await.json(), json!({"items": ["lenient", "moderate", "strict"]}));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let (_dir, setup) = api_only();
+    let server = setup.start();
+    let a = server.get("/openapi.json").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let doc = a.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let expected = [
+        ("DELETE", "/api/v1/scans/{id}"),
+        ("GET", "/api/v1/profiles"),
+        ("GET", "/api/v1/scans"),
+        ("GET", "/api/v1/scans/{id}"),
+        ("GET", "/api/v1/scans/{id}/results"),
+        ("GET", "/api/v1/thresholds"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("GET", "/scan"),
+        ("POST", "/api/v1/scans"),
+        ("POST", "/api/v1/scans/{id}/retry"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected);
+    // Every documented route is served: none reaches the fallback.
+    for (method, path) in &documented {
+        let path = path.replace("{id}", "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11");
+        let a = server.call(method.parse().unwrap(), &path, Some(&format!("Bearer {TOKEN}")), None).await;
+        assert!(!a.text().contains("no such route"), "{method} {path} is documented but not served: {}", a.text());
+    }
+    let a = server.get("/api/v1/nothing").await;
+    assert!(a.text().contains("no such route"), "{}", a.text());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer", "{doc}");
+    assert!(doc["components"]["schemas"]["ScanRequest"].is_object());
+    // Links from the 202 of a submission to the job's operations, in OpenAPI's spelling.
+    let links = &doc["paths"]["/api/v1/scans"]["post"]["responses"]["202"]["links"];
+    assert_eq!(links["GetScan"]["operationId"], "get_scan", "{links:#}");
+    assert_eq!(links["GetScan"]["parameters"]["id"], "$response.body#/id");
+    assert!(links["GetScan"].get("operation_id").is_none());
+}
+
+// ---------------------------------------------------------------------------
+// Against the testbed
+// ---------------------------------------------------------------------------
+
+fn web() -> Value {
+    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+}
+
+fn testbed(dir: &Path) -> Setup {
+    Setup::new(dir, support::testbed_kubeconfig()).arg(&[
+        "--thresholds",
+        &repo("thresholds"),
+        "--profiles",
+        &repo("profiles"),
+    ])
+}
+
+fn standin() -> String {
+    repo("tests/standins/cinc-auditor-standin")
+}
+
+/// A scan that runs the stand-in engine (which hangs when the server runs with STANDIN_MODE=hang).
+fn cinc_scan(ns: &str) -> Value {
+    json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec", "engine": "cinc", "profile": "container-baseline"}})
+}
+
+/// The child processes of `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// Waits until the stand-in engine ran (the access objects exist then).
+async fn engine_started(record: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !record.exists() {
+        assert!(Instant::now() < deadline, "the engine never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a callback receiver saw.
+#[derive(Default, Clone)]
+struct Seen {
+    calls: Vec<(Option<String>, Value)>,
+}
+
+/// A receiver on an ephemeral port that fails its first `fail` calls with 503.
+async fn receiver(fail: usize) -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let state = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+                let mut s = state.lock().unwrap();
+                s.calls.push((auth, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                if s.calls.len() <= fail {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_scan_runs_to_the_end_its_results_are_served_and_the_callback_lands_on_the_third_try() {
+    cluster::in_namespace("serve-scan", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).arg(&["--callback-backoff", "200ms"]).start();
+        let (url, seen) = receiver(2).await;
+        let id = server
+            .submit(&json!({
+                "target": {"namespace": ns, "pod": "web", "container": "app"},
+                "scan": {"strategy": "auto", "threshold": "lenient"},
+                "options": {"timeout": "5m", "reportFormat": "hdf"},
+                "callback": {"url": url, "authentication": {"type": "bearer", "token": "receiver-secret"}},
+            }))
+            .await;
+        let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_ne!(job["status"], "error", "{job:#}");
+        let target = &job["summary"]["targets"][0];
+        assert_eq!(target["pod"], "web");
+        assert_eq!(target["strategyUsed"], "exec", "{job:#}");
+        assert!(target["passed"].as_u64().unwrap() > 0, "{job:#}");
+        let gate = &job["summary"]["gate"];
+        assert_eq!(gate["threshold"], "lenient");
+        assert_eq!(job["status"], if gate["passed"] == json!(true) { "passed" } else { "failed" }, "{job:#}");
+        assert_eq!(job["request"]["callback"]["authentication"]["token"], "<redacted>");
+        assert!(job["durationSeconds"].as_f64().unwrap() > 0.0);
+        // Results: the HDF document of the one target.
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=hdf")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let hdf = a.json();
+        assert_eq!(hdf["platform"]["kscan_strategy"], "exec");
+        let passed_in_hdf = hdf["profiles"][0]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["results"].as_array().unwrap().iter().all(|r| r["status"] == "passed"))
+            .count() as u64;
+        assert_eq!(passed_in_hdf, target["passed"].as_u64().unwrap(), "summary and HDF agree");
+        // The same results as JUnit, SARIF and Markdown, gated with the job's threshold.
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=junit")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.headers["content-type"], "application/xml");
+        assert!(a.text().starts_with("<?xml") && a.text().contains("<testsuite"), "{}", a.text());
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=sarif")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let sarif = a.json();
+        assert_eq!(sarif["version"], "2.1.0");
+        let failed = target["failed"].as_u64().unwrap() as usize;
+        assert!(sarif["runs"][0]["results"].as_array().unwrap().len() >= failed, "{sarif:#}");
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=markdown")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert!(a.headers["content-type"].to_str().unwrap().starts_with("text/markdown"));
+        assert!(a.text().contains(&format!("{}%", target["compliance"])), "{}", a.text());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "nothing left in the cluster");
+        // The callback: two 503s, then delivered, with the token and the final status.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let job = loop {
+            let job = server.get(&format!("/api/v1/scans/{id}")).await.json();
+            if job["callback"]["state"] != "pending" {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "the callback never ended: {job:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(job["callback"]["state"], "delivered", "{job:#}");
+        assert_eq!(job["callback"]["attempts"], 3, "{job:#}");
+        let calls = seen.lock().unwrap().calls.clone();
+        assert_eq!(calls.len(), 3);
+        for (auth, body) in &calls {
+            assert_eq!(auth.as_deref(), Some("Bearer receiver-secret"));
+            assert_eq!(body["id"], id.as_str());
+            assert_eq!(body["status"], job["status"]);
+            assert_eq!(body["summary"], job["summary"]);
+        }
+        let metrics = server.get("/metrics").await.text();
+        let outcome = job["status"].as_str().unwrap();
+        assert!(metrics.contains(&format!("kscan_scans_total{{outcome=\"{outcome}\"}} 1\n")), "{metrics}");
+        assert!(metrics.contains("kscan_scan_duration_seconds_count 1\n"), "{metrics}");
+        assert!(metrics.contains("kscan_leaked_objects_total 0\n"), "{metrics}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
+    cluster::in_namespace("serve-cancel", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let server = testbed(dir.path())
+            .arg(&["--workers", "1", "--queue-limit", "1", "--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string())
+            .start();
+        let running = server.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        assert_eq!(server.get(&format!("/api/v1/scans/{running}")).await.json()["status"], "running");
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "the run's access exists while the engine runs");
+        let queued = server.submit(&cinc_scan(&ns)).await;
+        let a = server.post("/api/v1/scans", &cinc_scan(&ns)).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text());
+        let retry_after: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry_after >= 1);
+        assert!(a.json()["error"].as_str().unwrap().contains("queue is full"), "{}", a.text());
+        assert!(server.get("/metrics").await.text().contains("kscan_queue_depth 1\n"));
+        // Cancel the queued one: it never runs.
+        let a = server.delete(&format!("/api/v1/scans/{queued}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["status"], "cancelled");
+        // Cancel the running one: teardown runs before the answer.
+        let a = server.delete(&format!("/api/v1/scans/{running}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let job = a.json();
+        assert_eq!(job["status"], "cancelled", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("teardown ran"), "{job:#}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "cancel left objects");
+        let a = server.delete(&format!("/api/v1/scans/{running}")).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+        let a = server.get(&format!("/api/v1/scans/{running}/results")).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
+    cluster::in_namespace("serve-restart", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let hanging = testbed(dir.path())
+            .arg(&["--workers", "1", "--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string());
+        let mut first = hanging.start();
+        let interrupted = first.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        let waiting =
+            first.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": "exec"}})).await;
+        assert_eq!(first.get(&format!("/api/v1/scans/{waiting}")).await.json()["status"], "queued");
+        // The server dies without a chance to tear down (its hanging engine
+        // is ended too, as a node losing the server would end it).
+        let engine = children(first.child.id());
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        for pid in engine {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "a killed server leaves its run's objects");
+        let second = testbed(dir.path()).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
+        let job = second.get(&format!("/api/v1/scans/{interrupted}")).await.json();
+        assert_eq!(job["status"], "interrupted", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("removed 3 object(s)"), "{job:#}");
+        // (The queued scan may already be creating its own objects.)
+        let run = format!("kscan-{}", job["runId"].as_str().unwrap());
+        let left: Vec<String> = kscan_objects(&client, &ns).await.into_iter().filter(|o| o.ends_with(&run)).collect();
+        assert_eq!(left, Vec::<String>::new(), "recovery removed the interrupted run's objects");
+        let job = second.wait_for(&waiting, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "the queued scan ran after the restart: {job:#}");
+        // The interrupted one can be retried (the stand-in no longer hangs).
+        let a = second.post(&format!("/api/v1/scans/{interrupted}/retry"), &json!({})).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let job = second.wait_for(&interrupted, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        assert_eq!(job["attempts"], 2);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_scan_answers_with_a_posture_scan_of_the_namespace() {
+    cluster::in_namespace("serve-posture", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).start();
+        let a = server.get(&format!("/scan?namespace={ns}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        let doc = a.json();
+        assert_eq!(doc["summary"]["containers"], 1, "{doc:#}");
+        assert_eq!(doc["summary"]["latest_tag"], 0, "{doc:#}");
+        assert_eq!(
+            doc["root_containers"].as_array().map(Vec::len).unwrap_or(0)
+                + doc["unknown_user_containers"].as_array().map(Vec::len).unwrap_or(0),
+            1,
+            "{doc:#}"
+        );
+        assert_eq!(doc["errors"], json!([]));
+        let a = server.get("/scan?namespace=kscan-no-such-namespace").await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json()["summary"]["containers"], 0);
+    })
+    .await;
+}
+
+/// Creates a running pod labelled `app=<app>`.
+async fn labelled_pod(client: &kube::Client, ns: &str, name: &str, app: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": {
+            "containers": [{"name": "app", "image": STANDARD, "command": KEEP_RUNNING, "imagePullPolicy": "Never"}],
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
+        }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    cluster::wait_running(&pods, name).await;
+}
+
+/// Jobs whose target is `pod`.
+async fn jobs_of(server: &Server, pod: &str) -> Vec<Value> {
+    let list = server.get("/api/v1/scans").await.json();
+    list["items"].as_array().unwrap().iter().filter(|j| j["request"]["target"]["pod"] == pod).cloned().collect()
+}
+
+#[tokio::test]
+async fn watch_scans_a_pod_that_starts_after_the_server_once() {
+    cluster::in_namespace("serve-watch", |client, ns| async move {
+        labelled_pod(&client, &ns, "before", "watched").await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path()).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
+        // Give the watch its initial list before the new pod appears.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        labelled_pod(&client, &ns, "after", "watched").await;
+        labelled_pod(&client, &ns, "other", "unwatched").await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let id = loop {
+            if let Some(job) = jobs_of(&server, "after").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the new pod was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        assert_eq!(job["request"]["target"]["container"], "app");
+        // Later updates of the pod (and the scan itself) trigger nothing more.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&server, "after").await.len(), 1, "scanned once");
+        assert_eq!(jobs_of(&server, "before").await.len(), 0, "pods running before the start are not events");
+        assert_eq!(jobs_of(&server, "other").await.len(), 0, "pods not matching are not scanned");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// A kubeconfig for ServiceAccount `sa` of `ns` (a fresh token).
+async fn service_account_kubeconfig(client: &kube::Client, ns: &str, sa: &str, dir: &Path) -> PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::api::{Api, PostParams};
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(900), ..Default::default() },
+        ..Default::default()
+    };
+    let token = sas.create_token_request(sa, &PostParams::default(), &request).await.unwrap().status.unwrap().token;
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
+    kubeconfig.auth_infos = vec![serde_json::from_value(json!({"name": sa, "user": {"token": token}})).unwrap()];
+    for context in &mut kubeconfig.contexts {
+        if let Some(c) = context.context.as_mut() {
+            c.user = Some(sa.into());
+        }
+    }
+    let path = dir.join("sa.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    path
+}
+
+/// The ClusterRole of deploy/kscan-serve.yaml, as the file has it.
+fn deploy_cluster_role() -> Value {
+    let text = std::fs::read_to_string(support::root().join("deploy/kscan-serve.yaml")).unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_json::to_value(serde_yaml::Value::deserialize(doc).unwrap()).unwrap())
+        .collect();
+    docs.into_iter().find(|v| v["kind"] == "ClusterRole").expect("deploy/kscan-serve.yaml has a ClusterRole")
+}
+
+use serde::Deserialize;
+
+#[tokio::test]
+async fn the_deploy_cluster_role_is_enough_to_scan_and_read_posture() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kube::api::{Api, DeleteParams, PostParams};
+    cluster::in_namespace("serve-rbac", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let mut role = deploy_cluster_role();
+        role["metadata"]["name"] = json!(ns);
+        let roles: Api<ClusterRole> = Api::all(client.clone());
+        roles.create(&PostParams::default(), &serde_json::from_value(role).unwrap()).await.unwrap();
+        let binding = json!({"metadata": {"name": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ns},
+            "subjects": [{"kind": "ServiceAccount", "name": "kscan-serve", "namespace": ns}]});
+        let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+        bindings.create(&PostParams::default(), &serde_json::from_value(binding).unwrap()).await.unwrap();
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+        let sa = serde_json::from_value(json!({"metadata": {"name": "kscan-serve"}})).unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+        let outcome = {
+            let (client, ns) = (client.clone(), ns.clone());
+            tokio::spawn(async move {
+                let dir = tempfile::tempdir().unwrap();
+                let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
+                let server = Setup::new(dir.path(), kubeconfig).arg(&["--workers", "1"]).start();
+                let mut ids = Vec::new();
+                // (debug is left out: on the current testbed its ephemeral
+                // container ends before the agent runs, with any identity —
+                // tests/scan.rs shows the same.)
+                for strategy in ["auto", "exec", "sidecar"] {
+                    let body = json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"strategy": strategy}});
+                    ids.push((strategy, server.submit(&body).await));
+                }
+                for (strategy, id) in ids {
+                    let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+                    assert_eq!(job["status"], "passed", "{strategy}: {job:#}");
+                    assert!(job["error"].is_null(), "{strategy}: {job:#}");
+                }
+                let a = server.get(&format!("/scan?namespace={ns}")).await;
+                assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+                assert_eq!(a.json()["summary"]["containers"], 1, "{}", a.text());
+                let a = server.get("/scan").await;
+                assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+                assert_eq!(a.json()["errors"], json!([]), "every namespace readable: {}", a.text());
+                assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+            })
+            .await
+        };
+        let _ = bindings.delete(&ns, &DeleteParams::default()).await;
+        let _ = roles.delete(&ns, &DeleteParams::default()).await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn schedule_rescans_matching_pods_at_each_tick() {
+    cluster::in_namespace("serve-schedule", |client, ns| async move {
+        labelled_pod(&client, &ns, "cron", "scheduled").await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = testbed(dir.path())
+            .arg(&["--schedule", "*/5 * * * * *", "--schedule-selector", "app=scheduled", "--trigger-namespace", &ns])
+            .arg(&["--trigger-threshold", "lenient"])
+            .start();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let jobs = loop {
+            let jobs = jobs_of(&server, "cron").await;
+            if jobs.len() >= 2 {
+                break jobs;
+            }
+            assert!(Instant::now() < deadline, "fewer than two scheduled scans: {jobs:#?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        for job in &jobs[..2] {
+            let id = job["id"].as_str().unwrap();
+            let job = server.wait_for(id, &["passed", "failed", "error"]).await;
+            assert_ne!(job["status"], "error", "{job:#}");
+            assert_eq!(job["request"]["scan"]["threshold"], "lenient");
+            assert_eq!(job["summary"]["gate"]["threshold"], "lenient", "{job:#}");
+        }
+    })
+    .await;
+}
+
+#[test]
+fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new(dir.path(), nowhere_kubeconfig(dir.path()));
+    for (args, says) in [
+        (vec!["--schedule", "every hour"], "--schedule"),
+        (vec!["--schedule", "0 * * * *"], "--schedule-selector"),
+        (vec!["--watch", "app=x", "--trigger-threshold", "lenient"], "--thresholds"),
+        (vec!["--watch", "app=x", "--trigger-namespace", "Bad_NS"], "--trigger-namespace"),
+    ] {
+        let output = support::kscan()
+            .arg("serve")
+            .arg("--token-file")
+            .arg(setup.dir.join("tokens"))
+            .arg("--db")
+            .arg(setup.dir.join("kscan.db"))
+            .args(&args)
+            .env("KSCAN_KUBECONFIG", &setup.kubeconfig)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let output = support::kscan()
+        .args(["serve", "--token-file"])
+        .arg(dir.path().join("missing-tokens"))
+        .env("KSCAN_KUBECONFIG", &setup.kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing-tokens"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupted() {
+    cluster::in_namespace("serve-term", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let hanging = testbed(dir.path())
+            .arg(&["--engine-bin", &standin()])
+            .env("STANDIN_MODE", "hang")
+            .env("STANDIN_RECORD", &record.display().to_string());
+        let mut first = hanging.start();
+        let id = first.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3);
+        let status = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exit = first.child.wait().unwrap();
+        assert!(exit.success(), "kscan serve exits 0 after a clean shutdown: {exit:?}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "teardown ran before the exit");
+        let second = testbed(dir.path()).start();
+        let job = second.get(&format!("/api/v1/scans/{id}")).await.json();
+        assert_eq!(job["status"], "interrupted", "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains("teardown ran"), "{job:#}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_a_running_scan_future_still_tears_down() {
+    use kscan::cluster::client::ClusterArgs;
+    use kscan::scan::{run_until, Plan};
+    use kscan::strategy::{Strategy, StrategyConfig};
+    use kscan::target::resolve::{Request, Selection};
+    use kscan::target::{Label, Subdomain};
+    cluster::in_namespace("serve-drop", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let out = tempfile::tempdir().unwrap();
+        let plan = Plan {
+            request: Request {
+                namespace: Label::parse("namespace", &ns).unwrap(),
+                pods: Selection::Pod(Subdomain::parse("pod", "web").unwrap()),
+                container: None,
+            },
+            strategy: StrategyConfig {
+                kind: Strategy::Exec,
+                scanner_image: cluster::SCANNER.into(),
+                scanner_user: None,
+                image: None,
+            },
+            engine: kscan::engine::Engine::Builtin,
+            ttl: kscan::cluster::access::TokenTtl::DEFAULT,
+            timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(60),
+            concurrency: 1,
+            out_dir: out.path().join("results"),
+        };
+        let admin =
+            ClusterArgs { kubeconfig: Some(support::testbed_kubeconfig()), context: None }.connect().await.unwrap();
+        let scan = run_until(admin, plan, kscan::cluster::RunId::generate(), std::future::pending());
+        let created = async {
+            while kscan_objects(&client, &ns).await.len() < 3 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            outcome = scan => panic!("the scan ended before its objects were seen: {:?}", outcome.map(|f| f.run)),
+            () = created => {}
+        }
+        // The scan future is dropped here, mid-scan.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !kscan_objects(&client, &ns).await.is_empty() {
+            assert!(Instant::now() < deadline, "objects left after the scan future was dropped");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
