@@ -12,9 +12,14 @@
 //! reads; [`error`] maps every failure to one of the documented exit codes.
 
 pub mod cli;
+pub mod cluster;
+pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod hdf;
 pub mod report;
+pub mod scan;
+pub mod strategy;
+pub mod target;
 
 pub use error::{Error, Outcome, Result};

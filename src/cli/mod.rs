@@ -9,6 +9,10 @@ use tracing_subscriber::EnvFilter;
 use crate::{Outcome, Result};
 
 pub mod report;
+pub mod access;
+pub mod agent;
+pub mod cleanup;
+pub mod scan;
 pub mod summary;
 
 /// Exit codes, shown at the end of every `--help`.
@@ -42,17 +46,27 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scan running containers with ephemeral least-privilege access, write
+    /// HDF per container, and tear everything down.
+    Scan(scan::Args),
+    /// Create or delete a scan's scoped access, to run your own engine with it.
+    Access(access::Args),
+    /// Remove objects earlier runs left behind.
+    Cleanup(cleanup::Args),
     /// Count controls by status and severity, as `saf summary` does.
     Summary(summary::Args),
     /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
     Report(report::Args),
+    /// Runs inside the scanner container of the debug and sidecar strategies.
+    #[command(hide = true)]
+    Agent(agent::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
 pub fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,kscan=info",
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",
@@ -65,7 +79,11 @@ pub fn init_logging(cli: &Cli) {
 /// Run the chosen subcommand.
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
+        Command::Scan(args) => scan::run(args).await,
+        Command::Access(args) => access::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
         Command::Report(args) => report::run(args),
+        Command::Agent(args) => agent::run(args).await,
     }
 }

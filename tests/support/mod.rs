@@ -16,9 +16,9 @@ pub fn root() -> PathBuf {
 
 /// `$KSCAN_CACHE`, default `~/.cache/kscan`.
 pub fn cache() -> PathBuf {
-    std::env::var_os("KSCAN_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/kscan")
-    })
+    std::env::var_os("KSCAN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/kscan"))
 }
 
 /// An external tool installed by `scripts/setup`.
@@ -41,3 +41,4 @@ pub fn testbed_kubeconfig() -> PathBuf {
     assert!(path.exists(), "{} is missing: bring the testbed up with `tests/testbed/testbed up`", path.display());
     path
 }
+pub mod cluster;

@@ -1,0 +1,188 @@
+//! `kscan scan`: scan running containers with ephemeral least-privilege
+//! access, write HDF per target, and tear down.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::access::TokenTtl;
+use crate::cluster::client::ClusterArgs;
+use crate::engine::cinc::Cinc;
+use crate::engine::{Engine, EngineKind};
+use crate::error::Error;
+use crate::hdf::{ControlStatus, ResultSet, Source};
+use crate::scan::{self, parse_duration, Plan};
+use crate::strategy::{Strategy, StrategyConfig, DEFAULT_SCANNER_IMAGE};
+use crate::target::resolve::{Request, Selection};
+use crate::target::{Label, Subdomain};
+use crate::{Outcome, Result};
+
+/// Arguments of `kscan scan`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  kscan scan -n shop --pod web-0
+  kscan scan -n shop -l app=web --container app --out-dir results
+  kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
+
+What happens: kscan reads the target pod(s) with your credentials, creates a
+ServiceAccount, a Role granting only what the strategy needs on those pods by
+name, and a RoleBinding (all named kscan-<run id>), requests a token for the
+ServiceAccount and writes a kubeconfig with it (mode 0600, private directory).
+The scan itself runs only with that token. Everything is deleted at the end,
+also after a failure, a timeout, SIGINT or SIGTERM; anything that could not
+be deleted makes the exit code 4 (remove it with `kscan cleanup`).
+
+Your credentials need, in the namespace: get/list on pods; create/delete on
+serviceaccounts, roles, rolebindings; create on serviceaccounts/token; and
+every permission the Role grants (exec: get on pods, get+create on pods/exec;
+debug and auto add get+patch on pods/ephemeralcontainers; sidecar: create on
+pods, get/delete and exec on the run's own pod).
+
+Strategies: auto uses exec when the container has sh, head, stat, find and
+cat, else debug. debug adds an ephemeral scanner container (it stays in the
+pod's spec, stopped, after the scan); sidecar starts a copy of the container
+beside a scanner in a new pod that is deleted afterwards.")]
+pub struct Args {
+    /// Namespace of the pods to scan.
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: String,
+
+    /// The pod to scan.
+    #[arg(short, long, value_name = "POD", required_unless_present = "selector", conflicts_with = "selector")]
+    pub pod: Option<String>,
+
+    /// Scan every running pod that matches this label selector (e.g. `app=web`).
+    #[arg(short = 'l', long, value_name = "LABELS")]
+    pub selector: Option<String>,
+
+    /// Container to scan (default: the pod's default container, or its only one).
+    #[arg(short, long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// How to reach the container.
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
+    pub strategy: Strategy,
+
+    /// Scanner image for debug and sidecar: the static kscan binary at
+    /// /usr/local/bin/kscan (see docs/strategies.md to build and publish it).
+    #[arg(long, value_name = "IMAGE", env = "KSCAN_SCANNER_IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
+    pub scanner_image: String,
+
+    /// UID the scanner container runs as (default: the scanner image's, root).
+    /// Use the target's UID where Pod Security forbids root.
+    #[arg(long, value_name = "UID")]
+    pub scanner_user: Option<u32>,
+
+    /// With --strategy sidecar: scan this image instead of the target container's.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// What runs the checks.
+    #[arg(long, value_enum, default_value_t = EngineKind::Builtin)]
+    pub engine: EngineKind,
+
+    /// InSpec profile directory for `--engine cinc`.
+    #[arg(long, value_name = "DIR", required_if_eq("engine", "cinc"))]
+    pub profile: Option<PathBuf>,
+
+    /// The CINC Auditor / InSpec program (default: cinc-auditor, then inspec, on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub engine_bin: Option<PathBuf>,
+
+    /// Directory for the results: one `POD.CONTAINER.hdf.json` per target.
+    #[arg(short, long, value_name = "DIR", default_value = "kscan-results")]
+    pub out_dir: PathBuf,
+
+    /// Time limit for the whole scan (e.g. 90s, 10m, 1h); teardown runs after it.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Lifetime of the scoped token in seconds (600–3600).
+    #[arg(long, value_name = "SECONDS", default_value = "900")]
+    pub token_ttl: TokenTtl,
+
+    /// How many containers are scanned at once with --selector.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub concurrency: u16,
+
+    /// Cluster connection.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+impl Args {
+    /// Validate everything that needs no cluster: names (RFC 1123), files.
+    pub fn plan(&self) -> Result<Plan> {
+        let namespace = Label::parse("namespace", &self.namespace)?;
+        let pods = match (&self.pod, &self.selector) {
+            (Some(pod), _) => Selection::Pod(Subdomain::parse("pod", pod)?),
+            (None, Some(selector)) if !selector.trim().is_empty() => Selection::Selector(selector.clone()),
+            (None, _) => return Err(Error::input("give --pod POD or a non-empty --selector LABELS")),
+        };
+        let container = self.container.as_deref().map(|c| Label::parse("container", c)).transpose()?;
+        scan::check_out_dir(&self.out_dir)?;
+        if self.image.is_some() && self.strategy != Strategy::Sidecar {
+            return Err(Error::input("--image only applies to --strategy sidecar"));
+        }
+        let command_timeout = self.timeout.min(Duration::from_secs(300));
+        let engine = match self.engine {
+            EngineKind::Builtin => {
+                if self.profile.is_some() {
+                    return Err(Error::input("--profile needs --engine cinc (the builtin engine has its own checks)"));
+                }
+                Engine::Builtin
+            }
+            EngineKind::Cinc => {
+                if !self.strategy.supports_cinc() {
+                    return Err(Error::input(format!(
+                        "--engine cinc runs with --strategy exec only (CINC Auditor reaches the target over \
+                         exec); got --strategy {}",
+                        self.strategy
+                    )));
+                }
+                let profile = self.profile.as_deref().expect("clap requires --profile with --engine cinc");
+                Engine::Cinc(Cinc::new(self.engine_bin.as_deref(), profile, self.timeout)?)
+            }
+        };
+        Ok(Plan {
+            request: Request { namespace, pods, container },
+            strategy: StrategyConfig {
+                kind: self.strategy,
+                scanner_image: self.scanner_image.clone(),
+                scanner_user: self.scanner_user.map(i64::from),
+                image: self.image.clone(),
+            },
+            engine,
+            ttl: self.token_ttl,
+            timeout: self.timeout,
+            command_timeout,
+            concurrency: usize::from(self.concurrency),
+            out_dir: self.out_dir.clone(),
+        })
+    }
+}
+
+/// Run `kscan scan`.
+pub async fn run(args: Args) -> Result<Outcome> {
+    let plan = args.plan()?;
+    let admin = args.cluster.connect().await?;
+    let finished = scan::run(admin, plan).await?;
+    let files: Vec<Source> = finished.results.iter().map(|s| Source::File(s.file.clone())).collect();
+    let sets = ResultSet::load_all(files)?;
+    for (scanned, set) in finished.results.iter().zip(&sets) {
+        let counts = set.counts();
+        println!(
+            "{}: {} passed, {} failed, {} not reviewed, {} not applicable, {} error; compliance {}% ({})",
+            scanned.target,
+            counts.total(ControlStatus::Passed),
+            counts.total(ControlStatus::Failed),
+            counts.total(ControlStatus::NotReviewed),
+            counts.total(ControlStatus::NotApplicable),
+            counts.total(ControlStatus::ProfileError),
+            counts.compliance(),
+            scanned.file.display()
+        );
+    }
+    tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
+    Ok(Outcome::Passed)
+}

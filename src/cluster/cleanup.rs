@@ -1,0 +1,115 @@
+//! Finding and removing what earlier runs left: every object labelled
+//! `app.kubernetes.io/managed-by=kscan`, of one run (`--run`) or past its
+//! `kscan.dev/expires-at` time (`--all-expired`).
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams};
+use serde::de::DeserializeOwned;
+
+use super::client::Connection;
+use super::teardown::{Owned, Teardown, TeardownReport};
+use super::{api_error, RunId, EXPIRES_ANNOTATION, MANAGED_BY};
+use crate::error::Result;
+use crate::target::Label;
+
+/// Which objects to remove.
+#[derive(Debug, Clone)]
+pub enum Which {
+    /// Everything of one run.
+    Run(RunId),
+    /// Everything whose expiry time has passed.
+    Expired,
+}
+
+/// Where to look: one namespace, or all (needs cluster-wide list).
+pub type Scope = Option<Label>;
+
+/// Delete the objects `which` selects in `scope`, with `admin`.
+pub async fn cleanup(admin: &Connection, scope: &Scope, which: &Which) -> Result<TeardownReport> {
+    let selector = match which {
+        Which::Run(run) => run.selector(),
+        Which::Expired => format!("{}={}", MANAGED_BY.0, MANAGED_BY.1),
+    };
+    let now = Utc::now();
+    let teardown = Teardown::new(admin.client.clone());
+    // Bindings before roles and accounts: teardown deletes newest first.
+    let mut found = Vec::new();
+    found.extend(list::<ServiceAccount>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Sa)));
+    found.extend(list::<Role>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Role)));
+    found.extend(list::<RoleBinding>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Binding)));
+    found.extend(list::<Pod>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Pod)));
+    for (meta, object) in found {
+        if matches!(which, Which::Expired) && !expired(&meta, now) {
+            continue;
+        }
+        teardown.own(object);
+    }
+    Ok(teardown.finish().await)
+}
+
+enum Kind {
+    Sa,
+    Role,
+    Binding,
+    Pod,
+}
+
+fn owned(meta: ObjectMeta, kind: Kind) -> (ObjectMeta, Owned) {
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    let name = meta.name.clone().unwrap_or_default();
+    let object = match kind {
+        Kind::Sa => Owned::ServiceAccount { namespace, name },
+        Kind::Role => Owned::Role { namespace, name },
+        Kind::Binding => Owned::RoleBinding { namespace, name },
+        Kind::Pod => Owned::Pod { namespace, name },
+    };
+    (meta, object)
+}
+
+/// Past its expiry annotation; objects without a readable one are kept.
+fn expired(meta: &ObjectMeta, now: DateTime<Utc>) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(EXPIRES_ANNOTATION))
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t < now)
+}
+
+async fn list<K>(admin: &Connection, scope: &Scope, selector: &str) -> Result<Vec<ObjectMeta>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let api: Api<K> = match scope {
+        Some(ns) => Api::namespaced(admin.client.clone(), ns.as_str()),
+        None => Api::all(admin.client.clone()),
+    };
+    let kind = K::kind(&Default::default()).to_string();
+    let list = api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| api_error(e, &format!("listing {kind}s labelled {selector}")))?;
+    Ok(list.items.into_iter().map(|o| o.metadata).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn expiry_is_read_from_the_annotation() {
+        let now = Utc::now();
+        let meta = |t: Option<&str>| ObjectMeta {
+            annotations: t.map(|t| BTreeMap::from([(EXPIRES_ANNOTATION.to_owned(), t.to_owned())])),
+            ..Default::default()
+        };
+        assert!(expired(&meta(Some("2000-01-01T00:00:00Z")), now));
+        assert!(!expired(&meta(Some("2999-01-01T00:00:00Z")), now));
+        assert!(!expired(&meta(Some("garbage")), now));
+        assert!(!expired(&meta(None), now));
+    }
+}

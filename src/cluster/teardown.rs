@@ -1,0 +1,315 @@
+//! Teardown: a guard that owns every object a run creates and deletes all of
+//! them at the end — after success, gate failure, scan error, timeout, panic,
+//! SIGINT or SIGTERM alike. The caller runs the scan as a task and calls
+//! [`Teardown::finish`] whatever became of the task (see `cli::scan`).
+//!
+//! Objects are registered *before* they are created, so an object whose
+//! creation succeeded but whose answer was lost is still deleted; deleting
+//! what does not exist counts as done.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, AttachParams, DeleteParams};
+use serde::de::DeserializeOwned;
+
+use crate::cluster::api_status;
+use crate::error::{Error, Result};
+
+/// How long a deleted pod may take to disappear.
+const POD_GONE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a stopped ephemeral container may take to be reported ended.
+const EPHEMERAL_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An object a run created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    /// A ServiceAccount (its tokens die with it).
+    ServiceAccount {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A Role.
+    Role {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A RoleBinding.
+    RoleBinding {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A pod (the sidecar strategy's scan pod).
+    Pod {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// An ephemeral container (the debug strategy's scanner). Kubernetes
+    /// cannot remove one: teardown stops its process and waits until it ends.
+    EphemeralContainer {
+        /// Namespace.
+        namespace: String,
+        /// The pod it was added to.
+        pod: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, ns, name) = match self {
+            Owned::ServiceAccount { namespace, name } => ("serviceaccount", namespace, name),
+            Owned::Role { namespace, name } => ("role", namespace, name),
+            Owned::RoleBinding { namespace, name } => ("rolebinding", namespace, name),
+            Owned::Pod { namespace, name } => ("pod", namespace, name),
+            Owned::EphemeralContainer { namespace, pod, name } => {
+                return write!(f, "ephemeral container {name} of pod {pod} in namespace {namespace}");
+            }
+        };
+        write!(f, "{kind}/{name} in namespace {ns}")
+    }
+}
+
+/// What teardown did.
+#[derive(Debug, Clone, Default)]
+pub struct TeardownReport {
+    /// Objects deleted (or already gone).
+    pub deleted: Vec<Owned>,
+    /// Objects that could not be deleted, with why.
+    pub left: Vec<(Owned, String)>,
+    /// Things that cannot be undone and were only stopped (ephemeral containers).
+    pub notes: Vec<String>,
+}
+
+impl TeardownReport {
+    /// `Ok` when nothing was left behind, else a teardown error (exit 4)
+    /// listing what is left and how to remove it.
+    pub fn into_result(self, run_id: &str) -> Result<TeardownReport> {
+        if self.left.is_empty() {
+            return Ok(self);
+        }
+        let list: Vec<String> = self.left.iter().map(|(o, why)| format!("  {o}: {why}")).collect();
+        Err(Error::teardown(format!(
+            "teardown left {} object(s) behind:\n{}\nremove them with: kscan cleanup --run {run_id}",
+            self.left.len(),
+            list.join("\n")
+        )))
+    }
+}
+
+struct Inner {
+    objects: Vec<Owned>,
+    dirs: Vec<tempfile::TempDir>,
+    notes: Vec<String>,
+    finished: bool,
+}
+
+/// The guard. Cheap to clone; clones share the same list.
+#[derive(Clone)]
+pub struct Teardown {
+    client: kube::Client,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Teardown {
+    /// A guard that deletes with `client` (the caller's identity, which
+    /// created the objects).
+    pub fn new(client: kube::Client) -> Self {
+        Teardown {
+            client,
+            inner: Arc::new(Mutex::new(Inner {
+                objects: Vec::new(),
+                dirs: Vec::new(),
+                notes: Vec::new(),
+                finished: false,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Take ownership of `object` before creating it.
+    pub fn own(&self, object: Owned) {
+        self.lock().objects.push(object);
+    }
+
+    /// Take ownership of a private temporary directory (kubeconfig, results).
+    pub fn own_dir(&self, dir: tempfile::TempDir) -> PathBuf {
+        let path = dir.path().to_path_buf();
+        self.lock().dirs.push(dir);
+        path
+    }
+
+    /// Record something that cannot be deleted and was only stopped.
+    pub fn note(&self, note: impl Into<String>) {
+        self.lock().notes.push(note.into());
+    }
+
+    /// The objects currently owned.
+    pub fn objects(&self) -> Vec<Owned> {
+        self.lock().objects.clone()
+    }
+
+    /// Hand everything over to the caller instead of deleting it (`kscan
+    /// access create`, whose user deletes later): the objects stay and the
+    /// directories are kept. Returns the kept directories.
+    pub fn release(&self) -> Vec<PathBuf> {
+        let mut inner = self.lock();
+        inner.finished = true;
+        inner.objects.clear();
+        std::mem::take(&mut inner.dirs).into_iter().map(tempfile::TempDir::keep).collect()
+    }
+
+    /// Delete everything owned, newest first, and remove the directories.
+    /// Safe to call more than once.
+    pub async fn finish(&self) -> TeardownReport {
+        let (objects, dirs, notes) = {
+            let mut inner = self.lock();
+            inner.finished = true;
+            (std::mem::take(&mut inner.objects), std::mem::take(&mut inner.dirs), inner.notes.clone())
+        };
+        let mut report = TeardownReport { notes, ..Default::default() };
+        for object in objects.into_iter().rev() {
+            match self.delete(&object).await {
+                Ok(()) => {
+                    if let Owned::EphemeralContainer { pod, name, .. } = &object {
+                        report.notes.push(format!(
+                            "ephemeral container {name} stays in the spec of pod {pod} (Kubernetes cannot remove \
+                             ephemeral containers); its process was stopped"
+                        ));
+                    }
+                    report.deleted.push(object)
+                }
+                Err(why) => report.left.push((object, why)),
+            }
+        }
+        for dir in dirs {
+            let path = dir.path().display().to_string();
+            if let Err(e) = dir.close() {
+                tracing::warn!("could not remove {path}: {e}");
+            }
+        }
+        report
+    }
+
+    async fn delete(&self, object: &Owned) -> std::result::Result<(), String> {
+        match object {
+            Owned::ServiceAccount { namespace, name } => delete::<ServiceAccount>(&self.client, namespace, name).await,
+            Owned::Role { namespace, name } => delete::<Role>(&self.client, namespace, name).await,
+            Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(&self.client, namespace, name).await,
+            Owned::EphemeralContainer { namespace, pod, name } => {
+                stop_ephemeral(&self.client, namespace, pod, name).await
+            }
+            Owned::Pod { namespace, name } => {
+                let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+                let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
+                match pods.delete(name, &params).await {
+                    Ok(_) => {}
+                    Err(e) if api_status(&e) == Some(404) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                }
+                let start = Instant::now();
+                loop {
+                    match pods.get_opt(name).await {
+                        Ok(None) => return Ok(()),
+                        Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => {
+                            tokio::time::sleep(Duration::from_millis(250)).await
+                        }
+                        Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// End an ephemeral scanner container: run the agent's stop command in it
+/// and wait until the kubelet reports it terminated.
+async fn stop_ephemeral(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+) -> std::result::Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let terminated = |p: &Pod| {
+        let statuses = p.status.as_ref().and_then(|s| s.ephemeral_container_statuses.as_ref());
+        match statuses.and_then(|l| l.iter().find(|s| s.name == name)) {
+            None => true,
+            Some(s) => s.state.as_ref().is_none_or(|st| st.running.is_none() && st.waiting.is_none()),
+        }
+    };
+    let start = Instant::now();
+    let mut asked = false;
+    loop {
+        let current = match pods.get_opt(pod).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if terminated(&current) {
+            return Ok(());
+        }
+        let running = current
+            .status
+            .as_ref()
+            .and_then(|s| s.ephemeral_container_statuses.as_ref())
+            .and_then(|l| l.iter().find(|s| s.name == name))
+            .and_then(|s| s.state.as_ref())
+            .is_some_and(|st| st.running.is_some());
+        if running && !asked {
+            asked = true;
+            let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
+            match pods.exec(pod, crate::strategy::agent::STOP_COMMAND, &params).await {
+                Ok(process) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(20), process.join()).await;
+                }
+                Err(e) => return Err(format!("cannot stop its process: {e}")),
+            }
+        }
+        if start.elapsed() > EPHEMERAL_STOP_TIMEOUT {
+            return Err(format!("its process still runs after {EPHEMERAL_STOP_TIMEOUT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn delete<K>(client: &kube::Client, namespace: &str, name: &str) -> std::result::Result<(), String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if api_status(&e) == Some(404) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.finished && !self.objects.is_empty() {
+            let list: Vec<String> = self.objects.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "kscan: exiting without teardown; these objects may be left: {}. Remove them with `kscan cleanup`.",
+                list.join(", ")
+            );
+        }
+    }
+}

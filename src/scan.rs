@@ -1,0 +1,248 @@
+//! One scan run, end to end: resolve the targets, create scoped access, put
+//! the strategy in place, run the engine on each target with bounded
+//! concurrency, write one HDF file per target — and tear down whatever the
+//! run created, also when a step fails, the time limit passes, or the run is
+//! interrupted (SIGINT, SIGTERM).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::{stream, StreamExt};
+
+use crate::cluster::access::{self, AccessSpec, ScopedAccess, TokenTtl};
+use crate::cluster::client::Connection;
+use crate::cluster::teardown::{Teardown, TeardownReport};
+use crate::cluster::RunId;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::strategy::StrategyConfig;
+use crate::target::resolve::{resolve, Request};
+use crate::target::ContainerRef;
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// What to scan.
+    pub request: Request,
+    /// How to reach it.
+    pub strategy: StrategyConfig,
+    /// What produces the results.
+    pub engine: Engine,
+    /// Lifetime of the scoped token.
+    pub ttl: TokenTtl,
+    /// Limit for the whole run, setup included (teardown is extra).
+    pub timeout: Duration,
+    /// Limit for each command the probe runs in a target.
+    pub command_timeout: Duration,
+    /// How many targets are scanned at once.
+    pub concurrency: usize,
+    /// Where the HDF files go.
+    pub out_dir: PathBuf,
+}
+
+/// The results of one target.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The container.
+    pub target: ContainerRef,
+    /// Its HDF file.
+    pub file: PathBuf,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    /// The run id (names and labels of what it created).
+    pub run: RunId,
+    /// One entry per target, in target order.
+    pub results: Vec<Scanned>,
+    /// What teardown removed.
+    pub teardown: TeardownReport,
+}
+
+/// Run `plan` with `admin` (the caller's identity, used only to resolve the
+/// targets, create and delete the scoped access).
+pub async fn run(admin: Connection, plan: Plan) -> Result<Finished> {
+    std::fs::create_dir_all(&plan.out_dir)
+        .map_err(|e| Error::input(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
+    let targets = resolve(&admin, &plan.request).await?;
+    let run = RunId::generate();
+    let teardown = Teardown::new(admin.client.clone());
+    tracing::info!(
+        "run {run}: scanning {} container(s) in {} with strategy {}, engine {}",
+        targets.len(),
+        plan.request.namespace,
+        plan.strategy.kind,
+        plan.engine.name()
+    );
+
+    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, teardown.clone()));
+    let abort = task.abort_handle();
+    let outcome = tokio::select! {
+        joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
+        why = interrupted() => {
+            abort.abort();
+            Err(Error::scan(format!("{why}: stopped the scan")))
+        }
+        () = tokio::time::sleep(plan.timeout) => {
+            abort.abort();
+            Err(Error::scan(format!("the scan did not finish within --timeout {}", show_duration(plan.timeout))))
+        }
+    };
+    // Give an aborted task's child processes (kill_on_drop) and streams a
+    // moment to go before deleting what they use.
+    tokio::task::yield_now().await;
+    tracing::info!("run {run}: tearing down");
+    let report = teardown.finish().await;
+    for note in &report.notes {
+        tracing::info!("run {run}: {note}");
+    }
+    let report = report.into_result(run.as_str());
+    match (outcome, report) {
+        (Ok(results), Ok(teardown)) => Ok(Finished { run, results, teardown }),
+        (Err(scan), Ok(_)) => Err(scan),
+        (Ok(_), Err(teardown)) => Err(teardown),
+        (Err(scan), Err(teardown)) => Err(Error::teardown(format!("{scan}; and then {teardown}"))),
+    }
+}
+
+/// Why the process is asked to stop.
+async fn interrupted() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+        _ = term.recv() => "terminated (SIGTERM)",
+    }
+}
+
+async fn scan_all(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    targets: Vec<ContainerRef>,
+    teardown: Teardown,
+) -> Result<Vec<Scanned>> {
+    let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
+    pods.dedup();
+    let spec = AccessSpec {
+        namespace: plan.request.namespace.clone(),
+        grants: plan.strategy.kind.grants(&run, &pods),
+        ttl: plan.ttl,
+    };
+    tracing::info!("run {run}: creating ServiceAccount, Role and RoleBinding {}", run.object_name());
+    let access = access::create(&admin, &run, &spec, &teardown).await?;
+    tracing::info!("run {run}: scoped access ready (token expires {})", access.expires_at.to_rfc3339());
+
+    let access = std::sync::Arc::new(access);
+    let plan = std::sync::Arc::new(plan);
+    let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.clone().into_iter().enumerate())
+        .map(|(i, target)| {
+            let (access, plan, teardown) = (access.clone(), plan.clone(), teardown.clone());
+            async move { (i, scan_one(&access, &plan, &target, i, &teardown).await) }
+        })
+        .buffer_unordered(plan.concurrency.max(1))
+        .collect()
+        .await;
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for (_, outcome) in outcomes {
+        match outcome {
+            Ok(scanned) => results.push(scanned),
+            Err(e) => failures.push(e),
+        }
+    }
+    match failures.len() {
+        0 => Ok(results),
+        1 if results.is_empty() => Err(failures.remove(0)),
+        n => Err(Error::scan(format!(
+            "{n} of {} targets could not be scanned: {}",
+            targets.len(),
+            failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ))),
+    }
+}
+
+async fn scan_one(
+    access: &ScopedAccess,
+    plan: &Plan,
+    target: &ContainerRef,
+    index: usize,
+    teardown: &Teardown,
+) -> Result<Scanned> {
+    tracing::info!("{target}: scanning");
+    let work = tempfile::Builder::new()
+        .prefix("kscan-work-")
+        .tempdir()
+        .map_err(|e| Error::scan("cannot create a private work directory").with_source(e))?;
+    let work = teardown.own_dir(work);
+    let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
+    let json =
+        plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;
+    let file = plan.out_dir.join(result_file_name(target));
+    std::fs::write(&file, &json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
+    tracing::info!("{target}: results in {}", file.display());
+    Ok(Scanned { target: target.clone(), file })
+}
+
+/// `POD.CONTAINER.hdf.json` (pod names may hold dots; container names may not).
+pub fn result_file_name(target: &ContainerRef) -> String {
+    format!("{}.{}.hdf.json", target.pod, target.container)
+}
+
+/// A duration as the user would write it.
+pub fn show_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 && s > 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Parse `90`, `90s`, `10m` or `1h` (what `--timeout` takes).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration: write e.g. 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use s, m or h")),
+    };
+    if secs == 0 {
+        return Err("a duration must be more than 0".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Check that `dir` can hold results before anything is created.
+pub fn check_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::input(format!("--out-dir {} exists and is not a directory", dir.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("m").is_err());
+        assert_eq!(show_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(show_duration(Duration::from_secs(90)), "90s");
+    }
+}

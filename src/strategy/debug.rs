@@ -1,0 +1,86 @@
+//! The debug strategy: an ephemeral scanner container in the target pod,
+//! `targetContainerName` set so it shares the target's PID namespace; kscan
+//! runs inside it on `/proc/<pid>/root` of the target's main process.
+//!
+//! Ephemeral containers cannot be removed from a pod: at teardown the
+//! scanner's process is stopped, so the container ends, and the report says
+//! it remains in the pod's spec.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use super::agent::{hold_command, Agent};
+use super::pods::{container_id, refused, wait_running, Kind};
+use super::{Reach, StrategyConfig, Via};
+use crate::cluster::access::{Grant, ScopedAccess};
+use crate::cluster::api_error;
+use crate::cluster::exec::Exec;
+use crate::cluster::teardown::{Owned, Teardown};
+use crate::error::{Error, Result};
+use crate::target::{ContainerRef, Label};
+
+/// Exec grants plus `get`/`patch` on `pods/ephemeralcontainers`, all for the
+/// target pods only.
+pub fn grants(pods: &[String]) -> Vec<Grant> {
+    let mut grants = super::exec::grants(pods);
+    grants.push(Grant { resource: "pods/ephemeralcontainers", verbs: &["get", "patch"], names: pods.to_vec() });
+    grants
+}
+
+/// Add the scanner container to the target's pod and wait until it runs.
+pub async fn reach(
+    config: &StrategyConfig,
+    access: &ScopedAccess,
+    target: &ContainerRef,
+    timeout: Duration,
+    teardown: &Teardown,
+    reason: Option<String>,
+) -> Result<Reach> {
+    let ns = target.namespace.as_str();
+    let pod_name = target.pod.as_str();
+    let pods: Api<Pod> = Api::namespaced(access.connection.client.clone(), ns);
+    let pod = pods.get(pod_name).await.map_err(|e| api_error(e, &format!("reading pod {ns}/{pod_name}")))?;
+    let target_id = container_id(&pod, Kind::Regular, target.container.as_str())
+        .ok_or_else(|| Error::scan(format!("{target} has no container id yet: is it running?")))?;
+    let name = access.name.clone();
+
+    let mut container = json!({
+        "name": name,
+        "image": config.scanner_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": hold_command(access_seconds(access)),
+        "targetContainerName": target.container.as_str(),
+    });
+    if let Some(uid) = config.scanner_user {
+        container["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
+    }
+    teardown.own(Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() });
+    tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
+    let patch = json!({"spec": {"ephemeralContainers": [container]}});
+    pods.patch_ephemeral_containers(pod_name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .map_err(|e| refused(e, &format!("the ephemeral scanner container for {target}")))?;
+    wait_running(&pods, pod_name, Kind::Ephemeral, &[&name], &config.scanner_image).await?;
+
+    let scanner = ContainerRef {
+        namespace: target.namespace.clone(),
+        pod: target.pod.clone(),
+        container: Label::parse("container", &name)?,
+    };
+    let agent = Agent {
+        exec: Exec::new(access.connection.client.clone(), scanner, timeout),
+        container_id: target_id,
+        target_id: target.uri(),
+        strategy: "debug".into(),
+    };
+    Ok(Reach::new(Via::Agent(Box::new(agent)), None, "debug", reason))
+}
+
+/// Seconds until the scoped token expires: the scanner never outlives it.
+pub(super) fn access_seconds(access: &ScopedAccess) -> u32 {
+    let left = access.expires_at - chrono::Utc::now();
+    u32::try_from(left.num_seconds().max(60)).unwrap_or(3600)
+}

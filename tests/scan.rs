@@ -1,0 +1,576 @@
+//! `kscan scan`, `kscan access` and `kscan cleanup`, end to end.
+//!
+//! The engine tests run the `cinc` engine's contract against a stand-in for
+//! the external CINC Auditor program (`tests/standins/cinc-auditor-standin`,
+//! which records what it was given). The rest run against the testbed's real
+//! API server and kubelet, each in a namespace of its own, and check after
+//! every run — passed, failed, timed out or terminated — that nothing kscan
+//! created is left.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
+use kube::config::Kubeconfig;
+use serde_json::{json, Value};
+use support::cluster::{
+    self, is_forbidden, kscan_objects, running_pod, DISTROLESS, KEEP_RUNNING, NONROOT, SCANNER, STANDARD,
+};
+
+fn standin() -> PathBuf {
+    support::root().join("tests/standins/cinc-auditor-standin")
+}
+
+fn profile() -> PathBuf {
+    support::root().join("profiles/container-baseline")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `kscan ARGS` as the testbed admin, with extra environment.
+fn kscan_admin(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = support::kscan();
+    cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running kscan")
+}
+
+fn assert_no_token(output: &Output) {
+    for stream in [&output.stdout, &output.stderr] {
+        assert!(!text(stream).contains("eyJ"), "a token was printed:\n{}", text(stream));
+    }
+}
+
+fn web() -> Value {
+    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+}
+
+// ---------------------------------------------------------------------------
+// The cinc engine's contract, with the stand-in program
+// ---------------------------------------------------------------------------
+
+mod cinc_engine {
+    use super::*;
+    use kscan::engine::cinc::Cinc;
+
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, "contexts:\n- name: kscan\n  context:\n    user: kscan-abc\nusers:\n- name: kscan-abc\n  user:\n    token: not-printed\n").unwrap();
+        std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o600)).unwrap();
+        (dir, kubeconfig)
+    }
+
+    async fn run(mode: &str, timeout: Duration) -> (kscan::Result<Vec<u8>>, Option<Value>) {
+        let (dir, kubeconfig) = setup();
+        let record = dir.path().join("record.json");
+        // The stand-in reads its behaviour from the environment it inherits.
+        std::env::set_var("STANDIN_MODE", mode);
+        std::env::set_var("STANDIN_RECORD", &record);
+        let cinc = Cinc::new(Some(&standin()), &profile(), timeout).unwrap();
+        let result = cinc.run("k8s-container://ns/web/app", &kubeconfig, dir.path()).await;
+        let record = std::fs::read(&record).ok().map(|b| serde_json::from_slice(&b).unwrap());
+        (result, record)
+    }
+
+    // One test runs the modes in turn: they share the process environment.
+    #[tokio::test]
+    async fn results_are_read_and_failures_are_exit_3_with_the_programs_message() {
+        let (result, record) = run("ok", Duration::from_secs(30)).await;
+        let json = result.expect("exit 100 comes with results");
+        let doc: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["profiles"][0]["controls"].as_array().unwrap().len(), 2);
+        let record = record.expect("the stand-in ran");
+        let argv: Vec<&str> = record["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert_eq!(argv[0], "exec");
+        assert_eq!(argv[1], profile().display().to_string());
+        assert_eq!(&argv[2..4], ["-t", "k8s-container://ns/web/app"]);
+        assert_eq!(argv[4], "--reporter");
+        assert!(argv[5].starts_with("json:") && argv[5].ends_with("cinc-results.json"), "{argv:?}");
+        assert_eq!(record["kubeconfig_mode"], "0o600");
+        assert_eq!(record["kubeconfig_users"], json!(["kscan-abc"]));
+
+        for (mode, expect) in [
+            ("fail", "train-kubernetes plugin is missing"),
+            ("nojson", "wrote no results"),
+            ("badjson", "results kscan cannot read"),
+        ] {
+            let err = run(mode, Duration::from_secs(30)).await.0.unwrap_err();
+            assert_eq!(err.exit_code(), 3, "{mode}: {err}");
+            assert!(err.to_string().contains(expect), "{mode}: {err}");
+        }
+        let clock = Instant::now();
+        let err = run("hang", Duration::from_secs(2)).await.0.unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("did not finish within"), "{err}");
+        assert!(clock.elapsed() < Duration::from_secs(60), "the hung program was not stopped");
+        std::env::remove_var("STANDIN_MODE");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// On the testbed
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scan_of_the_standard_target_writes_hdf_and_leaves_nothing() {
+    cluster::in_namespace("scan-std", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let out = tempfile::tempdir().unwrap();
+        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "web", "--out-dir", out.path().to_str().unwrap()], &[]);
+        assert_no_token(&output);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let file = out.path().join("web.app.hdf.json");
+        let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        // Read from *this* container: the testbed image's os-release.
+        assert_eq!(doc["platform"]["name"], "kscan-standard");
+        assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/web/app"));
+        // auto chose exec, and says why.
+        assert_eq!(doc["platform"]["kscan_strategy"], "exec");
+        assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("has sh"), "{}", doc["platform"]);
+        let controls = doc["profiles"][0]["controls"].as_array().unwrap();
+        assert!(controls.len() >= 8, "{} controls", controls.len());
+        // The standard image runs as root: the run-as-root control must fail.
+        let statuses: Vec<(String, Vec<String>)> = controls
+            .iter()
+            .map(|c| {
+                let s = c["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned());
+                (c["id"].as_str().unwrap().to_owned(), s.collect())
+            })
+            .collect();
+        assert!(
+            statuses.iter().any(|(_, s)| s.iter().any(|s| s == "failed")),
+            "a root container passes everything? {statuses:?}"
+        );
+        assert!(text(&output.stdout).contains(&format!("{ns}/web/app: ")), "{}", text(&output.stdout));
+        let summary = support::kscan().arg("summary").arg(&file).output().unwrap();
+        assert_eq!(summary.status.code(), Some(0), "{}", text(&summary.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_selector_scans_every_matching_pod_into_one_run() {
+    cluster::in_namespace("scan-sel", |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        for name in ["web-0", "web-1"] {
+            cluster::create_pod_with(&pods, name, web(), json!({})).await;
+            // Labels on the pod, not in the spec.
+            let patch = json!({"metadata": {"labels": {"app": "web"}}});
+            pods.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        }
+        for name in ["web-0", "web-1"] {
+            cluster::wait_running(&pods, name).await;
+        }
+        let out = tempfile::tempdir().unwrap();
+        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", out.path().to_str().unwrap()], &[]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        for name in ["web-0", "web-1"] {
+            assert!(out.path().join(format!("{name}.app.hdf.json")).is_file(), "{name}");
+        }
+        let none = kscan_admin(&["scan", "-n", &ns, "-l", "app=nothing"], &[]);
+        assert_eq!(none.status.code(), Some(2), "{}", text(&none.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_pod_is_an_input_error_and_nothing_is_created() {
+    cluster::in_namespace("scan-404", |client, ns| async move {
+        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "no-such-pod"], &[]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(text(&output.stderr).contains("pod no-such-pod not found"), "{}", text(&output.stderr));
+        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "Bad_Name"], &[]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(text(&output.stderr).contains("RFC 1123"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// The claims of the token's payload, decoded (never printed whole).
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
+    cluster::in_namespace("scan-rbac", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        running_pod(&client, &ns, "other", web()).await;
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web"], &[]);
+        assert_no_token(&output);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let value = |key: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key} in {stdout}"))
+        };
+        let (run, path) = (value("KSCAN_RUN").to_owned(), PathBuf::from(value("KUBECONFIG")));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "ServiceAccount, Role, RoleBinding");
+
+        let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+        let token = kubeconfig.auth_infos[0].auth_info.as_ref().unwrap().token.as_ref().unwrap();
+        let claims = jwt_claims(secrecy::ExposeSecret::expose_secret(token));
+        let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+        assert!((600..=900).contains(&lifetime), "token lifetime {lifetime}s");
+
+        let scoped = cluster::client_for(kubeconfig).await;
+        let pods: Api<Pod> = Api::namespaced(scoped.clone(), &ns);
+        // What the scan needs: read its pod and exec in it over WebSocket.
+        pods.get("web").await.expect("get pods/web");
+        let params = AttachParams::default().container("app").stdin(false).stdout(true).stderr(false);
+        let mut process = pods.exec("web", ["cat", "/etc/os-release"], &params).await.expect("exec in web");
+        let mut stdout = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut process.stdout().unwrap(), &mut stdout).await.unwrap();
+        assert!(stdout.contains("ID=kscan-standard"), "{stdout}");
+        // What it must not do.
+        assert!(is_forbidden(&pods.get("other").await), "get another pod");
+        assert!(is_forbidden(&pods.list(&ListParams::default()).await), "list pods");
+        assert!(is_forbidden(&pods.exec("other", ["true"], &params).await.map(|_| ())), "exec in another pod");
+        assert!(is_forbidden(&pods.delete("web", &DeleteParams::default()).await.map(|_| ())), "delete its pod");
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": STANDARD}]}}),
+        )
+        .unwrap();
+        assert!(is_forbidden(&pods.create(&PostParams::default(), &pod).await), "create pods");
+        assert!(
+            is_forbidden(&Api::<Secret>::namespaced(scoped.clone(), &ns).list(&ListParams::default()).await),
+            "list secrets"
+        );
+        let sas: Api<ServiceAccount> = Api::namespaced(scoped.clone(), &ns);
+        assert!(is_forbidden(&sas.list(&ListParams::default()).await), "list serviceaccounts");
+        let other_ns: Api<Pod> = Api::namespaced(scoped.clone(), "default");
+        assert!(is_forbidden(&other_ns.list(&ListParams::default()).await), "pods of another namespace");
+
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+        assert!(!path.exists(), "the kubeconfig is removed with the access");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        // The token died with its ServiceAccount.
+        let pods_after = pods.get("web").await;
+        assert!(matches!(&pods_after, Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403), "{pods_after:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_cinc_engine_runs_with_the_scoped_kubeconfig_only() {
+    cluster::in_namespace("scan-cinc", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let work = tempfile::tempdir().unwrap();
+        let record = work.path().join("record.json");
+        let out = work.path().join("out");
+        let output = kscan_admin(
+            &["scan", "-n", &ns, "--pod", "web", "--engine", "cinc", "--engine-bin", standin().to_str().unwrap()]
+                .into_iter()
+                .chain(["--profile", profile().to_str().unwrap(), "--out-dir", out.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+            &[("STANDIN_RECORD", &record)],
+        );
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        assert_eq!(record["argv"][3], format!("k8s-container://{ns}/web/app"));
+        assert_eq!(record["kubeconfig_mode"], "0o600");
+        assert_eq!(record["kubeconfig_dir_mode"], "0o700");
+        let users = record["kubeconfig_users"].as_array().unwrap();
+        assert!(users.len() == 1 && users[0].as_str().unwrap().starts_with("kscan-"), "{users:?}");
+        let kubeconfig = record["kubeconfig"].as_str().unwrap();
+        assert_ne!(Path::new(kubeconfig), support::testbed_kubeconfig());
+        assert!(!Path::new(kubeconfig).exists(), "the scoped kubeconfig is removed at teardown");
+        assert!(out.join("web.app.hdf.json").is_file());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// Starts `kscan scan` with the hanging stand-in and waits until the engine
+/// runs (so the access objects exist).
+async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &Path) -> std::process::Child {
+    running_pod(client, ns, "web", web()).await;
+    let mut cmd = support::kscan();
+    cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig());
+    cmd.args(["scan", "-n", ns, "--pod", "web", "--engine", "cinc", "--engine-bin"]);
+    cmd.arg(standin()).arg("--profile").arg(profile()).args(extra);
+    cmd.env("STANDIN_MODE", "hang").env("STANDIN_RECORD", record).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !record.exists() {
+        assert!(Instant::now() < deadline, "the engine never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kscan_objects(client, ns).await.len(), 3, "the run's access exists while the engine runs");
+    child
+}
+
+#[tokio::test]
+async fn sigterm_during_the_scan_still_tears_down() {
+    cluster::in_namespace("scan-term", |client, ns| async move {
+        let work = tempfile::tempdir().unwrap();
+        let record = work.path().join("record.json");
+        let child = hanging_scan(&client, &ns, &[], &record).await;
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("SIGTERM"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_timeout_still_tears_down() {
+    cluster::in_namespace("scan-timeout", |client, ns| async move {
+        let work = tempfile::tempdir().unwrap();
+        let record = work.path().join("record.json");
+        let child = hanging_scan(&client, &ns, &["--timeout", "20s"], &record).await;
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("--timeout 20s"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_caller_who_may_not_create_access_gets_exit_3_and_nothing_is_left() {
+    cluster::in_namespace("scan-weak", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        // A caller that may read pods but create nothing.
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+        let sa = serde_json::from_value(json!({"metadata": {"name": "weak"}})).unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+        let role = serde_json::from_value(json!({"metadata": {"name": "weak"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}))
+        .unwrap();
+        Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap();
+        let binding = serde_json::from_value(json!({"metadata": {"name": "weak"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "weak"},
+            "subjects": [{"kind": "ServiceAccount", "name": "weak", "namespace": ns}]}))
+        .unwrap();
+        Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+        let request = k8s_openapi::api::authentication::v1::TokenRequest {
+            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                expiration_seconds: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let token =
+            sas.create_token_request("weak", &PostParams::default(), &request).await.unwrap().status.unwrap().token;
+        let mut kubeconfig = Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
+        kubeconfig.auth_infos =
+            vec![serde_json::from_value(json!({"name": "weak", "user": {"token": token}})).unwrap()];
+        for context in &mut kubeconfig.contexts {
+            if let Some(c) = context.context.as_mut() {
+                c.user = Some("weak".into());
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weak.kubeconfig");
+        std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+
+        let output =
+            support::kscan().env("KSCAN_KUBECONFIG", &path).args(["scan", "-n", &ns, "--pod", "web"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("may not create ServiceAccounts"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Strategies for images without a shell
+// ---------------------------------------------------------------------------
+
+/// Runs `kscan scan` as admin with `args` into a fresh directory; returns the
+/// output and the HDF of `pod`'s container `container`, if written.
+fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Option<Value>) {
+    let out = tempfile::tempdir().unwrap();
+    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", SCANNER, "--out-dir"];
+    all.push(out.path().to_str().unwrap());
+    all.extend_from_slice(args);
+    let output = kscan_admin(&all, &[]);
+    assert_no_token(&output);
+    let file = out.path().join(format!("{pod}.{container}.hdf.json"));
+    let doc = std::fs::read(&file).ok().map(|b| serde_json::from_slice(&b).unwrap());
+    (output, doc)
+}
+
+/// The statuses of control `id`'s results, and their messages.
+fn control<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["profiles"][0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no control {id}"))
+}
+
+fn statuses(doc: &Value, id: &str) -> Vec<String> {
+    control(doc, id)["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect()
+}
+
+fn distroless() -> Value {
+    json!([{"name": "app", "image": DISTROLESS}])
+}
+
+/// The ephemeral containers of `pod` have all ended.
+async fn ephemeral_ended(client: &kube::Client, ns: &str, pod: &str) -> Vec<String> {
+    let pod = Api::<Pod>::namespaced(client.clone(), ns).get(pod).await.unwrap();
+    let statuses = pod.status.unwrap().ephemeral_container_statuses.unwrap_or_default();
+    assert!(!statuses.is_empty(), "no ephemeral container was added");
+    for s in &statuses {
+        let state = s.state.clone().unwrap_or_default();
+        assert!(state.running.is_none() && state.terminated.is_some(), "{} still runs: {state:?}", s.name);
+    }
+    statuses.into_iter().map(|s| s.name).collect()
+}
+
+#[tokio::test]
+async fn auto_scans_the_distroless_target_through_a_debug_container() {
+    cluster::in_namespace("scan-auto", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &[]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        assert_eq!(doc["platform"]["kscan_strategy"], "debug");
+        assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("no usable shell"));
+        // The target's own filesystem, not the scanner image's: its
+        // os-release, and no shell (the scanner image has one).
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
+        assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/dl/app"));
+        let names = ephemeral_ended(&client, &ns, "dl").await;
+        assert_eq!(names.len(), 1);
+        assert!(
+            text(&output.stderr).contains("cannot remove"),
+            "the run says the container stays:\n{}",
+            text(&output.stderr)
+        );
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn debug_sees_a_change_to_the_planted_file() {
+    cluster::in_namespace("scan-flip", |client, ns| async move {
+        // A helper container in the same PID namespace changes the distroless
+        // container's file between two scans.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let containers = json!([{"name": "app", "image": DISTROLESS}, {"name": "helper", "image": STANDARD, "command": KEEP_RUNNING}]);
+        cluster::create_pod_with(&pods, "flip", containers, json!({"shareProcessNamespace": true})).await;
+        cluster::wait_running(&pods, "flip").await;
+        let ww = "kscan-no-world-writable-system-files";
+
+        let (output, doc) = scan_into(&ns, "flip", "app", &["--strategy", "debug", "--container", "app"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, ww), ["passed"], "{}", control(&doc, ww));
+
+        let params = AttachParams::default().container("helper").stdin(false).stdout(true).stderr(true);
+        let script = "pid=$(pidof app) && chmod 0646 /proc/$pid/root/etc/kscan-planted";
+        let mut process = pods.exec("flip", ["sh", "-c", script], &params).await.unwrap();
+        let status = process.take_status().unwrap().await.unwrap();
+        assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+
+        let (output, doc) = scan_into(&ns, "flip", "app", &["--strategy", "debug", "--container", "app"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert!(statuses(&doc, ww).contains(&"failed".to_owned()), "{}", control(&doc, ww));
+        assert!(control(&doc, ww).to_string().contains("/etc/kscan-planted"), "{}", control(&doc, ww));
+        assert_eq!(ephemeral_ended(&client, &ns, "flip").await.len(), 2);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() {
+    cluster::in_namespace("scan-sidecar", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "sidecar"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(doc["platform"]["kscan_strategy"], "sidecar");
+        assert_eq!(doc["platform"]["name"], "kscan-distroless");
+        assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
+        assert_eq!(doc["platform"]["kscan_image"], DISTROLESS);
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "the sidecar pod is gone too");
+        let left = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
+        assert_eq!(left.items.len(), 1, "only the target pod remains");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told_what_to_change() {
+    cluster::in_namespace("scan-nonroot", |client, ns| async move {
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": NONROOT, "command": KEEP_RUNNING}])).await;
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.unwrap();
+        assert_eq!(statuses(&doc, "kscan-main-process-not-root"), ["passed"]);
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug", "--scanner-user", "1000"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(doc.is_none());
+        let err = text(&output.stderr);
+        assert!(err.contains("same UID as the target"), "{err}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
+    cluster::in_namespace("scan-debug-rbac", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        running_pod(&client, &ns, "other", web()).await;
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "debug"], &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let kubeconfig = stdout.lines().find_map(|l| l.strip_prefix("KUBECONFIG=")).unwrap();
+        let run = stdout.lines().find_map(|l| l.strip_prefix("KSCAN_RUN=")).unwrap().to_owned();
+        let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
+        let pods: Api<Pod> = Api::namespaced(scoped, &ns);
+        let patch = |name: &str| {
+            json!({"spec": {"ephemeralContainers": [{"name": name, "image": SCANNER, "command": ["true"], "targetContainerName": "app"}]}})
+        };
+        let params = kube::api::PatchParams::default();
+        let other = pods.patch_ephemeral_containers("other", &params, &kube::api::Patch::Strategic(patch("x"))).await;
+        assert!(is_forbidden(&other), "{other:?}");
+        pods.patch_ephemeral_containers("web", &params, &kube::api::Patch::Strategic(patch("probe")))
+            .await
+            .expect("its own pod");
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    })
+    .await;
+}
