@@ -8,10 +8,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{Outcome, Result};
 
-pub mod report;
 pub mod access;
 pub mod agent;
 pub mod cleanup;
+pub mod report;
 pub mod scan;
 pub mod summary;
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::ci::publish::Publisher;
+use crate::ci::{self, CiArgs};
 use crate::gate::{self, Thresholds};
 use crate::hdf::{ResultSet, Source};
 use crate::report::formats::{Plan, NAMES};
@@ -38,7 +40,8 @@ pub struct Args {
     /// Formats to write, comma-separated or repeated: junit, sarif, markdown,
     /// github, codequality, context, template:PATH (e.g. --format
     /// junit,sarif --format template:report.html.j2).
-    #[arg(short, long, required = true, value_delimiter = ',', value_name = "FORMAT", value_parser = parse_format)]
+    /// --ci adds the formats its platform publishes.
+    #[arg(short, long, value_delimiter = ',', value_name = "FORMAT", value_parser = parse_format)]
     pub format: Vec<Format>,
 
     /// Directory to write the reports into (created if missing).
@@ -50,6 +53,10 @@ pub struct Args {
     /// `include` looks here first too.
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
+
+    /// CI platform to publish for.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
@@ -62,7 +69,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     // is written.
     let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
     let mut templates = Templates::new(args.template_dir.as_deref())?;
-    let plan = Plan::new(&args.format, &mut templates)?;
+    let platform = args.ci.platform();
+    let publisher = Publisher::prepare(platform, |k| std::env::var(k).ok())?;
+    let plan = Plan::new(&ci::with_platform_formats(&args.format, platform), &mut templates)?;
     let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
 
     let gate = match (&args.threshold, &thresholds) {
@@ -103,6 +112,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
         }
     }
+    out.push_str(&publisher.publish(&report, &written, &args.out_dir, &args.files)?);
     super::summary::write_output(None, &out)?;
     Ok(report.outcome())
 }
