@@ -2,10 +2,12 @@
 # - check-jsonschema (PyPI) with its vendored SchemaStore schemas
 #   (vendor.github-actions, vendor.github-workflows, vendor.gitlab-ci,
 #   vendor.circle-ci), in a venv;
+# - shellcheck (Debian), which actionlint runs on every `run:` script and the
+#   wrapper tests run on the wrappers' shell scripts;
 # - actionlint (Go module github.com/rhysd/actionlint/cmd/actionlint), built
 #   from source: its PyPI wrapper downloads a release binary at install time.
 # Installs under $KSCAN_CACHE/ci-validators and $KSCAN_CACHE/go, and links
-#   check-jsonschema, actionlint
+#   check-jsonschema, actionlint, shellcheck
 # into $KSCAN_BIN.
 source "$(dirname "$0")/../lib.sh"
 
@@ -13,6 +15,9 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 ACTIONLINT_VERSION=v1.7.12
 dir="$KSCAN_CACHE/ci-validators"
 mkdir -p "$dir"
+
+apt_install shellcheck
+ln -sf "$(command -v shellcheck)" "$KSCAN_BIN/shellcheck"
 
 # --- check-jsonschema --------------------------------------------------------
 venv="$dir/venv-check-jsonschema-$CHECK_JSONSCHEMA_VERSION"
