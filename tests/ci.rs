@@ -6,6 +6,7 @@
 mod runner;
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -39,6 +40,29 @@ fn control(id: &str, impact: f64, severity: &str, status: &str) -> serde_json::V
         "results": [{"status": status, "code_desc": format!("{id} check"), "start_time": "2026-01-01T00:00:00Z",
                      "message": if status == "failed" { "expected true, got false" } else { "" }}],
     })
+}
+
+/// A release directory laid out as GitHub serves it:
+/// `download/<tag>/<asset>` and `latest/download/<asset>`.
+fn releases(dir: &Path, sums_for: &[u8]) -> PathBuf {
+    let root = dir.join("releases");
+    let asset = match std::env::consts::ARCH {
+        "x86_64" => "kscan-linux-amd64",
+        "aarch64" => "kscan-linux-arm64",
+        other => panic!("no release asset for {other}"),
+    };
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(sums_for).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    for tag_dir in [root.join("download/v0.1.0"), root.join("latest/download")] {
+        std::fs::create_dir_all(&tag_dir).unwrap();
+        std::fs::write(tag_dir.join(asset), &binary).unwrap();
+        std::fs::write(tag_dir.join("SHA256SUMS"), format!("{digest}  {asset}\n{}  kscan-other\n", "0".repeat(64)))
+            .unwrap();
+    }
+    root
 }
 
 /// A command for kscan with no CI variables inherited from the machine.
@@ -202,6 +226,7 @@ fn jenkins_circleci_and_codebuild_write_junit_and_the_summary() {
 // ---------------------------------------------------------------------------
 
 mod github_action {
+    use super::releases;
     use super::*;
     use runner::Runner;
     use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
@@ -289,29 +314,6 @@ mod github_action {
         assert!(runs[1].stderr.contains("web; touch pwned #"), "the name is quoted back: {log}");
         assert!(!r.workspace.join("pwned").exists(), "the name was run as a command");
         assert_eq!(r.outputs()["exit-code"], "2");
-    }
-
-    /// A release directory laid out as GitHub serves it:
-    /// `download/<tag>/<asset>` and `latest/download/<asset>`.
-    fn releases(dir: &Path, sums_for: &[u8]) -> PathBuf {
-        let root = dir.join("releases");
-        let asset = match std::env::consts::ARCH {
-            "x86_64" => "kscan-linux-amd64",
-            "aarch64" => "kscan-linux-arm64",
-            other => panic!("no release asset for {other}"),
-        };
-        let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
-        let digest = {
-            use sha2::Digest;
-            sha2::Sha256::digest(sums_for).iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
-        for tag_dir in [root.join("download/v0.1.0"), root.join("latest/download")] {
-            std::fs::create_dir_all(&tag_dir).unwrap();
-            std::fs::write(tag_dir.join(asset), &binary).unwrap();
-            std::fs::write(tag_dir.join("SHA256SUMS"), format!("{digest}  {asset}\n{}  kscan-other\n", "0".repeat(64)))
-                .unwrap();
-        }
-        root
     }
 
     #[test]
@@ -425,4 +427,192 @@ fn actionlint_catches_a_wrong_input_to_the_action() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("input \"namspace\" is not defined in action"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------
+// The GitLab CI/CD component (gitlab/templates/kscan.yml)
+// ---------------------------------------------------------------------------
+
+mod gitlab_component {
+    use super::*;
+    use serde_yaml::Value;
+    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+
+    fn template() -> String {
+        std::fs::read_to_string(support::root().join("gitlab/templates/kscan.yml")).unwrap()
+    }
+
+    /// The `spec:` header and the job, split at the document marker.
+    fn documents() -> (String, String) {
+        let text = template();
+        let (spec, job) = text.split_once("\n---\n").expect("a spec header, then ---, then the job");
+        (format!("{spec}\n"), job.to_owned())
+    }
+
+    #[test]
+    fn the_spec_header_and_the_job_are_each_valid_gitlab_ci() {
+        let (spec, job) = documents();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("spec.yml", &spec), ("job.yml", &job)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            validate("check-jsonschema", &["--builtin-schema", "vendor.gitlab-ci", path.to_str().unwrap()]);
+        }
+        // Every input is documented, and the README lists it.
+        let spec: Value = serde_yaml::from_str(&spec).unwrap();
+        let readme = std::fs::read_to_string(support::root().join("gitlab/README.md")).unwrap();
+        for (name, input) in spec["spec"]["inputs"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap();
+            assert!(input["description"].as_str().is_some_and(|d| !d.is_empty()), "input {name} has no description");
+            assert!(readme.contains(&format!("| `{name}` |")), "gitlab/README.md does not document {name}");
+        }
+    }
+
+    /// Interpolate `$[[ inputs.NAME ]]` in every key and string of the job,
+    /// after YAML parsing, as GitLab does; inputs without a default are
+    /// required and `options` are enforced.
+    fn interpolate(given: &[(&str, &str)]) -> Value {
+        let (spec, job) = documents();
+        let spec: Value = serde_yaml::from_str(&spec).unwrap();
+        let mut inputs = BTreeMap::new();
+        for (name, meta) in spec["spec"]["inputs"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap().to_owned();
+            let value = match given.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => (*v).to_owned(),
+                None => meta["default"].as_str().unwrap_or_else(|| panic!("input {name} is required")).to_owned(),
+            };
+            if let Some(options) = meta["options"].as_sequence() {
+                assert!(options.iter().any(|o| o.as_str() == Some(&value)), "{name}: {value} is not an option");
+            }
+            inputs.insert(name, value);
+        }
+        for (n, _) in given {
+            assert!(inputs.contains_key(*n), "the component has no input {n}");
+        }
+        fn expand(s: &str, inputs: &BTreeMap<String, String>) -> String {
+            let mut out = String::new();
+            let mut rest = s;
+            while let Some(start) = rest.find("$[[") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..].find("]]").unwrap() + start;
+                let name = rest[start + 3..end].trim().strip_prefix("inputs.").expect("only inputs are interpolated");
+                out.push_str(inputs.get(name).unwrap_or_else(|| panic!("unknown input {name}")));
+                rest = &rest[end + 2..];
+            }
+            out.push_str(rest);
+            out
+        }
+        fn walk(v: &Value, inputs: &BTreeMap<String, String>) -> Value {
+            match v {
+                Value::String(s) => Value::String(expand(s, inputs)),
+                Value::Sequence(items) => Value::Sequence(items.iter().map(|i| walk(i, inputs)).collect()),
+                Value::Mapping(m) => {
+                    Value::Mapping(m.iter().map(|(k, v)| (walk(k, inputs), walk(v, inputs))).collect())
+                }
+                other => other.clone(),
+            }
+        }
+        walk(&serde_yaml::from_str(&job).unwrap(), &inputs)
+    }
+
+    struct JobRun {
+        code: Option<i32>,
+        log: String,
+    }
+
+    /// Run `script:` entries `entries` of the job in one bash session, as a
+    /// GitLab runner's shell executor does, with the job's variables.
+    fn run_job(job: &Value, dir: &Path, path: &str, entries: std::ops::Range<usize>) -> JobRun {
+        let script = job["script"].as_sequence().unwrap();
+        let mut body = String::from("set -eo pipefail\n");
+        for entry in &script[entries] {
+            body.push_str(entry.as_str().unwrap());
+            body.push('\n');
+        }
+        let file = dir.join(".job-script.sh");
+        std::fs::write(&file, body).unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&file).current_dir(dir).env_clear().env("PATH", path).env("HOME", std::env::var("HOME").unwrap());
+        cmd.env("CI", "true").env("GITLAB_CI", "true").env("CI_PROJECT_DIR", dir);
+        for (k, v) in job["variables"].as_mapping().unwrap() {
+            let v = if v.is_mapping() { &v["value"] } else { v };
+            cmd.env(k.as_str().unwrap(), v.as_str().unwrap());
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        JobRun { code: out.status.code(), log: format!("{stdout}{stderr}") }
+    }
+
+    fn the_job(doc: &Value, name: &str) -> Value {
+        doc.get(name).unwrap_or_else(|| panic!("no job {name} in {doc:?}")).clone()
+    }
+
+    #[tokio::test]
+    async fn the_job_scans_the_testbed_and_leaves_gitlabs_reports() {
+        cluster::in_namespace("gitlab", |client, ns| async move {
+            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
+                .await;
+            let strict = support::root().join("examples/thresholds/strict.yml");
+            let kubeconfig = support::testbed_kubeconfig();
+            let doc = interpolate(&[
+                ("namespace", &ns),
+                ("pod", "web"),
+                ("threshold", strict.to_str().unwrap()),
+                ("kubeconfig", kubeconfig.to_str().unwrap()),
+                ("job-prefix", "cluster-"),
+            ]);
+            let job = the_job(&doc, "cluster-kscan");
+            assert_eq!(job["stage"].as_str(), Some("test"));
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+            let work = dir.path().join("project");
+            std::fs::create_dir_all(&work).unwrap();
+            let run = run_job(&job, &work, &format!("{}:/usr/bin:/bin", bin.display()), 0..2);
+            assert!(!run.log.contains("eyJ"), "a token was printed:\n{}", run.log);
+            assert_eq!(run.code, Some(1), "the root container fails the strict gate:\n{}", run.log);
+
+            // What artifacts:reports points at exists and is what GitLab reads.
+            let reports = &job["artifacts"]["reports"];
+            let junit = work.join(reports["junit"].as_str().unwrap());
+            let codequality = work.join(reports["codequality"].as_str().unwrap());
+            let dotenv = work.join(reports["dotenv"].as_str().unwrap());
+            assert!(std::fs::read_to_string(&junit).unwrap().starts_with("<?xml"), "{}", run.log);
+            let cq: serde_json::Value = serde_json::from_slice(&std::fs::read(&codequality).unwrap()).unwrap();
+            assert!(!cq.as_array().unwrap().is_empty());
+            let env = std::fs::read_to_string(&dotenv).unwrap();
+            assert!(env.contains("KSCAN_VERDICT=failed\n"), "{env}");
+            assert!(env.contains("KSCAN_HDF=kscan-results/web.app.hdf.json\n"), "{env}");
+            assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
+            assert!(work.join("kscan-results/kscan-summary.md").is_file(), "formats default to markdown");
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        })
+        .await;
+    }
+
+    #[test]
+    fn the_install_uses_a_release_only_when_its_sha256_matches() {
+        let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let good = format!("file://{}", releases(&dir.path().join("good"), &binary).display());
+        let bad = format!("file://{}", releases(&dir.path().join("bad"), b"tampered").display());
+        for (url, version, code) in [(&good, "v0.1.0", 0), (&good, "latest", 0), (&bad, "v0.1.0", 2)] {
+            let job =
+                the_job(&interpolate(&[("namespace", "shop"), ("version", version), ("releases-url", url)]), "kscan");
+            let work = tempfile::tempdir().unwrap();
+            let run = run_job(&job, work.path(), "/usr/bin:/bin", 0..1);
+            assert_eq!(run.code, Some(code), "{url} {version}:\n{}", run.log);
+            if code == 0 {
+                assert!(run.log.contains(&format!("kscan {}", env!("CARGO_PKG_VERSION"))), "{}", run.log);
+            } else {
+                assert!(run.log.contains("does not match its SHA-256"), "{}", run.log);
+                assert!(!work.path().join(".kscan-bin/kscan").exists());
+            }
+        }
+        let job = the_job(&interpolate(&[("namespace", "shop")]), "kscan");
+        let run = run_job(&job, dir.path(), "/usr/bin:/bin", 0..1);
+        assert_eq!(run.code, Some(2), "{}", run.log);
+        assert!(run.log.contains("set the releases-url input"), "{}", run.log);
+    }
 }
