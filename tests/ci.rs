@@ -616,3 +616,294 @@ mod gitlab_component {
         assert!(run.log.contains("set the releases-url input"), "{}", run.log);
     }
 }
+
+// ---------------------------------------------------------------------------
+// The CircleCI orb (circleci/)
+// ---------------------------------------------------------------------------
+
+mod circleci_orb {
+    use super::*;
+    use serde_yaml::{Mapping, Value};
+    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+
+    fn orb_dir() -> PathBuf {
+        support::root().join("circleci")
+    }
+
+    /// Pack the orb as `circleci orb pack` does: `@orb.yml` is the root,
+    /// every directory becomes a key whose entries are its YAML files by
+    /// name, and `<<include(PATH)>>` is replaced by the file's text.
+    fn pack() -> Value {
+        let dir = orb_dir();
+        let include = |text: &str| -> String {
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some(start) = rest.find("<<include(") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..].find(")>>").unwrap() + start;
+                let path = dir.join(&rest[start + 10..end]);
+                let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                // As a YAML literal block at the key's indentation.
+                let indent =
+                    out.rsplit('\n').next().unwrap().len() - out.rsplit('\n').next().unwrap().trim_start().len();
+                let pad = " ".repeat(indent + 2);
+                out.push('|');
+                for line in body.lines() {
+                    out.push('\n');
+                    if !line.is_empty() {
+                        out.push_str(&pad);
+                    }
+                    out.push_str(line);
+                }
+                rest = &rest[end + 3..];
+            }
+            out.push_str(rest);
+            out
+        };
+        let mut orb: Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join("@orb.yml")).unwrap()).unwrap();
+        for key in ["commands", "jobs", "executors", "examples"] {
+            let mut entries = Mapping::new();
+            let mut files: Vec<_> = std::fs::read_dir(dir.join(key)).unwrap().map(|e| e.unwrap().path()).collect();
+            files.sort();
+            for file in files {
+                let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+                let text = include(&std::fs::read_to_string(&file).unwrap());
+                let value: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                entries.insert(Value::String(name), value);
+            }
+            orb[key] = Value::Mapping(entries);
+        }
+        orb
+    }
+
+    #[test]
+    fn the_packed_orb_and_its_examples_are_valid_circleci_config() {
+        let orb = pack();
+        let dir = tempfile::tempdir().unwrap();
+        let packed = dir.path().join("orb.yml");
+        std::fs::write(&packed, serde_yaml::to_string(&orb).unwrap()).unwrap();
+        let mut files = vec![packed];
+        for (name, example) in orb["examples"].as_mapping().unwrap() {
+            let path = dir.path().join(format!("example-{}.yml", name.as_str().unwrap()));
+            std::fs::write(&path, serde_yaml::to_string(&example["usage"]).unwrap()).unwrap();
+            files.push(path);
+        }
+        assert!(files.len() >= 3);
+        let mut args = vec!["--builtin-schema".to_owned(), "vendor.circle-ci".to_owned()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        validate("check-jsonschema", &args.iter().map(String::as_str).collect::<Vec<_>>());
+        for key in ["install", "scan", "report"] {
+            assert!(orb["commands"][key].is_mapping(), "command {key}");
+        }
+        assert!(orb["jobs"]["scan"].is_mapping());
+        validate(
+            "shellcheck",
+            &["circleci/scripts/install.sh", "circleci/scripts/scan.sh", "circleci/scripts/report.sh"],
+        );
+    }
+
+    /// Expand `<< parameters.NAME >>` with `params`.
+    fn expand(v: &Value, params: &BTreeMap<String, String>) -> Value {
+        match v {
+            Value::String(s) => {
+                let mut out = String::new();
+                let mut rest = s.as_str();
+                while let Some(start) = rest.find("<<") {
+                    let end = rest[start..].find(">>").unwrap() + start;
+                    let expr = rest[start + 2..end].trim();
+                    let Some(name) = expr.strip_prefix("parameters.") else {
+                        panic!("unexpanded {expr} (packing includes first)")
+                    };
+                    out.push_str(&rest[..start]);
+                    out.push_str(params.get(name).unwrap_or_else(|| panic!("undeclared parameter {name}")));
+                    rest = &rest[end + 2..];
+                }
+                out.push_str(rest);
+                Value::String(out)
+            }
+            Value::Sequence(items) => Value::Sequence(items.iter().map(|i| expand(i, params)).collect()),
+            Value::Mapping(m) => Value::Mapping(m.iter().map(|(k, v)| (k.clone(), expand(v, params))).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// Bind `given` to the declared parameters of `def` (defaults, required).
+    fn bind(def: &Value, given: &Mapping) -> BTreeMap<String, String> {
+        let mut params = BTreeMap::new();
+        for (name, meta) in def["parameters"].as_mapping().cloned().unwrap_or_default() {
+            let name = name.as_str().unwrap().to_owned();
+            let value = match given.get(name.as_str()) {
+                Some(v) => v.as_str().unwrap().to_owned(),
+                None => meta["default"].as_str().unwrap_or_else(|| panic!("parameter {name} is required")).to_owned(),
+            };
+            if let Some(options) = meta["enum"].as_sequence() {
+                assert!(options.iter().any(|o| o.as_str() == Some(&value)), "{name}: {value} not in enum");
+            }
+            params.insert(name, value);
+        }
+        for k in given.keys() {
+            assert!(params.contains_key(k.as_str().unwrap()), "undeclared parameter {k:?}");
+        }
+        params
+    }
+
+    #[derive(Debug, Default)]
+    struct JobRun {
+        steps: Vec<(String, Option<i32>)>,
+        stored: Vec<(String, String)>,
+        log: String,
+    }
+
+    /// Run job `job` of the packed orb with `given` parameters as CircleCI
+    /// does: orb commands expanded, each `run:` in `/bin/bash -eo pipefail`
+    /// with its environment and `$BASH_ENV`, later steps skipped after a
+    /// failure unless `when: always`.
+    fn run_job(orb: &Value, job: &str, given: &Mapping, work: &Path, path: &str) -> JobRun {
+        let def = &orb["jobs"][job];
+        let params = bind(def, given);
+        let bash_env = work.join(".bash_env");
+        std::fs::write(&bash_env, "").unwrap();
+        let mut run = JobRun::default();
+        let mut failed = false;
+        let mut steps = Vec::new();
+        for step in expand(&def["steps"], &params).as_sequence().unwrap() {
+            let (name, args) = match step {
+                Value::String(s) => (s.clone(), Mapping::new()),
+                Value::Mapping(m) => {
+                    let (k, v) = m.iter().next().unwrap();
+                    (k.as_str().unwrap().to_owned(), v.as_mapping().cloned().unwrap_or_default())
+                }
+                _ => panic!("bad step {step:?}"),
+            };
+            match orb["commands"].get(name.as_str()) {
+                Some(command) => {
+                    let p = bind(command, &args);
+                    steps.extend(expand(&command["steps"], &p).as_sequence().unwrap().iter().cloned());
+                }
+                None => steps.push(step.clone()),
+            }
+        }
+        for step in steps {
+            if step.as_str() == Some("checkout") {
+                continue;
+            }
+            let (kind, body) = step
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .next()
+                .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
+                .unwrap();
+            match kind.as_str() {
+                "run" => {
+                    let always = body["when"].as_str() == Some("always");
+                    let name = body["name"].as_str().unwrap().to_owned();
+                    if failed && !always {
+                        run.steps.push((name, None));
+                        continue;
+                    }
+                    let mut cmd = Command::new("/bin/bash");
+                    cmd.args(["-eo", "pipefail", "-c", body["command"].as_str().unwrap()])
+                        .current_dir(work)
+                        .env_clear()
+                        .env("PATH", path)
+                        .env("HOME", work.join("home"))
+                        .env("BASH_ENV", &bash_env)
+                        .env("CI", "true")
+                        .env("CIRCLECI", "true");
+                    for (k, v) in body["environment"].as_mapping().cloned().unwrap_or_default() {
+                        cmd.env(k.as_str().unwrap(), v.as_str().unwrap());
+                    }
+                    let out = cmd.output().unwrap();
+                    let (stdout, stderr) = text(&out);
+                    run.log.push_str(&format!("--- {name} ({:?})\n{stdout}{stderr}", out.status.code()));
+                    failed |= !out.status.success();
+                    run.steps.push((name, out.status.code()));
+                }
+                "store_test_results" | "store_artifacts" => {
+                    run.stored.push((kind.clone(), body["path"].as_str().unwrap().to_owned()));
+                }
+                other => panic!("this runner does not know the step {other}"),
+            }
+        }
+        run
+    }
+
+    fn mapping(pairs: &[(&str, &str)]) -> Mapping {
+        pairs.iter().map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into()))).collect()
+    }
+
+    #[tokio::test]
+    async fn the_scan_job_scans_the_testbed_and_stores_junit_and_artifacts() {
+        cluster::in_namespace("orb", |client, ns| async move {
+            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
+                .await;
+            let dir = tempfile::tempdir().unwrap();
+            let work = dir.path().join("project");
+            std::fs::create_dir_all(work.join("home")).unwrap();
+            let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
+            let url = format!("file://{}", releases(dir.path(), &binary).display());
+            let strict = support::root().join("examples/thresholds/strict.yml");
+            let kubeconfig = support::testbed_kubeconfig();
+            let run = run_job(
+                &pack(),
+                "scan",
+                &mapping(&[
+                    ("namespace", &ns),
+                    ("pod", "web"),
+                    ("threshold", strict.to_str().unwrap()),
+                    ("kubeconfig", kubeconfig.to_str().unwrap()),
+                    ("releases-url", &url),
+                    ("version", "v0.1.0"),
+                ]),
+                &work,
+                "/usr/bin:/bin",
+            );
+            assert!(!run.log.contains("eyJ"), "a token was printed:\n{}", run.log);
+            // Installed from the release (no kscan on PATH), scanned, gate failed.
+            assert_eq!(
+                run.steps,
+                [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(0)), ("kscan report".into(), Some(1))],
+                "{}",
+                run.log
+            );
+            assert!(run.log.contains("circleci: junit kscan-results/kscan-junit.xml"), "{}", run.log);
+            assert_eq!(
+                run.stored,
+                [
+                    ("store_test_results".into(), "kscan-results/kscan-junit.xml".into()),
+                    ("store_artifacts".into(), "kscan-results".into())
+                ]
+            );
+            for file in ["kscan-junit.xml", "kscan-summary.md", "kscan.sarif", "web.app.hdf.json"] {
+                assert!(work.join("kscan-results").join(file).is_file(), "{file}\n{}", run.log);
+            }
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        })
+        .await;
+    }
+
+    #[test]
+    fn a_failed_scan_still_reports_what_is_there_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("project");
+        std::fs::create_dir_all(work.join("home")).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+        let run = run_job(
+            &pack(),
+            "scan",
+            &mapping(&[("namespace", "shop"), ("pod", "Not_A_Name")]),
+            &work,
+            &format!("{}:/usr/bin:/bin", bin.display()),
+        );
+        assert_eq!(
+            run.steps,
+            [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(2)), ("kscan report".into(), Some(3))],
+            "{}",
+            run.log
+        );
+        assert!(run.log.contains("no kscan results (*.hdf.json) in kscan-results"), "{}", run.log);
+    }
+}
