@@ -907,3 +907,170 @@ mod circleci_orb {
         assert!(run.log.contains("no kscan results (*.hdf.json) in kscan-results"), "{}", run.log);
     }
 }
+
+// ---------------------------------------------------------------------------
+// AWS CodeBuild (examples/codebuild/buildspec.yml)
+// ---------------------------------------------------------------------------
+
+mod codebuild {
+    use super::*;
+    use serde_yaml::Value;
+    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+
+    const PHASES: [&str; 4] = ["install", "pre_build", "build", "post_build"];
+
+    fn buildspec() -> Value {
+        serde_yaml::from_str(
+            &std::fs::read_to_string(support::root().join("examples/codebuild/buildspec.yml")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn keys(v: &Value) -> Vec<String> {
+        v.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect()
+    }
+
+    fn only(what: &str, v: &Value, allowed: &[&str]) {
+        for k in keys(v) {
+            assert!(allowed.contains(&k.as_str()), "{what}: {k} is not a CodeBuild buildspec key");
+        }
+    }
+
+    /// No published schema exists: the keys are checked against the
+    /// buildspec reference (version 0.2).
+    #[test]
+    fn the_buildspec_is_version_0_2_with_only_documented_keys() {
+        let spec = buildspec();
+        assert_eq!(spec["version"].as_f64(), Some(0.2));
+        only(
+            "top level",
+            &spec,
+            &["version", "run-as", "env", "proxy", "batch", "phases", "reports", "artifacts", "cache"],
+        );
+        only(
+            "env",
+            &spec["env"],
+            &[
+                "shell",
+                "variables",
+                "parameter-store",
+                "exported-variables",
+                "secrets-manager",
+                "git-credential-helper",
+            ],
+        );
+        only("phases", &spec["phases"], &PHASES);
+        for (name, phase) in spec["phases"].as_mapping().unwrap() {
+            only(name.as_str().unwrap(), phase, &["run-as", "on-failure", "runtime-versions", "commands", "finally"]);
+        }
+        for (name, group) in spec["reports"].as_mapping().unwrap() {
+            only(name.as_str().unwrap(), group, &["files", "base-directory", "discard-paths", "file-format"]);
+            assert_eq!(group["file-format"].as_str(), Some("JUNITXML"));
+        }
+        only(
+            "artifacts",
+            &spec["artifacts"],
+            &[
+                "files",
+                "name",
+                "discard-paths",
+                "base-directory",
+                "exclude-paths",
+                "enable-symlinks",
+                "s3-prefix",
+                "secondary-artifacts",
+            ],
+        );
+    }
+
+    /// Run the phases in CodeBuild's order in one bash session (variables
+    /// and the working directory carry over): a failed command ends its
+    /// phase and skips the next phases, except post_build, which always runs.
+    fn run(spec: &Value, vars: &[(&str, &str)], src: &Path, path: &str) -> (Vec<(String, i32)>, String) {
+        let mut script = String::from(
+            "results=()\nfailed=0\nrun_phase() {\n  local name=$1; shift\n  if [ \"$failed\" -ne 0 ] && [ \"$name\" != post_build ]; then return; fi\n  local rc=0\n  for c in \"$@\"; do\n    eval \"$c\"; rc=$?\n    [ \"$rc\" -eq 0 ] || break\n  done\n  echo \"PHASE $name $rc\"\n  [ \"$rc\" -eq 0 ] || failed=1\n}\n",
+        );
+        for phase in PHASES {
+            let commands = spec["phases"][phase]["commands"].as_sequence().map(|c| c.to_vec()).unwrap_or_default();
+            let quoted: Vec<String> =
+                commands.iter().map(|c| format!("'{}'", c.as_str().unwrap().replace('\'', "'\\''"))).collect();
+            script.push_str(&format!("run_phase {phase} {}\n", quoted.join(" ")));
+        }
+        let file = src.join(".codebuild.sh");
+        std::fs::write(&file, script).unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&file).current_dir(src).env_clear().env("PATH", path).env("HOME", src.join("home"));
+        cmd.env("CODEBUILD_BUILD_ID", "kscan:1").env("CODEBUILD_SRC_DIR", src);
+        for (k, v) in spec["env"]["variables"].as_mapping().unwrap() {
+            cmd.env(k.as_str().unwrap(), v.as_str().unwrap());
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        let phases = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("PHASE "))
+            .map(|l| {
+                let (name, rc) = l.split_once(' ').unwrap();
+                (name.to_owned(), rc.parse().unwrap())
+            })
+            .collect();
+        (phases, format!("{stdout}{stderr}"))
+    }
+
+    fn phases(p: &[(&str, i32)]) -> Vec<(String, i32)> {
+        p.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
+    }
+
+    #[tokio::test]
+    async fn the_phases_scan_the_testbed_and_leave_the_report_group_files() {
+        cluster::in_namespace("codebuild", |client, ns| async move {
+            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
+                .await;
+            let dir = tempfile::tempdir().unwrap();
+            let src = dir.path().join("src");
+            std::fs::create_dir_all(src.join("home")).unwrap();
+            let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
+            let url = format!("file://{}", releases(dir.path(), &binary).display());
+            let strict = support::root().join("examples/thresholds/strict.yml");
+            let kubeconfig = support::testbed_kubeconfig();
+            let spec = buildspec();
+            let (ran, log) = run(
+                &spec,
+                &[
+                    ("KSCAN_RELEASES_URL", &url),
+                    ("KSCAN_NAMESPACE", &ns),
+                    ("KSCAN_POD", "web"),
+                    ("KSCAN_THRESHOLD", strict.to_str().unwrap()),
+                    ("KSCAN_KUBECONFIG", kubeconfig.to_str().unwrap()),
+                ],
+                &src,
+                "/usr/bin:/bin",
+            );
+            assert!(!log.contains("eyJ"), "a token was printed:\n{log}");
+            assert_eq!(ran, phases(&[("install", 0), ("pre_build", 0), ("build", 0), ("post_build", 1)]), "{log}");
+            assert!(log.contains("codebuild: junit kscan-results/kscan-junit.xml"), "{log}");
+            let group = &spec["reports"]["kscan"];
+            let junit = src.join(group["base-directory"].as_str().unwrap()).join(group["files"][0].as_str().unwrap());
+            assert!(std::fs::read_to_string(junit).unwrap().starts_with("<?xml"));
+            assert!(src.join(spec["artifacts"]["base-directory"].as_str().unwrap()).join("kscan.sarif").is_file());
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        })
+        .await;
+    }
+
+    #[test]
+    fn a_tampered_release_fails_install_and_only_post_build_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("home")).unwrap();
+        let url = format!("file://{}", releases(dir.path(), b"tampered").display());
+        let (ran, log) = run(&buildspec(), &[("KSCAN_RELEASES_URL", &url)], &src, "/usr/bin:/bin");
+        assert_eq!(ran, phases(&[("install", 1), ("post_build", 1)]), "{log}");
+        assert!(log.contains("FAILED"), "sha256sum reports the mismatch: {log}");
+        assert!(log.contains("no kscan results in kscan-results"), "{log}");
+        assert!(!src.join("home/.local/bin/kscan").exists());
+    }
+}
