@@ -1074,3 +1074,73 @@ mod codebuild {
         assert!(!src.join("home/.local/bin/kscan").exists());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The README's blocks, pasted into a fresh directory
+// ---------------------------------------------------------------------------
+
+mod readme {
+    use super::*;
+    use serde_yaml::Value;
+
+    /// The README's fenced blocks of `lang`, in order.
+    fn blocks(lang: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(support::root().join("README.md")).unwrap();
+        let fence = format!("```{lang}\n");
+        text.split(&fence).skip(1).map(|b| b.split("```").next().unwrap().to_owned()).collect()
+    }
+
+    fn check(schema: &str, dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        validate("check-jsonschema", &["--builtin-schema", schema, path.to_str().unwrap()]);
+        path
+    }
+
+    #[test]
+    fn the_github_block_is_a_valid_workflow_using_the_actions_inputs() {
+        let yaml = blocks("yaml");
+        let block = yaml.iter().find(|b| b.contains("uses: OWNER/kscan@")).expect("a GitHub block");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        // As the user's repository would use it: here through `uses: ./`
+        // so that actionlint checks the inputs against action.yml.
+        std::fs::copy(support::root().join("action.yml"), dir.path().join("action.yml")).unwrap();
+        let local = block.replace("uses: OWNER/kscan@v0.1.0", "uses: ./");
+        check("vendor.github-workflows", dir.path(), ".github/workflows/compliance.yml", &local);
+        let out = Command::new(support::tool("actionlint")).current_dir(dir.path()).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "actionlint:\n{stdout}{stderr}");
+    }
+
+    #[test]
+    fn the_gitlab_block_is_valid_and_names_only_the_components_inputs() {
+        let yaml = blocks("yaml");
+        let block = yaml.iter().find(|b| b.contains("gitlab/templates/kscan.yml")).expect("a GitLab block");
+        let dir = tempfile::tempdir().unwrap();
+        check("vendor.gitlab-ci", dir.path(), ".gitlab-ci.yml", block);
+        let spec_text = std::fs::read_to_string(support::root().join("gitlab/templates/kscan.yml")).unwrap();
+        let spec: Value = serde_yaml::from_str(spec_text.split("\n---\n").next().unwrap()).unwrap();
+        let doc: Value = serde_yaml::from_str(block).unwrap();
+        for (name, _) in doc["include"][0]["inputs"].as_mapping().unwrap() {
+            assert!(!spec["spec"]["inputs"][name.as_str().unwrap()].is_null(), "no input {name:?}");
+        }
+    }
+
+    #[test]
+    fn the_circleci_block_is_valid_and_names_only_the_jobs_parameters() {
+        let yaml = blocks("yaml");
+        let block = yaml.iter().find(|b| b.contains("kscan/scan:")).expect("a CircleCI block");
+        let dir = tempfile::tempdir().unwrap();
+        check("vendor.circle-ci", dir.path(), ".circleci/config.yml", block);
+        let job: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(support::root().join("circleci/jobs/scan.yml")).unwrap())
+                .unwrap();
+        let doc: Value = serde_yaml::from_str(block).unwrap();
+        let params = &doc["workflows"]["compliance"]["jobs"][0]["kscan/scan"];
+        for (name, _) in params.as_mapping().unwrap() {
+            assert!(!job["parameters"][name.as_str().unwrap()].is_null(), "no parameter {name:?}");
+        }
+    }
+}
