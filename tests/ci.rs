@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::json;
+use support::cluster::{KEEP_RUNNING, STANDARD};
 
 /// An HDF file with `n` failed controls per (severity tag, impact) and one
 /// passed control.
@@ -63,6 +64,31 @@ fn releases(dir: &Path, sums_for: &[u8]) -> PathBuf {
             .unwrap();
     }
     root
+}
+
+/// A directory with only `kscan` (the binary under test) in it.
+fn kscan_on_path(dir: &Path) -> PathBuf {
+    let bin = dir.join("path-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+    bin
+}
+
+/// A release of the binary under test in `dir`, as a `file://` URL.
+fn local_release(dir: &Path) -> String {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
+    format!("file://{}", releases(dir, &binary).display())
+}
+
+/// Nothing may fail: the testbed's root container fails it.
+fn strict_threshold() -> PathBuf {
+    support::root().join("examples/thresholds/strict.yml")
+}
+
+/// A running pod `web` (container `app`) of the testbed's standard image.
+async fn web_pod(client: &kube::Client, ns: &str) {
+    let containers = json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]);
+    support::cluster::running_pod(client, ns, "web", containers).await;
 }
 
 /// A command for kscan with no CI variables inherited from the machine.
@@ -229,15 +255,7 @@ mod github_action {
     use super::releases;
     use super::*;
     use runner::Runner;
-    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
-
-    /// A directory with only `kscan` (the binary under test) in it.
-    fn kscan_on_path(dir: &Path) -> PathBuf {
-        let bin = dir.join("path-bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
-        bin
-    }
+    use support::cluster::{self, kscan_objects};
 
     fn runner(dir: &Path, base_path: &str) -> Runner {
         let (work, temp) = (dir.join("work"), dir.join("runner-temp"));
@@ -253,13 +271,12 @@ mod github_action {
     #[tokio::test]
     async fn the_action_scans_the_testbed_and_publishes_outputs_summary_and_annotations() {
         cluster::in_namespace("action", |client, ns| async move {
-            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
-                .await;
+            web_pod(&client, &ns).await;
             let dir = tempfile::tempdir().unwrap();
             let bin = kscan_on_path(dir.path());
             let mut r = runner(dir.path(), &format!("{}:/usr/bin:/bin", bin.display()));
             let kubeconfig = support::testbed_kubeconfig();
-            let strict = support::root().join("examples/thresholds/strict.yml");
+            let strict = strict_threshold();
             r.input("namespace", &ns)
                 .input("pod", "web")
                 .input("threshold", strict.to_str().unwrap())
@@ -436,7 +453,7 @@ fn actionlint_catches_a_wrong_input_to_the_action() {
 mod gitlab_component {
     use super::*;
     use serde_yaml::Value;
-    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+    use support::cluster::{self, kscan_objects};
 
     fn template() -> String {
         std::fs::read_to_string(support::root().join("gitlab/templates/kscan.yml")).unwrap()
@@ -550,9 +567,8 @@ mod gitlab_component {
     #[tokio::test]
     async fn the_job_scans_the_testbed_and_leaves_gitlabs_reports() {
         cluster::in_namespace("gitlab", |client, ns| async move {
-            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
-                .await;
-            let strict = support::root().join("examples/thresholds/strict.yml");
+            web_pod(&client, &ns).await;
+            let strict = strict_threshold();
             let kubeconfig = support::testbed_kubeconfig();
             let doc = interpolate(&[
                 ("namespace", &ns),
@@ -564,9 +580,7 @@ mod gitlab_component {
             let job = the_job(&doc, "cluster-kscan");
             assert_eq!(job["stage"].as_str(), Some("test"));
             let dir = tempfile::tempdir().unwrap();
-            let bin = dir.path().join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+            let bin = kscan_on_path(dir.path());
             let work = dir.path().join("project");
             std::fs::create_dir_all(&work).unwrap();
             let run = run_job(&job, &work, &format!("{}:/usr/bin:/bin", bin.display()), 0..2);
@@ -624,7 +638,7 @@ mod gitlab_component {
 mod circleci_orb {
     use super::*;
     use serde_yaml::{Mapping, Value};
-    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+    use support::cluster::{self, kscan_objects};
 
     fn orb_dir() -> PathBuf {
         support::root().join("circleci")
@@ -836,14 +850,12 @@ mod circleci_orb {
     #[tokio::test]
     async fn the_scan_job_scans_the_testbed_and_stores_junit_and_artifacts() {
         cluster::in_namespace("orb", |client, ns| async move {
-            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
-                .await;
+            web_pod(&client, &ns).await;
             let dir = tempfile::tempdir().unwrap();
             let work = dir.path().join("project");
             std::fs::create_dir_all(work.join("home")).unwrap();
-            let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
-            let url = format!("file://{}", releases(dir.path(), &binary).display());
-            let strict = support::root().join("examples/thresholds/strict.yml");
+            let url = local_release(dir.path());
+            let strict = strict_threshold();
             let kubeconfig = support::testbed_kubeconfig();
             let run = run_job(
                 &pack(),
@@ -888,9 +900,7 @@ mod circleci_orb {
         let dir = tempfile::tempdir().unwrap();
         let work = dir.path().join("project");
         std::fs::create_dir_all(work.join("home")).unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+        let bin = kscan_on_path(dir.path());
         let run = run_job(
             &pack(),
             "scan",
@@ -915,7 +925,7 @@ mod circleci_orb {
 mod codebuild {
     use super::*;
     use serde_yaml::Value;
-    use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+    use support::cluster::{self, kscan_objects};
 
     const PHASES: [&str; 4] = ["install", "pre_build", "build", "post_build"];
 
@@ -1027,14 +1037,12 @@ mod codebuild {
     #[tokio::test]
     async fn the_phases_scan_the_testbed_and_leave_the_report_group_files() {
         cluster::in_namespace("codebuild", |client, ns| async move {
-            running_pod(&client, &ns, "web", json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]))
-                .await;
+            web_pod(&client, &ns).await;
             let dir = tempfile::tempdir().unwrap();
             let src = dir.path().join("src");
             std::fs::create_dir_all(src.join("home")).unwrap();
-            let binary = std::fs::read(env!("CARGO_BIN_EXE_kscan")).unwrap();
-            let url = format!("file://{}", releases(dir.path(), &binary).display());
-            let strict = support::root().join("examples/thresholds/strict.yml");
+            let url = local_release(dir.path());
+            let strict = strict_threshold();
             let kubeconfig = support::testbed_kubeconfig();
             let spec = buildspec();
             let (ran, log) = run(
