@@ -2,6 +2,8 @@
 //! shows results, and the wrappers (GitHub Action, …) run as their platform
 //! would run them, against the kscan binary under test.
 
+#[path = "ci/github_server.rs"]
+mod github_server;
 #[path = "ci/runner.rs"]
 mod runner;
 mod support;
@@ -103,6 +105,11 @@ fn kscan_clean() -> Command {
         "KSCAN_CI",
         "GITHUB_OUTPUT",
         "GITHUB_STEP_SUMMARY",
+        "GITHUB_TOKEN",
+        "GITHUB_REPOSITORY",
+        "GITHUB_SHA",
+        "GITHUB_REF",
+        "GITHUB_API_URL",
     ] {
         cmd.env_remove(var);
     }
@@ -1150,5 +1157,158 @@ mod readme {
         for (name, _) in params.as_mapping().unwrap() {
             assert!(!job["parameters"][name.as_str().unwrap()].is_null(), "no parameter {name:?}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// kscan github comment / check-run against a local recording API server
+// ---------------------------------------------------------------------------
+
+mod github_api {
+    use super::*;
+    use github_server::Server;
+
+    const TOKEN: &str = "ghs_kscanTestToken0123456789";
+
+    fn github(f: &Fixture, server: &Server, args: &[&str]) -> Output {
+        let mut cmd = kscan_clean();
+        cmd.current_dir(f.dir.path())
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_API_URL", &server.base)
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_REF", "refs/pull/7/merge")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .arg("github")
+            .args(args);
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token was printed:\n{stdout}{stderr}");
+        out
+    }
+
+    #[test]
+    fn a_second_run_updates_the_same_comment() {
+        let f = Fixture::new();
+        let server = Server::start();
+        let args = ["comment", "web.hdf.json", "db.hdf.json", "--threshold", "strict.yml"];
+
+        let out = github(&f, &server, &args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "the gate fails:\n{stdout}{stderr}");
+        assert_eq!(stdout, "created comment 1001 on pull request #7\n");
+        let first = server.take();
+        let routes: Vec<(String, String)> = first.iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+        assert_eq!(
+            routes,
+            [
+                ("GET".into(), "/api/v3/repos/acme/shop/issues/7/comments?per_page=100&page=1".into()),
+                ("POST".into(), "/api/v3/repos/acme/shop/issues/7/comments".into()),
+            ]
+        );
+        for r in &first {
+            assert!(r.authorization.as_deref().is_some_and(|a| a.ends_with(TOKEN)), "{:?}", r.authorization);
+        }
+        let body = first[1].body["body"].as_str().unwrap();
+        assert!(body.starts_with("<!-- kscan:comment:kscan -->\n"), "{body}");
+        assert!(body.contains("ci-fixture"), "the Markdown summary: {body}");
+
+        let out = github(&f, &server, &args);
+        assert_eq!(text(&out).0, "updated comment 1001 on pull request #7\n");
+        let second = server.take();
+        let routes: Vec<(&str, &str)> = second.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+        assert_eq!(
+            routes,
+            [
+                ("GET", "/api/v3/repos/acme/shop/issues/7/comments?per_page=100&page=1"),
+                ("PATCH", "/api/v3/repos/acme/shop/issues/comments/1001"),
+            ]
+        );
+        assert_eq!(server.comments().len(), 1, "one comment, edited");
+
+        // Another marker is another comment.
+        let mut other = args.to_vec();
+        other.extend(["--marker", "nightly"]);
+        assert_eq!(text(&github(&f, &server, &other)).0, "created comment 1002 on pull request #7\n");
+        assert_eq!(server.comments().len(), 2);
+    }
+
+    #[test]
+    fn a_check_run_with_120_annotations_takes_three_requests_of_50_50_and_20() {
+        let f = Fixture::new();
+        hdf(&f.path("many.hdf.json"), &[("high", 0.7, 70), ("medium", 0.5, 40), ("low", 0.3, 10)]);
+        let server = Server::start();
+        let out = github(&f, &server, &["check-run", "many.hdf.json", "--threshold", "strict.yml"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert_eq!(stdout, "check run 555 (failure) with 120 annotations in 3 requests\n");
+        let requests = server.take();
+        let shape: Vec<(&str, &str, usize, &str)> = requests
+            .iter()
+            .map(|r| {
+                (
+                    r.method.as_str(),
+                    r.path.as_str(),
+                    r.body["output"]["annotations"].as_array().unwrap().len(),
+                    r.body["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("POST", "/api/v3/repos/acme/shop/check-runs", 50, "in_progress"),
+                ("PATCH", "/api/v3/repos/acme/shop/check-runs/555", 50, "in_progress"),
+                ("PATCH", "/api/v3/repos/acme/shop/check-runs/555", 20, "completed"),
+            ]
+        );
+        let create = &requests[0].body;
+        assert_eq!(create["name"], "kscan");
+        assert_eq!(create["head_sha"], "0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(requests[2].body["conclusion"], "failure");
+        assert!(requests[..2].iter().all(|r| r.body.get("conclusion").is_none()));
+        // Most severe first: 50 high, then 20 high + 30 medium, then 10 medium + 10 low.
+        let levels = |i: usize| -> Vec<String> {
+            requests[i].body["output"]["annotations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["annotation_level"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert!(levels(0).iter().all(|l| l == "failure"));
+        assert_eq!(levels(2).iter().filter(|l| *l == "notice").count(), 10);
+        let a = &create["output"]["annotations"][0];
+        assert_eq!(a["path"], "controls/fixture.rb");
+        assert_eq!((a["start_line"].as_u64(), a["end_line"].as_u64()), (Some(3), Some(3)));
+        assert_eq!(a["title"], "high-0: high-0 holds");
+        assert!(create["output"]["summary"].as_str().unwrap().contains("ci-fixture"));
+    }
+
+    #[test]
+    fn api_errors_are_exit_3_and_name_the_call() {
+        let f = Fixture::new();
+        let server = Server::start();
+        server.fail_with(401);
+        let out = github(&f, &server, &["comment", "web.hdf.json"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("GitHub API: listing the pull request's comments failed: Bad credentials"), "{stderr}");
+    }
+
+    #[test]
+    fn without_a_token_nothing_is_sent() {
+        let f = Fixture::new();
+        let server = Server::start();
+        let out = kscan_clean()
+            .current_dir(f.dir.path())
+            .env_remove("GITHUB_TOKEN")
+            .env("GITHUB_API_URL", &server.base)
+            .args(["github", "check-run", "web.hdf.json", "--repo", "acme/shop", "--sha", "0123456"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("GITHUB_TOKEN is not set"), "{stderr}");
+        assert!(server.take().is_empty());
     }
 }

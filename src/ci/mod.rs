@@ -18,6 +18,7 @@
 //! The outputs ([`outputs::Outputs`]) are the same everywhere: `verdict`,
 //! `compliance`, `failed`, and the paths `sarif`, `junit`, `hdf`.
 
+pub mod github_api;
 pub mod outputs;
 pub mod publish;
 

@@ -11,6 +11,7 @@ use crate::{Outcome, Result};
 pub mod access;
 pub mod agent;
 pub mod cleanup;
+pub mod github;
 pub mod report;
 pub mod scan;
 pub mod summary;
@@ -57,6 +58,8 @@ pub enum Command {
     Summary(summary::Args),
     /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
     Report(report::Args),
+    /// Post results to GitHub: a pull-request comment or a check run.
+    Github(github::Args),
     /// Runs inside the scanner container of the debug and sidecar strategies.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -84,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
         Command::Report(args) => report::run(args),
+        Command::Github(args) => github::run(args).await,
         Command::Agent(args) => agent::run(args).await,
     }
 }
