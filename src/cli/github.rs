@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::ci::github_api::{self, CheckRun, GitHub, Repo};
 use crate::error::Error;
-use crate::gate::{self, Thresholds};
+use crate::gate::Thresholds;
 use crate::hdf::{ResultSet, Source};
-use crate::report::{markdown, Gate, GateViolation, Report, Templates};
+use crate::report::{markdown, Report, Templates};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan github`.
@@ -116,15 +116,7 @@ fn prepare(c: &Common) -> Result<Prepared> {
     let templates = Templates::new(c.template_dir.as_deref())?;
     templates.check(markdown::TEMPLATE)?;
     let sets = ResultSet::load_all(c.files.iter().map(|f| Source::parse(f)))?;
-    let gate = match (&c.threshold, &thresholds) {
-        (Some(path), Some(t)) => {
-            let verdict = gate::check(t, &sets);
-            let violations =
-                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-            Some(Gate { threshold: path.display().to_string(), violations })
-        }
-        _ => None,
-    };
+    let gate = super::report::gate_of(c.threshold.as_deref(), thresholds.as_ref(), &sets);
     let report = Report::new(sets, gate)?;
     let mut summary = Vec::new();
     markdown::write(&report, &templates, &mut summary)?;

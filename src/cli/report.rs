@@ -1,6 +1,6 @@
 //! `kscan report`: write the reports CI systems read, and gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::ci::publish::Publisher;
 use crate::ci::{self, CiArgs};
@@ -63,6 +63,16 @@ fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse::<Format>().map_err(|e| format!("{e}; known formats: {NAMES}"))
 }
 
+/// The gate's verdict on `sets` as the reports show it, when a threshold
+/// file (`path`, loaded as `thresholds`) was given.
+pub fn gate_of(path: Option<&Path>, thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Option<Gate> {
+    let (path, t) = (path?, thresholds?);
+    let verdict = gate::check(t, sets);
+    let violations =
+        verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
+    Some(Gate { threshold: path.display().to_string(), violations })
+}
+
 /// Run `kscan report`.
 pub fn run(args: Args) -> Result<Outcome> {
     // Every input is checked before the results are read and before anything
@@ -74,15 +84,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let plan = Plan::new(&ci::with_platform_formats(&args.format, platform), &mut templates)?;
     let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
 
-    let gate = match (&args.threshold, &thresholds) {
-        (Some(path), Some(t)) => {
-            let verdict = gate::check(t, &sets);
-            let violations =
-                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-            Some(Gate { threshold: path.display().to_string(), violations })
-        }
-        _ => None,
-    };
+    let gate = gate_of(args.threshold.as_deref(), thresholds.as_ref(), &sets);
     let report = Report::new(sets, gate)?;
     let written = plan.write(&report, &templates, &args.out_dir)?;
 
