@@ -11,6 +11,7 @@
 //! [`hdf`] is the result model every producer writes and every consumer
 //! reads; [`error`] maps every failure to one of the documented exit codes.
 
+pub mod ci;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

@@ -12,6 +12,7 @@ pub mod access;
 pub mod agent;
 pub mod cleanup;
 pub mod gate;
+pub mod github;
 pub mod posture;
 pub mod report;
 pub mod scan;
@@ -53,25 +54,27 @@ pub enum Command {
     /// Scan running containers with ephemeral least-privilege access, write
     /// HDF per container, and tear everything down.
     Scan(Box<scan::Args>),
-    /// Create or delete a scan's scoped access, to run your own engine with it.
-    Access(access::Args),
-    /// Remove objects earlier runs left behind.
-    Cleanup(cleanup::Args),
-    /// Count controls by status and severity, as `saf summary` does.
-    Summary(summary::Args),
-    /// Runs inside the scanner container of the debug and sidecar strategies.
-    #[command(hide = true)]
-    Agent(agent::Args),
+    /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
+    Report(report::Args),
     /// Check results against a SAF threshold file; exit 1 when a rule fails.
     Gate(gate::Args),
     /// Generate threshold files from results.
     Threshold(threshold::Args),
-    /// Run the scan service: HTTP API, job queue, store, callbacks.
-    Serve(Box<serve::Args>),
+    /// Count controls by status and severity, as `saf summary` does.
+    Summary(summary::Args),
     /// Check pod specs (latest tags, root users, Pod Security Standards) in manifests or a live cluster.
     Posture(posture::Args),
-    /// Write JUnit, SARIF, Markdown, GitHub and GitLab reports (and gate).
-    Report(report::Args),
+    /// Post results to GitHub: a pull-request comment or a check run.
+    Github(github::Args),
+    /// Run the scan service: HTTP API, job queue, store, callbacks.
+    Serve(Box<serve::Args>),
+    /// Create or delete a scan's scoped access, to run your own engine with it.
+    Access(access::Args),
+    /// Remove objects earlier runs left behind.
+    Cleanup(cleanup::Args),
+    /// Runs inside the scanner container of the debug and sidecar strategies.
+    #[command(hide = true)]
+    Agent(agent::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -101,5 +104,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Posture(args) => posture::run(args).await,
         Command::Serve(args) => serve::run(*args).await,
         Command::Report(args) => report::run(args),
+        Command::Github(args) => github::run(args).await,
     }
 }

@@ -1,7 +1,9 @@
 //! `kscan report`: write the reports CI systems read, and gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::ci::publish::Publisher;
+use crate::ci::{self, CiArgs};
 use crate::gate::{self, Thresholds};
 use crate::hdf::{ResultSet, Source};
 use crate::report::formats::Plan;
@@ -38,7 +40,8 @@ pub struct Args {
     /// Formats to write, comma-separated or repeated: junit, sarif, markdown,
     /// github, codequality, context, template:PATH (e.g. --format
     /// junit,sarif --format template:report.html.j2).
-    #[arg(short, long, required = true, value_delimiter = ',', value_name = "FORMAT", value_parser = parse_format)]
+    /// --ci adds the formats its platform publishes.
+    #[arg(short, long, value_delimiter = ',', value_name = "FORMAT", value_parser = parse_format)]
     pub format: Vec<Format>,
 
     /// Directory to write the reports into (created if missing).
@@ -50,10 +53,24 @@ pub struct Args {
     /// `include` looks here first too.
     #[arg(long, value_name = "DIR")]
     pub template_dir: Option<PathBuf>,
+
+    /// CI platform to publish for.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse::<Format>()
+}
+
+/// The gate's verdict on `sets` as the reports show it, when a threshold
+/// file (`path`, loaded as `thresholds`) was given.
+pub fn gate_of(path: Option<&Path>, thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Option<Gate> {
+    let (path, t) = (path?, thresholds?);
+    let verdict = gate::check(t, sets);
+    let violations =
+        verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
+    Some(Gate { threshold: path.display().to_string(), violations })
 }
 
 /// Run `kscan report`.
@@ -62,18 +79,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     // is written.
     let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
     let mut templates = Templates::new(args.template_dir.as_deref())?;
-    let plan = Plan::new(&args.format, &mut templates)?;
+    let platform = args.ci.platform();
+    let publisher = Publisher::prepare(platform, |k| std::env::var(k).ok())?;
+    let plan = Plan::new(&ci::with_platform_formats(&args.format, platform), &mut templates)?;
     let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
 
-    let gate = match (&args.threshold, &thresholds) {
-        (Some(path), Some(t)) => {
-            let verdict = gate::check(t, &sets);
-            let violations =
-                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-            Some(Gate { threshold: path.display().to_string(), violations })
-        }
-        _ => None,
-    };
+    let gate = gate_of(args.threshold.as_deref(), thresholds.as_ref(), &sets);
     let report = Report::new(sets, gate)?;
     let written = plan.write(&report, &templates, &args.out_dir)?;
 
@@ -103,6 +114,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
         }
     }
+    out.push_str(&publisher.publish(&report, &written, &args.out_dir, &args.files)?);
     super::summary::write_output(None, &out)?;
     Ok(report.outcome())
 }

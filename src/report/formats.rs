@@ -121,7 +121,9 @@ impl Plan {
     /// Check `formats` and load the user templates they name into `templates`.
     pub fn new(formats: &[Format], templates: &mut Templates) -> Result<Self> {
         if formats.is_empty() {
-            return Err(Error::input(format!("no report format given: pass --format with one or more of {NAMES}")));
+            return Err(Error::input(format!(
+                "no report format given: pass --format with one or more of {NAMES}, or --ci PLATFORM"
+            )));
         }
         let mut jobs: Vec<(Format, Option<String>)> = Vec::new();
         let mut files: Vec<(String, String)> = Vec::new();

@@ -1,0 +1,208 @@
+package kscan
+
+import com.lesfurets.jenkins.unit.BasePipelineTest
+import java.nio.file.FileSystems
+import java.nio.file.Files
+import java.nio.file.Path
+import org.junit.After
+import org.junit.Before
+import org.junit.Test
+
+/**
+ * vars/kscanScan.groovy under JenkinsPipelineUnit. `sh` really runs the
+ * step's script with /bin/sh and the environment `withEnv` gave it; the
+ * program in place of kscan records its argv and exits with the code each
+ * test asks for, so the argv, the quoting and the exit-code mapping are all
+ * observed, not assumed.
+ */
+/** What the `error` step throws. */
+class StepError extends RuntimeException {
+    StepError(String message) { super(message) }
+}
+
+class KscanScanTest extends BasePipelineTest {
+    Path work
+    Path program
+    List<String> env = []
+    List<Map> junitCalls = []
+    List<Map> archived = []
+    List<String> scripts = []
+    Map<String, Integer> codes = [:]
+    def step
+
+    @Before
+    void setUp() throws Exception {
+        super.setUp()
+        work = Files.createTempDirectory('kscan-jenkins')
+        program = work.resolve('fake-kscan')
+        // Records its arguments (NUL-separated) per subcommand; scan writes an HDF
+        // file unless it "could not scan"; report writes the JUnit file.
+        program.text = '''#!/bin/sh
+out=kscan-results
+prev=
+for a; do [ "$prev" = --out-dir ] && out="$a"; prev="$a"; done
+for a; do printf '%s\\0' "$a"; done > "argv.$1"
+case "$1" in
+  scan) code=$SCAN_CODE; if [ "$code" -eq 0 ] || [ "$code" -eq 4 ]; then mkdir -p "$out" && echo '{}' > "$out/web.app.hdf.json"; fi ;;
+  report) code=$REPORT_CODE; mkdir -p "$out" && echo '<?xml version="1.0"?><testsuites/>' > "$out/kscan-junit.xml" ;;
+esac
+exit "$code"
+'''
+        program.toFile().setExecutable(true)
+        binding.setVariable('currentBuild', [result: null])
+        helper.registerAllowedMethod('withEnv', [List, Closure], { List e, Closure body ->
+            env = e
+            try { body.call() } finally { env = [] }
+        })
+        helper.registerAllowedMethod('sh', [Map], { Map m ->
+            scripts << (m.script as String)
+            def pb = new ProcessBuilder('/bin/sh', '-c', m.script as String).directory(work.toFile()).redirectErrorStream(true)
+            pb.environment().clear()
+            pb.environment().putAll([PATH: '/usr/bin:/bin', SCAN_CODE: "${codes.scan ?: 0}".toString(), REPORT_CODE: "${codes.report ?: 0}".toString()])
+            env.each { String kv -> def i = kv.indexOf('='); pb.environment().put(kv.substring(0, i), kv.substring(i + 1)) }
+            def p = pb.start()
+            p.inputStream.text
+            return p.waitFor()
+        })
+        helper.registerAllowedMethod('findFiles', [Map], { Map m ->
+            def matcher = FileSystems.default.getPathMatcher("glob:${m.glob}")
+            def found = []
+            work.toFile().eachFileRecurse { File f ->
+                def rel = work.relativize(f.toPath())
+                if (matcher.matches(rel)) { found << [path: rel.toString()] }
+            }
+            return found
+        })
+        helper.registerAllowedMethod('junit', [Map], { Map m -> junitCalls << m })
+        helper.registerAllowedMethod('archiveArtifacts', [Map], { Map m -> archived << m })
+        helper.registerAllowedMethod('error', [String], { String msg ->
+            binding.getVariable('currentBuild').result = 'FAILURE'
+            throw new StepError(msg)
+        })
+        helper.registerAllowedMethod('unstable', [String], { String msg ->
+            binding.getVariable('currentBuild').result = 'UNSTABLE'
+        })
+        step = loadScript('vars/kscanScan.groovy')
+    }
+
+    @After
+    void cleanUp() {
+        work.toFile().deleteDir()
+    }
+
+    List<String> argv(String sub) {
+        def f = work.resolve("argv.${sub}")
+        return Files.exists(f) ? (f.text.split('\u0000') as List<String>) : null
+    }
+
+    String result() {
+        return binding.getVariable('currentBuild').result
+    }
+
+    /** Run the step; returns its value, or the error's message. */
+    def runStep(Map opts) {
+        try {
+            return step.call([kscan: program.toString()] + opts)
+        } catch (StepError e) {
+            return e.message
+        }
+    }
+
+    @Test
+    void argvForEachOptionCombination() {
+        assert step.scanArgv([namespace: 'shop', pod: 'web-0']) ==
+            ['kscan', 'scan', '--namespace', 'shop', '--out-dir', 'kscan-results', '--pod', 'web-0']
+        assert step.scanArgv([namespace: 'shop', selector: 'app=web', container: 'app', strategy: 'debug',
+                              engine: 'cinc', profile: 'profiles/base', timeout: '5m', kubeconfig: '/k/config',
+                              outDir: 'out', kscan: '/opt/kscan']) ==
+            ['/opt/kscan', 'scan', '--namespace', 'shop', '--out-dir', 'out', '--selector', 'app=web',
+             '--container', 'app', '--strategy', 'debug', '--engine', 'cinc', '--profile', 'profiles/base',
+             '--timeout', '5m', '--kubeconfig', '/k/config']
+        assert step.reportArgv([namespace: 'shop'], ['kscan-results/a.hdf.json']) ==
+            ['kscan', 'report', '--ci', 'jenkins', '--out-dir', 'kscan-results', 'kscan-results/a.hdf.json']
+        assert step.reportArgv([namespace: 'shop', threshold: 't.yml', formats: 'sarif,markdown', outDir: 'o'], ['o/a.hdf.json', 'o/b.hdf.json']) ==
+            ['kscan', 'report', '--ci', 'jenkins', '--out-dir', 'o', '--threshold', 't.yml', '--format', 'sarif,markdown',
+             'o/a.hdf.json', 'o/b.hdf.json']
+    }
+
+    @Test
+    void hostileValuesReachKscanAsOneArgumentEachAndNeverAsShell() {
+        def ns = 'shop; touch pwned-1'
+        def pod = '$(touch pwned-2) `touch pwned-3` "q\' x'
+        def out = runStep([namespace: ns, pod: pod])
+        assert out == [exitCode: 0, verdict: 'not-gated']
+        assert argv('scan') == ['scan', '--namespace', ns, '--out-dir', 'kscan-results', '--pod', pod]
+        ['pwned-1', 'pwned-2', 'pwned-3'].each { assert !Files.exists(work.resolve(it)) }
+        scripts.each { s -> assert !s.contains('shop') && !s.contains('pwned') }
+        assert scripts.toSet().size() == 1 // one constant script
+    }
+
+    @Test
+    void exit0PassesRecordsJunitAndArchives() {
+        def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml'])
+        assert out == [exitCode: 0, verdict: 'passed']
+        assert result() == null // untouched: SUCCESS
+        assert argv('report') == ['report', '--ci', 'jenkins', '--out-dir', 'kscan-results',
+                                  '--threshold', 't.yml', 'kscan-results/web.app.hdf.json']
+        assert junitCalls == [[testResults: 'kscan-results/kscan-junit.xml', allowEmptyResults: false]]
+        assert archived == [[artifacts: 'kscan-results/**', allowEmptyArchive: true]]
+    }
+
+    @Test
+    void exit1IsFailureByDefault() {
+        codes.report = 1
+        def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml'])
+        assert out == 'kscan: the gate failed (exit 1)'
+        assert result() == 'FAILURE'
+        assert junitCalls.size() == 1 && archived.size() == 1
+    }
+
+    @Test
+    void exit1IsUnstableWhenAsked() {
+        codes.report = 1
+        def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml', onGateFailure: 'UNSTABLE'])
+        assert out == [exitCode: 1, verdict: 'failed']
+        assert result() == 'UNSTABLE'
+        assert junitCalls.size() == 1
+    }
+
+    @Test
+    void exit2And3FailWithoutAReportEvenWhenUnstableIsAsked() {
+        [2, 3].each { code ->
+            codes.scan = code
+            junitCalls.clear()
+            binding.getVariable('currentBuild').result = null
+            def out = runStep([namespace: 'shop', pod: 'web', onGateFailure: 'UNSTABLE'])
+            assert out.startsWith("kscan scan exited ${code}")
+            assert result() == 'FAILURE'
+            assert argv('report') == null
+            assert junitCalls.isEmpty()
+        }
+    }
+
+    @Test
+    void exit4FailsAfterReporting() {
+        codes.scan = 4
+        def out = runStep([namespace: 'shop', pod: 'web', onGateFailure: 'UNSTABLE'])
+        assert out.contains('left objects behind')
+        assert result() == 'FAILURE'
+        assert junitCalls.size() == 1 && archived.size() == 1
+    }
+
+    @Test
+    void aReportInputErrorFails() {
+        codes.report = 2
+        def out = runStep([namespace: 'shop', pod: 'web', threshold: 'missing.yml'])
+        assert out.startsWith('kscan report exited 2')
+        assert result() == 'FAILURE'
+        assert junitCalls.isEmpty()
+    }
+
+    @Test
+    void badOptionsAreRefusedBeforeAnythingRuns() {
+        assert runStep([namespace: 'shop', pods: 'web']).startsWith('kscanScan: unknown option(s) pods')
+        assert runStep([pod: 'web']).contains('namespace option is required')
+        assert runStep([namespace: 'shop', onGateFailure: 'ABORTED']).contains('FAILURE or UNSTABLE')
+        assert scripts.isEmpty()
+    }
+}
