@@ -184,11 +184,22 @@ async fn a_selector_scans_every_matching_pod_into_one_run() {
             cluster::wait_running(&pods, name).await;
         }
         let out = tempfile::tempdir().unwrap();
-        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", out.path().to_str().unwrap()], &[]);
+        let dir = out.path().to_str().unwrap();
+        let output =
+            kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", dir, "--format", "junit,sarif"], &[]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        let mut controls = 0;
         for name in ["web-0", "web-1"] {
-            assert!(out.path().join(format!("{name}.app.hdf.json")).is_file(), "{name}");
+            let doc: Value =
+                serde_json::from_slice(&std::fs::read(out.path().join(format!("{name}.app.hdf.json"))).unwrap())
+                    .unwrap();
+            controls += doc["profiles"][0]["controls"].as_array().unwrap().len();
         }
+        // One report over both targets: a test case per control of each.
+        let junit = std::fs::read_to_string(out.path().join("kscan-junit.xml")).unwrap();
+        assert_eq!(junit.matches("<testcase").count(), controls, "{junit}");
+        let sarif: Value = serde_json::from_slice(&std::fs::read(out.path().join("kscan.sarif")).unwrap()).unwrap();
+        assert_eq!(sarif["version"], "2.1.0");
         let none = kscan_admin(&["scan", "-n", &ns, "-l", "app=nothing"], &[]);
         assert_eq!(none.status.code(), Some(2), "{}", text(&none.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());

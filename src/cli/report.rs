@@ -59,7 +59,8 @@ pub struct Args {
     pub ci: CiArgs,
 }
 
-fn parse_format(s: &str) -> std::result::Result<Format, String> {
+/// Parse one `--format` value.
+pub fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse::<Format>()
 }
 
@@ -77,44 +78,74 @@ pub fn gate_of(path: Option<&Path>, thresholds: Option<&Thresholds>, sets: &[Res
 pub fn run(args: Args) -> Result<Outcome> {
     // Every input is checked before the results are read and before anything
     // is written.
-    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
-    let mut templates = Templates::new(args.template_dir.as_deref())?;
-    let platform = args.ci.platform();
-    let publisher = Publisher::prepare(platform, |k| std::env::var(k).ok())?;
-    let plan = Plan::new(&ci::with_platform_formats(&args.format, platform), &mut templates)?;
+    let publishing =
+        Publishing::prepare(args.threshold.as_deref(), &args.format, args.template_dir.as_deref(), &args.ci)?;
     let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
+    publishing.publish(sets, &args.out_dir, &args.files)
+}
 
-    let gate = gate_of(args.threshold.as_deref(), thresholds.as_ref(), &sets);
-    let report = Report::new(sets, gate)?;
-    let written = plan.write(&report, &templates, &args.out_dir)?;
+/// Reports, gate and CI output, with every input checked up front (`kscan
+/// report`, and `kscan scan --format`).
+pub struct Publishing {
+    threshold: Option<PathBuf>,
+    thresholds: Option<Thresholds>,
+    templates: Templates,
+    plan: Plan,
+    publisher: Publisher,
+}
 
-    let mut out = String::new();
-    for w in &written {
-        out.push_str(&format!("wrote {} ({})\n", w.path.display(), w.format));
+impl Publishing {
+    /// Check the threshold file, the templates and the formats (plus those
+    /// the CI platform needs).
+    pub fn prepare(
+        threshold: Option<&Path>,
+        formats: &[Format],
+        template_dir: Option<&Path>,
+        ci: &CiArgs,
+    ) -> Result<Self> {
+        let thresholds = threshold.map(Thresholds::load).transpose()?;
+        let mut templates = Templates::new(template_dir)?;
+        let platform = ci.platform();
+        let publisher = Publisher::prepare(platform, |k| std::env::var(k).ok())?;
+        let plan = Plan::new(&ci::with_platform_formats(formats, platform), &mut templates)?;
+        Ok(Publishing { threshold: threshold.map(Path::to_path_buf), thresholds, templates, plan, publisher })
     }
-    let totals = report.totals();
-    out.push_str(&format!(
-        "{} controls, {}% compliance, {} findings\n",
-        totals.controls(),
-        totals.compliance(),
-        report.findings_len()
-    ));
-    match report.gate() {
-        None => out.push_str("gate: not run (no --threshold)\n"),
-        Some(g) if g.passed() => out.push_str(&format!("gate: passed ({})\n", g.threshold)),
-        Some(g) => {
-            out.push_str(&format!(
-                "gate: FAILED ({}): {} rule{} violated\n",
-                g.threshold,
-                g.violations.len(),
-                if g.violations.len() == 1 { "" } else { "s" }
-            ));
-            for v in &g.violations {
-                out.push_str(&format!("  - {}: {}\n", v.rule, v.message));
+
+    /// Gate `sets` (read from `files`), write the reports into `out_dir`,
+    /// publish to the CI platform, print what was done; the outcome is the
+    /// gate's.
+    pub fn publish(&self, sets: Vec<ResultSet>, out_dir: &Path, files: &[String]) -> Result<Outcome> {
+        let gate = gate_of(self.threshold.as_deref(), self.thresholds.as_ref(), &sets);
+        let report = Report::new(sets, gate)?;
+        let written = self.plan.write(&report, &self.templates, out_dir)?;
+        let mut out = String::new();
+        for w in &written {
+            out.push_str(&format!("wrote {} ({})\n", w.path.display(), w.format));
+        }
+        let totals = report.totals();
+        out.push_str(&format!(
+            "{} controls, {}% compliance, {} findings\n",
+            totals.controls(),
+            totals.compliance(),
+            report.findings_len()
+        ));
+        match report.gate() {
+            None => out.push_str("gate: not run (no --threshold)\n"),
+            Some(g) if g.passed() => out.push_str(&format!("gate: passed ({})\n", g.threshold)),
+            Some(g) => {
+                out.push_str(&format!(
+                    "gate: FAILED ({}): {} rule{} violated\n",
+                    g.threshold,
+                    g.violations.len(),
+                    if g.violations.len() == 1 { "" } else { "s" }
+                ));
+                for v in &g.violations {
+                    out.push_str(&format!("  - {}: {}\n", v.rule, v.message));
+                }
             }
         }
+        out.push_str(&self.publisher.publish(&report, &written, out_dir, files)?);
+        super::summary::write_output(None, &out)?;
+        Ok(report.outcome())
     }
-    out.push_str(&publisher.publish(&report, &written, &args.out_dir, &args.files)?);
-    super::summary::write_output(None, &out)?;
-    Ok(report.outcome())
 }

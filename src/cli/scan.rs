@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ci::CiArgs;
 use crate::cli::gate::render_text;
+use crate::cli::report::Publishing;
 use crate::cluster::access::TokenTtl;
 use crate::cluster::client::ClusterArgs;
 use crate::engine::builtin;
@@ -16,6 +18,7 @@ use crate::error::Error;
 use crate::error::ResultExt;
 use crate::gate::{self, Thresholds};
 use crate::hdf::{ControlStatus, ResultSet, Source};
+use crate::report::Format;
 use crate::scan::{self, parse_duration, Plan};
 use crate::strategy::{Strategy, StrategyConfig, DEFAULT_SCANNER_IMAGE};
 use crate::target::resolve::{Request, Selection};
@@ -107,6 +110,20 @@ pub struct Args {
     #[arg(short = 't', long, short_alias = 'T', value_name = "T.yml")]
     pub threshold: Option<PathBuf>,
 
+    /// Reports to write into --out-dir beside the HDF, as `kscan report`
+    /// does: junit, sarif, markdown, github, codequality, context,
+    /// template:PATH (comma-separated or repeated).
+    #[arg(short, long, value_delimiter = ',', value_name = "FORMAT", value_parser = crate::cli::report::parse_format)]
+    pub format: Vec<Format>,
+
+    /// Templates overriding the built-in ones by file name (see `kscan report`).
+    #[arg(long, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
+
+    /// CI platform output (see `kscan report --help`).
+    #[command(flatten)]
+    pub ci: CiArgs,
+
     /// Directory for the results: one `POD.CONTAINER.hdf.json` per target.
     #[arg(short, long, value_name = "DIR", default_value = "kscan-results")]
     pub out_dir: PathBuf,
@@ -187,7 +204,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         return scan_root(root, &args).await;
     }
     let plan = args.plan()?;
-    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
+    let publishing = args.publishing()?;
     let admin = args.cluster.connect().await?;
     let finished = scan::run(admin, plan).await?;
     let files: Vec<Source> = finished.results.iter().map(|s| Source::File(s.file.clone())).collect();
@@ -196,12 +213,13 @@ pub async fn run(args: Args) -> Result<Outcome> {
         print_counts(&scanned.target.to_string(), set, &scanned.file);
     }
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
-    gate_results(thresholds.as_ref(), &sets)
+    let files: Vec<String> = finished.results.iter().map(|s| s.file.display().to_string()).collect();
+    publishing.finish(sets, &args.out_dir, &files)
 }
 
 /// `kscan scan --root DIR`: the built-in checks on a local directory.
 async fn scan_root(root: &std::path::Path, args: &Args) -> Result<Outcome> {
-    let thresholds = args.threshold.as_deref().map(Thresholds::load).transpose()?;
+    let publishing = args.publishing()?;
     scan::check_out_dir(&args.out_dir)?;
     let probe = LocalProbe::directory(root)?;
     let execution = builtin::run(&probe, serde_json::Map::new()).await?;
@@ -212,15 +230,41 @@ async fn scan_root(root: &std::path::Path, args: &Args) -> Result<Outcome> {
     std::fs::write(&file, json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
     let sets = ResultSet::load_all([Source::File(file.clone())])?;
     print_counts(&probe.target_id(), &sets[0], &file);
-    gate_results(thresholds.as_ref(), &sets)
+    publishing.finish(sets, &args.out_dir, &[file.display().to_string()])
 }
 
-/// Gate `sets` when a threshold was given.
-fn gate_results(thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Result<Outcome> {
-    let Some(thresholds) = thresholds else { return Ok(Outcome::Passed) };
-    let verdict = gate::check(thresholds, sets);
-    print!("{}", render_text(&verdict, thresholds, sets.len()));
-    Ok(verdict.outcome())
+/// What happens to the results after the scan.
+enum AfterScan {
+    /// Only a gate (or nothing): one verdict line per rule, as `kscan gate`.
+    Gate(Option<Thresholds>),
+    /// Reports and CI output, as `kscan report`.
+    Report(Box<Publishing>),
+}
+
+impl Args {
+    /// Check the threshold, formats and templates before anything is created.
+    fn publishing(&self) -> Result<AfterScan> {
+        if self.format.is_empty() && self.ci.platform() == crate::ci::Platform::None {
+            return Ok(AfterScan::Gate(self.threshold.as_deref().map(Thresholds::load).transpose()?));
+        }
+        let publishing =
+            Publishing::prepare(self.threshold.as_deref(), &self.format, self.template_dir.as_deref(), &self.ci)?;
+        Ok(AfterScan::Report(Box::new(publishing)))
+    }
+}
+
+impl AfterScan {
+    fn finish(self, sets: Vec<ResultSet>, out_dir: &std::path::Path, files: &[String]) -> Result<Outcome> {
+        match self {
+            AfterScan::Gate(None) => Ok(Outcome::Passed),
+            AfterScan::Gate(Some(thresholds)) => {
+                let verdict = gate::check(&thresholds, &sets);
+                print!("{}", render_text(&verdict, &thresholds, sets.len()));
+                Ok(verdict.outcome())
+            }
+            AfterScan::Report(publishing) => publishing.publish(sets, out_dir, files),
+        }
+    }
 }
 
 /// One line per target: counts by status and compliance.

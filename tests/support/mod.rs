@@ -29,8 +29,15 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 /// A `Command` for the kscan binary under test.
+/// The variables kscan detects its CI platform from are removed, so that the
+/// suite behaves the same inside any CI system; tests of that detection set
+/// them again.
 pub fn kscan() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kscan"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kscan"));
+    for var in ["GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "CIRCLECI", "CODEBUILD_BUILD_ID", "KSCAN_CI"] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// The testbed's admin kubeconfig (`KSCAN_TESTBED_KUBECONFIG` overrides).
