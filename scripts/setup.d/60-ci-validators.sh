@@ -17,7 +17,10 @@ dir="$KSCAN_CACHE/ci-validators"
 mkdir -p "$dir"
 
 apt_install shellcheck
-ln -sf "$(command -v shellcheck)" "$KSCAN_BIN/shellcheck"
+# Debian's binary, not a lookup on PATH: $KSCAN_BIN comes first there, and
+# a second run would link the link to itself.
+[ -x /usr/bin/shellcheck ] || die "apt installed shellcheck, but /usr/bin/shellcheck is missing"
+ln -sf /usr/bin/shellcheck "$KSCAN_BIN/shellcheck"
 
 # --- check-jsonschema --------------------------------------------------------
 venv="$dir/venv-check-jsonschema-$CHECK_JSONSCHEMA_VERSION"
