@@ -677,3 +677,25 @@ async fn the_exec_scan_follows_the_targets_real_state() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
+    cluster::in_namespace("scan-pss", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless()).await;
+        // Enforce `restricted` from now on: the running pod stays, but a root
+        // scanner container may no longer be added to it.
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let patch = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        let clock = Instant::now();
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(doc.is_none());
+        let err = text(&output.stderr);
+        assert!(err.contains("Pod Security") && err.contains("restricted"), "{err}");
+        assert!(err.contains("--scanner-user"), "says what to change: {err}");
+        assert!(clock.elapsed() < Duration::from_secs(60), "refused at once, not after a wait");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
