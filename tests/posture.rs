@@ -351,6 +351,37 @@ fn cli_on_manifests() {
     assert_eq!(out.status.code(), Some(2), "several formats need --output-dir");
 }
 
+#[test]
+fn reports_and_the_gate_work_on_posture_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pods.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers:\n  - name: app\n    image: nginx:latest\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut cmd = support::kscan();
+        cmd.arg("posture").arg("--manifests").arg(&manifest).args(extra);
+        cmd.output().unwrap()
+    };
+    let threshold = support::root().join("thresholds/moderate.yml");
+    let out_dir = out.to_str().unwrap();
+    let output = run(&["--format", "junit,sarif", "--output-dir", out_dir, "--threshold", threshold.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("gate: FAILED"), "{stdout}");
+    let hdf: Value = serde_json::from_slice(&std::fs::read(out.join("posture.hdf.json")).unwrap()).unwrap();
+    let controls = hdf["profiles"][0]["controls"].as_array().unwrap().len();
+    let junit = std::fs::read_to_string(out.join("kscan-junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), controls);
+    assert!(out.join("kscan.sarif").is_file());
+    // Reports need a directory to read the HDF from: an input error, before any work.
+    let output = run(&["--format", "sarif"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
 mod live {
     //! Against the testbed's real API server (namespace `kscan-test`).
 

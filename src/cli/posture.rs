@@ -9,7 +9,9 @@ use clap::ValueEnum;
 
 use std::io::{BufWriter, Write};
 
+use crate::cli::report::Publishing;
 use crate::error::{Error, ResultExt};
+use crate::hdf::{ResultSet, Source};
 use crate::posture::live::{self, Selection};
 use crate::posture::manifest;
 use crate::posture::pss::Level;
@@ -54,14 +56,20 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Level::Restricted)]
     pub standard: Level,
 
-    /// Output formats, comma-separated.
-    #[arg(short, long, value_enum, value_delimiter = ',', default_value = "hdf")]
-    pub format: Vec<Format>,
+    /// Output formats, comma-separated: hdf, seed-json, and the report
+    /// formats of `kscan report` (junit, sarif, markdown, github, codequality, …),
+    /// written from the posture HDF.
+    #[arg(short, long, value_delimiter = ',', default_value = "hdf", value_parser = parse_output)]
+    pub format: Vec<Output>,
 
     /// Write each format to `DIR/posture.<format>.json` instead of standard
     /// output (required with more than one format).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Gate the posture results against this SAF threshold file (exit 1 when
+    /// a rule fails); needs --output-dir.
+    #[arg(short = 't', long, short_alias = 'T', value_name = "T.yml")]
+    pub threshold: Option<PathBuf>,
 }
 
 /// Posture output formats.
@@ -82,11 +90,53 @@ impl Format {
     }
 }
 
+/// One `--format` value: a posture output, or a report as `kscan report`
+/// writes it from the posture HDF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `hdf` or `seed-json`.
+    Posture(Format),
+    /// `junit`, `sarif`, `markdown`, `github`, `codequality`, `context`, `template:PATH`.
+    Report(crate::report::Format),
+}
+
+fn parse_output(s: &str) -> std::result::Result<Output, String> {
+    match s {
+        "hdf" => Ok(Output::Posture(Format::Hdf)),
+        "seed-json" => Ok(Output::Posture(Format::SeedJson)),
+        other => crate::cli::report::parse_format(other)
+            .map(Output::Report)
+            .map_err(|e| format!("{e} (posture also writes hdf and seed-json)")),
+    }
+}
+
 /// Run `kscan posture`.
 pub async fn run(args: Args) -> Result<Outcome> {
     if args.format.len() > 1 && args.output_dir.is_none() {
         return Err(Error::input("--format with several formats needs --output-dir DIR (one file per format)"));
     }
+    let mut formats: Vec<Format> = Vec::new();
+    let mut reports = Vec::new();
+    for output in &args.format {
+        match output {
+            Output::Posture(f) => formats.push(*f),
+            Output::Report(f) => reports.push(f.clone()),
+        }
+    }
+    // Reports and the gate read the HDF from --output-dir: check every input
+    // before the scan.
+    let publishing = if reports.is_empty() && args.threshold.is_none() {
+        None
+    } else {
+        if args.output_dir.is_none() {
+            return Err(Error::input("report formats and --threshold need --output-dir DIR"));
+        }
+        if !formats.contains(&Format::Hdf) {
+            formats.push(Format::Hdf);
+        }
+        let ci = crate::ci::CiArgs { ci: Some(crate::ci::Platform::None) };
+        Some(Publishing::prepare(args.threshold.as_deref(), &reports, None, &ci)?)
+    };
     for ns in args.namespace.iter().chain(&args.exclude_namespace) {
         check_namespace_name(ns)?;
     }
@@ -115,11 +165,18 @@ pub async fn run(args: Args) -> Result<Outcome> {
         std::fs::create_dir_all(dir).input_err(|| format!("--output-dir: cannot create {}", dir.display()))?;
     }
     let run = RunInfo { target: &target, start_time: &start_time, duration };
-    for format in &args.format {
+    for format in &formats {
         let path = args.output_dir.as_ref().map(|d| d.join(format.file_name()));
         write_format(*format, &scan, &run, path.as_deref())?;
     }
-    Ok(Outcome::Passed)
+    match (publishing, &args.output_dir) {
+        (Some(publishing), Some(dir)) => {
+            let hdf = dir.join(Format::Hdf.file_name());
+            let sets = ResultSet::load_all([Source::File(hdf.clone())])?;
+            publishing.publish(sets, dir, &[hdf.display().to_string()])
+        }
+        _ => Ok(Outcome::Passed),
+    }
 }
 
 /// Write one format to `path`, or to standard output, through a buffer.
