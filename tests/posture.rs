@@ -376,7 +376,10 @@ fn reports_and_the_gate_work_on_posture_results() {
     let controls = hdf["profiles"][0]["controls"].as_array().unwrap().len();
     let junit = std::fs::read_to_string(out.join("kscan-junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase").count(), controls);
-    assert!(out.join("kscan.sarif").is_file());
+    // SARIF points at the manifest and line of the offence.
+    let sarif: Value = serde_json::from_slice(&std::fs::read(out.join("kscan.sarif")).unwrap()).unwrap();
+    let uri = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+    assert!(uri.as_str().unwrap().ends_with("pods.yaml"), "{uri}");
     // Reports need a directory to read the HDF from: an input error, before any work.
     let output = run(&["--format", "sarif"]);
     assert_eq!(output.status.code(), Some(2));

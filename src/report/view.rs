@@ -253,6 +253,9 @@ pub struct Location {
 
 impl Location {
     fn of(control: &Control, profile: &str, id: &str) -> Self {
+        if let Some(location) = Location::of_offence(control) {
+            return location;
+        }
         let source = control.source_location.reference.as_deref().map(|r| r.trim().replace('\\', "/"));
         match source.filter(|r| !r.is_empty()) {
             Some(mut path) => {
@@ -267,6 +270,26 @@ impl Location {
                 synthetic: true,
             },
         }
+    }
+
+    /// Where the first failed result says the offence is, when its
+    /// `resource` is a location rather than a resource name: `PATH:LINE` (a
+    /// manifest) or `k8s/<namespace>/<kind>/<name>` (a live object), as
+    /// `kscan posture` writes them. InSpec's resource names (`File
+    /// /etc/passwd`) hold spaces and never match.
+    fn of_offence(control: &Control) -> Option<Self> {
+        let failed =
+            control.results.as_ref()?.iter().find(|r| r.status == Some(crate::hdf::model::ResultStatus::Failed))?;
+        let resource = failed.resource.as_deref()?.trim();
+        if resource.is_empty() || resource.contains(char::is_whitespace) {
+            return None;
+        }
+        if resource.starts_with("k8s/") {
+            return Some(Location { path: resource.to_owned(), line: 1, synthetic: true });
+        }
+        let (path, line) = resource.rsplit_once(':')?;
+        let line: u64 = line.parse().ok()?;
+        (!path.is_empty()).then(|| Location { path: path.to_owned(), line: line.max(1), synthetic: false })
     }
 
     /// The path as a URI reference: percent-encoded, and `file://` for
@@ -408,6 +431,20 @@ mod tests {
 
     fn view(set: &ResultSet, i: usize) -> ControlView<'_> {
         ControlView::new(set, "ns/pod/c", &set.profiles[0].controls[i])
+    }
+
+    #[test]
+    fn a_failed_results_location_wins_but_inspec_resource_names_do_not() {
+        let s = set(json!([
+            {"id": "p", "impact": 0.7, "source_location": {"ref": "src/posture"},
+             "results": [{"status": "failed", "code_desc": "x", "resource": "deploy/web.yaml:12"}]},
+            {"id": "l", "impact": 0.7, "results": [{"status": "failed", "code_desc": "x", "resource": "k8s/shop/Pod/web"}]},
+            {"id": "i", "impact": 0.7, "source_location": {"ref": "controls/a.rb", "line": 3},
+             "results": [{"status": "failed", "code_desc": "x", "resource": "File /etc/passwd"}]}
+        ]));
+        assert_eq!(view(&s, 0).location(), Location { path: "deploy/web.yaml".into(), line: 12, synthetic: false });
+        assert_eq!(view(&s, 1).location().path, "k8s/shop/Pod/web");
+        assert_eq!(view(&s, 2).location().path, "controls/a.rb");
     }
 
     #[test]
