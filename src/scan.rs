@@ -78,8 +78,6 @@ pub async fn run_until(
     run: RunId,
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<Finished> {
-    std::fs::create_dir_all(&plan.out_dir)
-        .map_err(|e| Error::input(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let targets = resolve(&admin, &plan.request).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
     let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, stop_rx));
@@ -214,6 +212,9 @@ async fn scan_one(
     let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
     let json =
         plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;
+    // Created only now: a run that scans nothing leaves no directory behind.
+    std::fs::create_dir_all(&plan.out_dir)
+        .map_err(|e| Error::scan(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let file = plan.out_dir.join(result_file_name(target));
     std::fs::write(&file, &json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
     tracing::info!("{target}: results in {}", file.display());

@@ -210,8 +210,19 @@ async fn a_selector_scans_every_matching_pod_into_one_run() {
 #[tokio::test]
 async fn an_unknown_pod_is_an_input_error_and_nothing_is_created() {
     cluster::in_namespace("scan-404", |client, ns| async move {
-        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "no-such-pod"], &[]);
+        let cwd = tempfile::tempdir().unwrap();
+        let output = support::kscan()
+            .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
+            .current_dir(cwd.path())
+            .args(["scan", "-n", &ns, "--pod", "no-such-pod"])
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(2));
+        assert_eq!(
+            std::fs::read_dir(cwd.path()).unwrap().count(),
+            0,
+            "no results directory for a run that scanned nothing"
+        );
         assert!(text(&output.stderr).contains("pod no-such-pod not found"), "{}", text(&output.stderr));
         let output = kscan_admin(&["scan", "-n", &ns, "--pod", "Bad_Name"], &[]);
         assert_eq!(output.status.code(), Some(2));
