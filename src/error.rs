@@ -23,6 +23,17 @@ pub enum Outcome {
     GateFailed,
 }
 
+impl Outcome {
+    /// `Passed` when the gate held, else `GateFailed`.
+    pub fn of_gate(passed: bool) -> Self {
+        if passed {
+            Outcome::Passed
+        } else {
+            Outcome::GateFailed
+        }
+    }
+}
+
 /// The class of an error, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::ci::publish::Publisher;
 use crate::ci::{self, CiArgs};
-use crate::gate::{self, Thresholds};
+use crate::gate::Thresholds;
 use crate::hdf::{ResultSet, Source};
 use crate::report::formats::Plan;
-use crate::report::{Format, Gate, GateViolation, Report, Templates};
+use crate::report::{Format, Gate, Report, Templates};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan report`.
@@ -68,10 +68,7 @@ pub fn parse_format(s: &str) -> std::result::Result<Format, String> {
 /// file (`path`, loaded as `thresholds`) was given.
 pub fn gate_of(path: Option<&Path>, thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Option<Gate> {
     let (path, t) = (path?, thresholds?);
-    let verdict = gate::check(t, sets);
-    let violations =
-        verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-    Some(Gate { threshold: path.display().to_string(), violations })
+    Some(Gate::check(path.display().to_string(), t, sets))
 }
 
 /// Run `kscan report`.

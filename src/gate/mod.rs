@@ -130,11 +130,7 @@ impl Verdict {
 
     /// The outcome the process exits with.
     pub fn outcome(&self) -> Outcome {
-        if self.passed() {
-            Outcome::Passed
-        } else {
-            Outcome::GateFailed
-        }
+        Outcome::of_gate(self.passed())
     }
 }
 

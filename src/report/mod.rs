@@ -69,6 +69,14 @@ pub struct GateViolation {
 }
 
 impl Gate {
+    /// The verdict of `thresholds` (named `threshold` in reports) on `sets`.
+    pub fn check(threshold: String, thresholds: &crate::gate::Thresholds, sets: &[ResultSet]) -> Self {
+        let verdict = crate::gate::check(thresholds, sets);
+        let violations =
+            verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
+        Gate { threshold, violations }
+    }
+
     /// Whether every rule held.
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
@@ -76,11 +84,7 @@ impl Gate {
 
     /// Passed or GateFailed, for the exit code.
     pub fn outcome(&self) -> Outcome {
-        if self.passed() {
-            Outcome::Passed
-        } else {
-            Outcome::GateFailed
-        }
+        Outcome::of_gate(self.passed())
     }
 }
 

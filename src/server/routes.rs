@@ -26,7 +26,7 @@ use super::store::{rfc3339, Job, ResultFile};
 use crate::cluster::client::Connection;
 use crate::hdf::{ResultSet, Source};
 use crate::report::formats::Plan;
-use crate::report::{Format, Gate, GateViolation, Report, Templates};
+use crate::report::{Format, Gate, Report, Templates};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -399,10 +399,8 @@ fn render(job: &Job, limits: &Limits, files: &[ResultFile], format: Format) -> R
     let gate = match job.request.threshold_path(limits)? {
         None => None,
         Some(path) => {
-            let verdict = crate::gate::check(&crate::gate::Thresholds::load(&path)?, &sets);
-            let violations =
-                verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-            Some(Gate { threshold: job.request.scan.threshold.clone().unwrap_or_default(), violations })
+            let name = job.request.scan.threshold.clone().unwrap_or_default();
+            Some(Gate::check(name, &crate::gate::Thresholds::load(&path)?, &sets))
         }
     };
     let report = Report::new(sets, gate)?;
