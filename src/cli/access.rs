@@ -1,14 +1,17 @@
 //! `kscan access create|delete`: the scan's ephemeral least-privilege access,
 //! for users who run their own engine with it.
 
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+
 use crate::cluster::access::{self, AccessSpec, TokenTtl};
 use crate::cluster::cleanup::{cleanup, remove_local_dirs, Which};
 use crate::cluster::client::ClusterArgs;
 use crate::cluster::teardown::Teardown;
 use crate::cluster::RunId;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::strategy::Strategy;
-use crate::target::resolve::{resolve, Request, Selection};
+use crate::target::resolve::get_pod;
 use crate::target::{Label, Subdomain};
 use crate::{Outcome, Result};
 
@@ -83,11 +86,13 @@ async fn create(args: CreateArgs) -> Result<Outcome> {
     let namespace = Label::parse("namespace", &args.namespace)?;
     let names = args.pods.iter().map(|p| Subdomain::parse("pod", p)).collect::<Result<Vec<_>>>()?;
     let admin = args.cluster.connect().await?;
-    // Every pod must exist; its containers need not be running yet.
+    // Every pod must exist (its containers need not be running yet); other
+    // answers, such as 403 to a caller who may not read pods, leave the
+    // decision to the creation of the access itself.
+    let api: Api<Pod> = Api::namespaced(admin.client.clone(), namespace.as_str());
     for pod in &names {
-        let request = Request { namespace: namespace.clone(), pods: Selection::Pod(pod.clone()), container: None };
-        if let Err(e) = resolve(&admin, &request).await {
-            if e.exit_code() == 2 && e.message().contains("not found") {
+        if let Err(e) = get_pod(&api, &namespace, pod).await {
+            if e.kind() == Kind::Input {
                 return Err(e);
             }
         }

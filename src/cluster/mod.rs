@@ -5,6 +5,7 @@ pub mod access;
 pub mod cleanup;
 pub mod client;
 pub mod exec;
+pub mod pod;
 pub mod teardown;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@ use kube::api::{Api, AttachParams, DeleteParams};
 use serde::de::DeserializeOwned;
 
 use crate::cluster::api_status;
+use crate::cluster::pod::{container_status, is_running, Kind};
 use crate::error::{Error, Result};
 
 /// How long a deleted pod may take to disappear.
@@ -281,12 +282,10 @@ async fn stop_ephemeral(
     name: &str,
 ) -> std::result::Result<(), String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let terminated = |p: &Pod| {
-        let statuses = p.status.as_ref().and_then(|s| s.ephemeral_container_statuses.as_ref());
-        match statuses.and_then(|l| l.iter().find(|s| s.name == name)) {
-            None => true,
-            Some(s) => s.state.as_ref().is_none_or(|st| st.running.is_none() && st.waiting.is_none()),
-        }
+    // Gone from the status, or neither running nor waiting: ended.
+    let terminated = |p: &Pod| match container_status(p, Kind::Ephemeral, name) {
+        None => true,
+        Some(s) => s.state.as_ref().is_none_or(|st| st.running.is_none() && st.waiting.is_none()),
     };
     let start = Instant::now();
     let mut asked = false;
@@ -299,14 +298,7 @@ async fn stop_ephemeral(
         if terminated(&current) {
             return Ok(());
         }
-        let running = current
-            .status
-            .as_ref()
-            .and_then(|s| s.ephemeral_container_statuses.as_ref())
-            .and_then(|l| l.iter().find(|s| s.name == name))
-            .and_then(|s| s.state.as_ref())
-            .is_some_and(|st| st.running.is_some());
-        if running && !asked {
+        if is_running(&current, Kind::Ephemeral, name) && !asked {
             asked = true;
             let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
             match pods.exec(pod, crate::strategy::agent::STOP_COMMAND, &params).await {

@@ -13,11 +13,12 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::agent::{hold_command, Agent};
-use super::pods::{container_id, refused, wait_running, Kind};
+use super::pods::{refused, wait_running};
 use super::{Reach, StrategyConfig, Via};
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::api_error;
 use crate::cluster::exec::Exec;
+use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
 use crate::error::{Error, Result};
 use crate::target::{ContainerRef, Label};

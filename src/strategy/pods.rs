@@ -1,11 +1,13 @@
-//! Pod status helpers shared by the debug and sidecar strategies.
+//! Waiting for scanner containers, and naming why a pod was refused:
+//! shared by the debug and sidecar strategies.
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
 use crate::cluster::api_error;
+use crate::cluster::pod::{container_state, Kind};
 use crate::error::{Error, Result};
 
 /// How long a scanner container may take to start.
@@ -23,30 +25,6 @@ const HOPELESS: &[&str] = &[
     "CrashLoopBackOff",
 ];
 
-/// Which container statuses of a pod to look at.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    /// `status.containerStatuses`.
-    Regular,
-    /// `status.ephemeralContainerStatuses`.
-    Ephemeral,
-}
-
-fn status_of<'a>(pod: &'a Pod, kind: Kind, container: &str) -> Option<&'a ContainerStatus> {
-    let status = pod.status.as_ref()?;
-    let list = match kind {
-        Kind::Regular => status.container_statuses.as_ref(),
-        Kind::Ephemeral => status.ephemeral_container_statuses.as_ref(),
-    };
-    list?.iter().find(|s| s.name == container)
-}
-
-/// The runtime id of `container` (without the `containerd://` prefix).
-pub fn container_id(pod: &Pod, kind: Kind, container: &str) -> Option<String> {
-    let id = status_of(pod, kind, container)?.container_id.as_deref()?;
-    Some(id.rsplit("://").next().unwrap_or(id).to_owned())
-}
-
 /// Wait until every container in `containers` of pod `name` runs; fail
 /// early, with the kubelet's reason, when one cannot start.
 pub async fn wait_running(pods: &Api<Pod>, name: &str, kind: Kind, containers: &[&str], image: &str) -> Result<Pod> {
@@ -56,7 +34,7 @@ pub async fn wait_running(pods: &Api<Pod>, name: &str, kind: Kind, containers: &
         let pod = pods.get(name).await.map_err(|e| api_error(e, &format!("reading pod {name}")))?;
         let mut all = true;
         for c in containers {
-            let state = status_of(&pod, kind, c).and_then(|s| s.state.clone()).unwrap_or_default();
+            let state = container_state(&pod, kind, c).cloned().unwrap_or_default();
             if state.running.is_some() {
                 continue;
             }

@@ -16,10 +16,11 @@ use serde_json::json;
 
 use super::agent::{hold_command, Agent};
 use super::debug::access_seconds;
-use super::pods::{container_id, refused, wait_running, Kind};
+use super::pods::{refused, wait_running};
 use super::{Reach, StrategyConfig, Via};
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
+use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
 use crate::cluster::{api_error, RunId, MANAGED_BY, RUN_LABEL};
 use crate::error::{Error, Result};

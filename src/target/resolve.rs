@@ -7,6 +7,7 @@ use kube::api::{Api, ListParams};
 
 use super::{ContainerRef, Label, Subdomain};
 use crate::cluster::client::Connection;
+use crate::cluster::pod::{is_running, Kind};
 use crate::cluster::{api_error, api_status};
 use crate::error::{Error, Result};
 
@@ -40,16 +41,7 @@ pub async fn resolve(admin: &Connection, request: &Request) -> Result<Vec<Contai
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns.as_str());
     match &request.pods {
         Selection::Pod(name) => {
-            let pod = match pods.get(name.as_str()).await {
-                Ok(pod) => pod,
-                Err(e) if api_status(&e) == Some(404) => {
-                    return Err(Error::input(format!(
-                        "pod {name} not found in namespace {ns}: check --namespace and --pod \
-                         (`kubectl get pods -n {ns}` lists them)"
-                    )))
-                }
-                Err(e) => return Err(api_error(e, &format!("reading pod {ns}/{name}"))),
-            };
+            let pod = get_pod(&pods, ns, name).await?;
             running_container(&pod, ns, request.container.as_ref()).map(|c| vec![c])
         }
         Selection::Selector(selector) => {
@@ -78,6 +70,19 @@ pub async fn resolve(admin: &Connection, request: &Request) -> Result<Vec<Contai
             found.sort_by(|a, b| (&a.pod, &a.container).cmp(&(&b.pod, &b.container)));
             Ok(found)
         }
+    }
+}
+
+/// Pod `name` of `pods` (in namespace `ns`): not found is an input error
+/// (exit 2) that says how to list the pods; other failures cannot scan.
+pub async fn get_pod(pods: &Api<Pod>, ns: &Label, name: &Subdomain) -> Result<Pod> {
+    match pods.get(name.as_str()).await {
+        Ok(pod) => Ok(pod),
+        Err(e) if api_status(&e) == Some(404) => Err(Error::input(format!(
+            "pod {name} not found in namespace {ns}: check --namespace and --pod \
+             (`kubectl get pods -n {ns}` lists them)"
+        ))),
+        Err(e) => Err(api_error(e, &format!("reading pod {ns}/{name}"))),
     }
 }
 
@@ -110,14 +115,7 @@ fn running_container(pod: &Pod, ns: &Label, wanted: Option<&Label>) -> Result<Co
             }
         },
     };
-    let running = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|statuses| statuses.iter().find(|s| s.name == chosen))
-        .and_then(|s| s.state.as_ref())
-        .is_some_and(|state| state.running.is_some());
-    if !running {
+    if !is_running(pod, Kind::Regular, &chosen) {
         return Err(Error::scan(format!(
             "container {chosen} of pod {ns}/{name} is not running (pod phase {}): only running containers can be scanned",
             phase(pod)
