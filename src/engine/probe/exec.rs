@@ -122,11 +122,7 @@ impl Probe for ExecProbe {
                 return Err(ProbeError::Denied(format!("find: {line}")));
             }
         }
-        found.matches.sort();
-        found.matches.dedup();
-        found.unreadable.sort();
-        found.unreadable.dedup();
-        Ok(found)
+        Ok(found.sorted())
     }
 
     async fn processes(&self) -> ProbeResult<Option<ProcessView>> {

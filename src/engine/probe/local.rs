@@ -196,11 +196,7 @@ impl Probe for LocalProbe {
                 }
             }
         }
-        found.matches.sort();
-        found.matches.dedup();
-        found.unreadable.sort();
-        found.unreadable.dedup();
-        Ok(found)
+        Ok(found.sorted())
     }
 
     async fn processes(&self) -> ProbeResult<Option<ProcessView>> {

@@ -113,6 +113,17 @@ pub struct Found {
     pub unreadable: Vec<String>,
 }
 
+impl Found {
+    /// Both lists sorted and without duplicates, as every probe returns them.
+    pub fn sorted(mut self) -> Self {
+        for list in [&mut self.matches, &mut self.unreadable] {
+            list.sort();
+            list.dedup();
+        }
+        self
+    }
+}
+
 /// A way to look at the target's filesystem and processes.
 #[async_trait]
 pub trait Probe: Send + Sync {
