@@ -177,19 +177,7 @@ impl Queue {
     pub async fn submit(&self, request: ScanRequest) -> Result<Job, ApiError> {
         let _one_at_a_time = self.submit.lock().await;
         self.check_room().await?;
-        let job = Job {
-            id: uuid::Uuid::new_v4().to_string(),
-            status: JobStatus::Queued,
-            request,
-            run_id: None,
-            created_ms: now_ms(),
-            started_ms: None,
-            finished_ms: None,
-            error: None,
-            summary: None,
-            attempts: 1,
-            callback: None,
-        };
+        let job = Job::queued(uuid::Uuid::new_v4().to_string(), request);
         self.store.insert(&job).await?;
         let _ = self.wake.send(job.id.clone());
         Ok(job)

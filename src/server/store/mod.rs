@@ -49,6 +49,25 @@ pub struct Job {
     pub callback: Option<CallbackState>,
 }
 
+impl Job {
+    /// A new job with id `id`, queued now, not yet tried.
+    pub fn queued(id: String, request: ScanRequest) -> Self {
+        Job {
+            id,
+            status: JobStatus::Queued,
+            request,
+            run_id: None,
+            created_ms: now_ms(),
+            started_ms: None,
+            finished_ms: None,
+            error: None,
+            summary: None,
+            attempts: 1,
+            callback: None,
+        }
+    }
+}
+
 /// One result file of a job.
 #[derive(Debug, Clone)]
 pub struct ResultFile {

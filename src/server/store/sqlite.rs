@@ -233,27 +233,17 @@ impl Store for Sqlite {
 mod tests {
     use super::*;
     use crate::server::api::{ScanOptions, ScanSpec, TargetSpec};
-    use crate::server::store::now_ms;
 
     fn job(id: &str) -> Job {
-        Job {
-            id: id.into(),
-            status: JobStatus::Queued,
-            request: ScanRequest {
+        Job::queued(
+            id.into(),
+            ScanRequest {
                 target: TargetSpec { namespace: "ns".into(), pod: Some("p".into()), selector: None, container: None },
                 scan: ScanSpec::default(),
                 options: ScanOptions::default(),
                 callback: None,
             },
-            run_id: None,
-            created_ms: now_ms(),
-            started_ms: None,
-            finished_ms: None,
-            error: None,
-            summary: None,
-            attempts: 1,
-            callback: None,
-        }
+        )
     }
 
     use crate::server::api::ScanRequest;
