@@ -115,8 +115,8 @@ impl Strategy {
     pub fn grants(self, run: &RunId, pods: &[String]) -> Vec<Grant> {
         match self {
             Strategy::Exec => exec::grants(pods),
-            Strategy::Debug => debug::grants(pods),
-            Strategy::Auto => debug::grants(pods),
+            // auto may fall back to debug: it needs debug's grants up front.
+            Strategy::Debug | Strategy::Auto => debug::grants(pods),
             Strategy::Sidecar => sidecar::grants(run, pods),
         }
     }
