@@ -35,14 +35,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `kscan ARGS` as the testbed admin, with extra environment.
-fn kscan_admin(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = support::kscan();
-    cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("running kscan")
+/// `kscan ARGS` as the testbed admin.
+fn kscan_admin(args: &[&str]) -> Output {
+    support::kscan().env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args).output().expect("running kscan")
 }
 
 fn assert_no_token(output: &Output) {
@@ -130,13 +125,18 @@ async fn scan_of_the_standard_target_writes_hdf_and_leaves_nothing() {
         // A gate no root container passes: exit 1, with the rule named.
         let threshold = out.path().join("gate.yml");
         std::fs::write(&threshold, "failed.total.max: 0\n").unwrap();
-        let output = kscan_admin(
-            &["scan", "-n", &ns, "--pod", "web", "--out-dir", out.path().to_str().unwrap()]
-                .into_iter()
-                .chain(["--threshold", threshold.to_str().unwrap()])
-                .collect::<Vec<_>>(),
-            &[],
-        );
+        let dir = out.path().to_str().unwrap();
+        let output = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "--pod",
+            "web",
+            "--out-dir",
+            dir,
+            "--threshold",
+            threshold.to_str().unwrap(),
+        ]);
         assert_no_token(&output);
         assert_eq!(output.status.code(), Some(1), "stderr:\n{}", text(&output.stderr));
         assert!(text(&output.stdout).contains("FAIL [failed.total.max]"), "{}", text(&output.stdout));
@@ -185,8 +185,7 @@ async fn a_selector_scans_every_matching_pod_into_one_run() {
         }
         let out = tempfile::tempdir().unwrap();
         let dir = out.path().to_str().unwrap();
-        let output =
-            kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", dir, "--format", "junit,sarif"], &[]);
+        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", dir, "--format", "junit,sarif"]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let mut controls = 0;
         for name in ["web-0", "web-1"] {
@@ -200,7 +199,7 @@ async fn a_selector_scans_every_matching_pod_into_one_run() {
         assert_eq!(junit.matches("<testcase").count(), controls, "{junit}");
         let sarif: Value = serde_json::from_slice(&std::fs::read(out.path().join("kscan.sarif")).unwrap()).unwrap();
         assert_eq!(sarif["version"], "2.1.0");
-        let none = kscan_admin(&["scan", "-n", &ns, "-l", "app=nothing"], &[]);
+        let none = kscan_admin(&["scan", "-n", &ns, "-l", "app=nothing"]);
         assert_eq!(none.status.code(), Some(2), "{}", text(&none.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
@@ -224,7 +223,7 @@ async fn an_unknown_pod_is_an_input_error_and_nothing_is_created() {
             "no results directory for a run that scanned nothing"
         );
         assert!(text(&output.stderr).contains("pod no-such-pod not found"), "{}", text(&output.stderr));
-        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "Bad_Name"], &[]);
+        let output = kscan_admin(&["scan", "-n", &ns, "--pod", "Bad_Name"]);
         assert_eq!(output.status.code(), Some(2));
         assert!(text(&output.stderr).contains("RFC 1123"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
@@ -244,7 +243,7 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
     cluster::in_namespace("scan-rbac", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         running_pod(&client, &ns, "other", web()).await;
-        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web"], &[]);
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web"]);
         assert_no_token(&output);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let stdout = text(&output.stdout);
@@ -293,7 +292,7 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
         let other_ns: Api<Pod> = Api::namespaced(scoped.clone(), "default");
         assert!(is_forbidden(&other_ns.list(&ListParams::default()).await), "pods of another namespace");
 
-        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run]);
         assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
         assert!(!path.exists(), "the kubeconfig is removed with the access");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
@@ -311,13 +310,7 @@ async fn the_cinc_engine_runs_with_the_scoped_kubeconfig_only() {
         let work = tempfile::tempdir().unwrap();
         let record = work.path().join("record.json");
         let out = work.path().join("out");
-        let output = kscan_admin(
-            &["scan", "-n", &ns, "--pod", "web", "--engine", "cinc", "--engine-bin", standin().to_str().unwrap()]
-                .into_iter()
-                .chain(["--profile", profile().to_str().unwrap(), "--out-dir", out.to_str().unwrap()])
-                .collect::<Vec<_>>(),
-            &[("STANDIN_RECORD", &record)],
-        );
+        let output = cinc_scan(&ns).arg("--out-dir").arg(&out).env("STANDIN_RECORD", &record).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
         assert_eq!(record["argv"][3], format!("k8s-container://{ns}/web/app"));
@@ -336,11 +329,19 @@ async fn the_cinc_engine_runs_with_the_scoped_kubeconfig_only() {
 
 /// Starts `kscan scan` with the hanging stand-in and waits until the engine
 /// runs (so the access objects exist).
-async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &Path) -> std::process::Child {
+/// `kscan scan` of pod `web` in `ns` as the testbed admin, with the cinc
+/// engine played by the stand-in program.
+fn cinc_scan(ns: &str) -> Command {
     let mut cmd = support::kscan();
     cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig());
     cmd.args(["scan", "-n", ns, "--pod", "web", "--engine", "cinc", "--engine-bin"]);
-    cmd.arg(standin()).arg("--profile").arg(profile()).args(extra);
+    cmd.arg(standin()).arg("--profile").arg(profile());
+    cmd
+}
+
+async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &Path) -> std::process::Child {
+    let mut cmd = cinc_scan(ns);
+    cmd.args(extra);
     cmd.env("STANDIN_MODE", "hang").env("STANDIN_RECORD", record).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -393,7 +394,7 @@ async fn after_kill_9_cleanup_removes_everything() {
         let _ = Command::new("kill").args(["-KILL", &record["pid"].to_string()]).status();
         let kubeconfig = PathBuf::from(record["kubeconfig"].as_str().unwrap());
         assert!(kubeconfig.exists());
-        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run], &[]);
+        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run]);
         assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
         assert_eq!(
             text(&cleaned.stdout).lines().filter(|l| l.starts_with("deleted ")).count(),
@@ -411,10 +412,7 @@ async fn after_kill_9_cleanup_removes_everything() {
 async fn an_engine_that_crashes_is_exit_3_with_its_message_and_nothing_is_left() {
     cluster::in_namespace("scan-crash", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
-        let mut cmd = support::kscan();
-        cmd.env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).env("STANDIN_MODE", "fail");
-        cmd.args(["scan", "-n", &ns, "--pod", "web", "--engine", "cinc", "--engine-bin"]);
-        let output = cmd.arg(standin()).arg("--profile").arg(profile()).output().unwrap();
+        let output = cinc_scan(&ns).env("STANDIN_MODE", "fail").output().unwrap();
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
         assert!(text(&output.stderr).contains("train-kubernetes plugin is missing"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
@@ -501,7 +499,7 @@ fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Op
     let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", SCANNER, "--out-dir"];
     all.push(out.path().to_str().unwrap());
     all.extend_from_slice(args);
-    let output = kscan_admin(&all, &[]);
+    let output = kscan_admin(&all);
     assert_no_token(&output);
     let file = out.path().join(format!("{pod}.{container}.hdf.json"));
     let doc = std::fs::read(&file).ok().map(|b| serde_json::from_slice(&b).unwrap());
@@ -639,7 +637,7 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
     cluster::in_namespace("scan-debug-rbac", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         running_pod(&client, &ns, "other", web()).await;
-        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "debug"], &[]);
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "debug"]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let stdout = text(&output.stdout);
         let kubeconfig = stdout.lines().find_map(|l| l.strip_prefix("KUBECONFIG=")).unwrap();
@@ -655,7 +653,7 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
         pods.patch_ephemeral_containers("web", &params, &kube::api::Patch::Strategic(patch("probe")))
             .await
             .expect("its own pod");
-        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run], &[]);
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run]);
         assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
     })
     .await;
