@@ -50,16 +50,13 @@ pub async fn reach(
         .ok_or_else(|| Error::scan(format!("{target} has no container id yet: is it running?")))?;
     let name = access.name.clone();
 
-    let mut container = json!({
+    let container = json!({
         "name": name,
         "image": config.scanner_image,
-        "imagePullPolicy": "IfNotPresent",
         "command": Command::hold_for(access_seconds(access)).argv(),
         "targetContainerName": target.container.as_str(),
+        "securityContext": config.scanner_security_context(pod.spec.as_ref(), target.container.as_str()),
     });
-    if let Some(uid) = config.scanner_user {
-        container["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
-    }
     tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
     let owned = Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() };

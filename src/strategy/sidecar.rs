@@ -73,15 +73,12 @@ pub async fn reach(
     let name = pod_name(&access.name, index);
     let run = access.name.strip_prefix("kscan-").unwrap_or(&access.name);
 
-    let mut scanner = json!({
+    let scanner = json!({
         "name": SCANNER_CONTAINER,
         "image": config.scanner_image,
-        "imagePullPolicy": "IfNotPresent",
         "command": Command::hold_for(access_seconds(access)).argv(),
+        "securityContext": config.scanner_security_context(Some(&spec), target.container.as_str()),
     });
-    if let Some(uid) = config.scanner_user {
-        scanner["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
-    }
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
     let pod = json!({
         "metadata": {
