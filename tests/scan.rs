@@ -20,7 +20,7 @@ use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{json, Value};
 use support::cluster::{
-    self, is_forbidden, kscan_objects, running_pod, DISTROLESS, KEEP_RUNNING, NONROOT, SCANNER, STANDARD,
+    self, distroless, is_forbidden, kscan_objects, nonroot, running_pod, scanner, standard, KEEP_RUNNING,
 };
 
 fn standin() -> PathBuf {
@@ -47,7 +47,7 @@ fn assert_no_token(output: &Output) {
 }
 
 fn web() -> Value {
-    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+    json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}])
 }
 
 // ---------------------------------------------------------------------------
@@ -279,7 +279,7 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
         assert!(is_forbidden(&pods.exec("other", ["true"], &params).await.map(|_| ())), "exec in another pod");
         assert!(is_forbidden(&pods.delete("web", &DeleteParams::default()).await.map(|_| ())), "delete its pod");
         let pod: Pod = serde_json::from_value(
-            json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": STANDARD}]}}),
+            json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": standard()}]}}),
         )
         .unwrap();
         assert!(is_forbidden(&pods.create(&PostParams::default(), &pod).await), "create pods");
@@ -496,7 +496,7 @@ async fn a_caller_who_may_not_create_access_gets_exit_3_and_nothing_is_left() {
 /// output and the HDF of `pod`'s container `container`, if written.
 fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Option<Value>) {
     let out = tempfile::tempdir().unwrap();
-    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", SCANNER, "--out-dir"];
+    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", scanner(), "--out-dir"];
     all.push(out.path().to_str().unwrap());
     all.extend_from_slice(args);
     let output = kscan_admin(&all);
@@ -520,8 +520,8 @@ fn statuses(doc: &Value, id: &str) -> Vec<String> {
     control(doc, id)["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect()
 }
 
-fn distroless() -> Value {
-    json!([{"name": "app", "image": DISTROLESS}])
+fn distroless_app() -> Value {
+    json!([{"name": "app", "image": distroless()}])
 }
 
 /// The ephemeral containers of `pod` have all ended.
@@ -539,14 +539,14 @@ async fn ephemeral_ended(client: &kube::Client, ns: &str, pod: &str) -> Vec<Stri
 #[tokio::test]
 async fn auto_scans_the_distroless_target_through_a_debug_container() {
     cluster::in_namespace("scan-auto", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         let (output, doc) = scan_into(&ns, "dl", "app", &[]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.expect("results");
         assert_eq!(doc["platform"]["kscan_strategy"], "debug");
         assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("no usable shell"));
         // The target's own filesystem, not the scanner image's: its
-        // os-release, and no shell (the scanner image has one).
+        // os-release, and no shell.
         assert_eq!(doc["platform"]["name"], "kscan-distroless");
         assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
         assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/dl/app"));
@@ -568,7 +568,7 @@ async fn debug_sees_a_change_to_the_planted_file() {
         // A helper container in the same PID namespace changes the distroless
         // container's file between two scans.
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let containers = json!([{"name": "app", "image": DISTROLESS}, {"name": "helper", "image": STANDARD, "command": KEEP_RUNNING}]);
+        let containers = json!([{"name": "app", "image": distroless()}, {"name": "helper", "image": standard(), "command": KEEP_RUNNING}]);
         cluster::create_pod_with(&pods, "flip", containers, json!({"shareProcessNamespace": true})).await;
         cluster::wait_running(&pods, "flip").await;
         let ww = "kscan-no-world-writable-system-files";
@@ -599,14 +599,14 @@ async fn debug_sees_a_change_to_the_planted_file() {
 #[tokio::test]
 async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() {
     cluster::in_namespace("scan-sidecar", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "sidecar"]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.unwrap();
         assert_eq!(doc["platform"]["kscan_strategy"], "sidecar");
         assert_eq!(doc["platform"]["name"], "kscan-distroless");
         assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
-        assert_eq!(doc["platform"]["kscan_image"], DISTROLESS);
+        assert_eq!(doc["platform"]["kscan_image"], distroless());
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "the sidecar pod is gone too");
         let left = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
         assert_eq!(left.items.len(), 1, "only the target pod remains");
@@ -617,7 +617,7 @@ async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() 
 #[tokio::test]
 async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told_what_to_change() {
     cluster::in_namespace("scan-nonroot", |client, ns| async move {
-        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": NONROOT, "command": KEEP_RUNNING}])).await;
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
         let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.unwrap();
@@ -645,7 +645,7 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
         let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
         let pods: Api<Pod> = Api::namespaced(scoped, &ns);
         let patch = |name: &str| {
-            json!({"spec": {"ephemeralContainers": [{"name": name, "image": SCANNER, "command": ["true"], "targetContainerName": "app"}]}})
+            json!({"spec": {"ephemeralContainers": [{"name": name, "image": scanner(), "command": ["true"], "targetContainerName": "app"}]}})
         };
         let params = kube::api::PatchParams::default();
         let other = pods.patch_ephemeral_containers("other", &params, &kube::api::Patch::Strategic(patch("x"))).await;
@@ -690,7 +690,7 @@ async fn the_exec_scan_follows_the_targets_real_state() {
 #[tokio::test]
 async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
     cluster::in_namespace("scan-pss", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         // Enforce `restricted` from now on: the running pod stays, but a root
         // scanner container may no longer be added to it.
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
