@@ -7,7 +7,7 @@
 # The copy is `git archive HEAD` with one compile_error! added; it shares
 # this run's Cargo target directory, so only the agent itself is recompiled.
 source "$(dirname "$0")/../lib.sh"
-cd "$KSCAN_ROOT"
+cd "$KSCAN_ROOT" || exit 1
 tests/testbed/testbed status >/dev/null || die "the testbed is not up: run tests/testbed/testbed up first"
 
 copy=$(mktemp -d "${TMPDIR:-/tmp}/kscan-broken-scanner.XXXXXX")
