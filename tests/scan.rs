@@ -495,19 +495,23 @@ async fn a_caller_who_may_not_create_access_gets_exit_3_and_nothing_is_left() {
 /// Runs `kscan scan` as admin with `args` into a fresh directory; returns the
 /// output and the HDF of `pod`'s container `container`, if written.
 fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Option<Value>) {
-    scan_with_scanner(ns, pod, container, scanner(), args)
+    scan_with_scanner(ns, pod, container, Some(scanner()), args)
 }
 
-/// [`scan_into`] with the scanner image `scanner_image`.
+/// [`scan_into`] with the scanner image `scanner_image` (None: kscan's default).
 fn scan_with_scanner(
     ns: &str,
     pod: &str,
     container: &str,
-    scanner_image: &str,
+    scanner_image: Option<&str>,
     args: &[&str],
 ) -> (Output, Option<Value>) {
     let out = tempfile::tempdir().unwrap();
-    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", scanner_image, "--out-dir"];
+    let mut all = vec!["scan", "-n", ns, "--pod", pod];
+    if let Some(image) = scanner_image {
+        all.extend(["--scanner-image", image]);
+    }
+    all.push("--out-dir");
     all.push(out.path().to_str().unwrap());
     all.extend_from_slice(args);
     let output = kscan_admin(&all);
@@ -728,7 +732,7 @@ async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
 /// 60 s, naming the image and the pull error, and leaves nothing behind.
 async fn assert_unpullable_scanner(client: &kube::Client, ns: &str, image: &str, error: &[&str]) {
     let clock = Instant::now();
-    let (output, doc) = scan_with_scanner(ns, "dl", "app", image, &["--strategy", "debug"]);
+    let (output, doc) = scan_with_scanner(ns, "dl", "app", Some(image), &["--strategy", "debug"]);
     let err = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "stderr:\n{err}");
     assert!(doc.is_none());
@@ -877,7 +881,8 @@ mod debian {
         cluster::in_namespace("scan-debian", |client, ns| async move {
             let containers = json!([{"name": "app", "image": cluster::debian_standard(), "command": KEEP_RUNNING}]);
             running_pod(&client, &ns, "deb", containers).await;
-            let (output, doc) = scan_into(&ns, "deb", "app", &["--strategy", "exec"]);
+            // exec needs no scanner image.
+            let (output, doc) = scan_with_scanner(&ns, "deb", "app", None, &["--strategy", "exec"]);
             assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
             let doc = doc.unwrap();
             assert_eq!(doc["platform"]["name"], "debian");
