@@ -79,8 +79,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Strategy::Auto)]
     pub strategy: Strategy,
 
-    /// Scanner image for debug and sidecar: the static kscan binary at
-    /// /usr/local/bin/kscan (see docs/strategies.md to build and publish it).
+    /// Scanner image for debug and sidecar: the static kscan-agent at
+    /// /usr/local/bin/kscan-agent (see docs/strategies.md to build and publish it).
     #[arg(long, value_name = "IMAGE", env = "KSCAN_SCANNER_IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
     pub scanner_image: String,
 

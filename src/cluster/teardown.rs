@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kscan_agent::protocol::Command;
 use kube::api::{Api, AttachParams, DeleteParams};
 use serde::de::DeserializeOwned;
 
@@ -301,7 +302,7 @@ async fn stop_ephemeral(
         if is_running(&current, Kind::Ephemeral, name) && !asked {
             asked = true;
             let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
-            match pods.exec(pod, crate::strategy::agent::STOP_COMMAND, &params).await {
+            match pods.exec(pod, Command::Stop.argv(), &params).await {
                 Ok(process) => {
                     let _ = tokio::time::timeout(Duration::from_secs(20), process.join()).await;
                 }

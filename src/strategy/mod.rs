@@ -13,7 +13,6 @@
 //!   container, `shareProcessNamespace: true`, and scans the same way.
 //! - `auto` uses exec when the container has a usable shell, else debug.
 
-pub mod agent;
 pub mod auto;
 pub mod debug;
 pub mod exec;
@@ -22,18 +21,15 @@ pub mod sidecar;
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
-
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::teardown::Teardown;
 use crate::cluster::RunId;
-use crate::engine::probe::Probe;
+use crate::engine::Reach;
 use crate::error::Result;
 use crate::target::ContainerRef;
-use agent::Agent;
 
 /// The scanner image the testbed builds (`tests/testbed/testbed images`):
-/// the static kscan binary and busybox. Publish your own build and pass
+/// the static kscan-agent and busybox. Publish your own build and pass
 /// `--scanner-image` on real clusters.
 pub const DEFAULT_SCANNER_IMAGE: &str = "kscan.test/scanner:dev";
 
@@ -63,40 +59,6 @@ pub struct StrategyConfig {
     pub scanner_user: Option<i64>,
     /// Image to scan with sidecar instead of the target container's.
     pub image: Option<String>,
-}
-
-/// How the engines see one target.
-pub enum Via {
-    /// Through a probe on this side (exec).
-    Probe(Box<dyn Probe>),
-    /// Through kscan running in a scanner container beside the target.
-    Agent(Box<Agent>),
-}
-
-/// How the engines reach one target once the strategy is in place.
-pub struct Reach {
-    /// The way in.
-    pub via: Via,
-    /// The train target for CINC Auditor / InSpec (exec only).
-    pub train_target: Option<String>,
-    /// Facts about how the scan ran, merged into the HDF `platform`.
-    pub platform: Map<String, Value>,
-}
-
-impl Reach {
-    fn new(via: Via, train_target: Option<String>, strategy: &str, reason: Option<String>) -> Self {
-        let mut platform = Map::new();
-        platform.insert("kscan_strategy".into(), json!(strategy));
-        if let Some(reason) = reason {
-            platform.insert("kscan_strategy_reason".into(), json!(reason));
-        }
-        Reach { via, train_target, platform }
-    }
-
-    /// The strategy that was used.
-    pub fn strategy(&self) -> &str {
-        self.platform.get("kscan_strategy").and_then(Value::as_str).unwrap_or("?")
-    }
 }
 
 impl Strategy {
