@@ -63,11 +63,12 @@ add_busybox() {
   cp -a "$tree/." "$root/"
 }
 
-# add_users DIR: root, nobody and the distroless-style nonroot (65532).
+# add_users DIR [ROOT_SHELL]: root, nobody and the distroless-style nonroot
+# (65532); root's login shell is ROOT_SHELL (default /bin/sh).
 add_users() {
-  local root=$1
-  cat >"$root/etc/passwd" <<'PASSWD'
-root:x:0:0:root:/root:/bin/sh
+  local root=$1 shell=${2:-/bin/sh}
+  cat >"$root/etc/passwd" <<PASSWD
+root:x:0:0:root:/root:$shell
 nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
 nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
 PASSWD
@@ -310,8 +311,8 @@ debian_versions() {
 # The distroless Debian target, built the way distroless images are: each
 # package's files unpacked with dpkg-deb -x (no maintainer scripts, no
 # dpkg database, no shell), then the few files the scripts would have made:
-# users (root, nobody, nonroot 65532) in /etc/passwd and /etc/group without
-# /etc/shadow, the CA bundle, /tmp and the nonroot home.
+# users (root, nobody, nonroot 65532; no login shell) in /etc/passwd and
+# /etc/group without /etc/shadow, the CA bundle, /tmp and the nonroot home.
 rootfs_debian_distroless() {
   local root=$1 debs="$1.debs" deb
   mkdir -p "$root" "$debs"
@@ -326,19 +327,9 @@ rootfs_debian_distroless() {
   mkdir -p "$root/etc/ssl/certs" "$root/home/nonroot" "$root/tmp" "$root/usr/local/bin"
   find "$root/usr/share/ca-certificates" -name '*.crt' -print0 | sort -z | xargs -0 cat >"$root/etc/ssl/certs/ca-certificates.crt"
   mv "$root/usr/bin/catatonit" "$root/usr/local/bin/app"
-  cat >"$root/etc/passwd" <<'PASSWD'
-root:x:0:0:root:/root:/sbin/nologin
-nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
-nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
-PASSWD
-  cat >"$root/etc/group" <<'GROUP'
-root:x:0:
-nobody:x:65534:
-tty:x:5:
-staff:x:50:
-nonroot:x:65532:
-GROUP
-  chmod 0644 "$root/etc/passwd" "$root/etc/group" "$root/etc/ssl/certs/ca-certificates.crt"
+  add_users "$root" /sbin/nologin
+  rm -f "$root/etc/shadow"
+  chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
   chown 65532:65532 "$root/home/nonroot"
   chmod 0700 "$root/home/nonroot"
   chmod 1777 "$root/tmp"
