@@ -767,6 +767,26 @@ async fn a_registry_that_refuses_connections_is_a_named_pull_error() {
     .await;
 }
 
+#[tokio::test]
+async fn a_scanner_that_cannot_start_is_exit_3_with_the_start_error_not_left_running() {
+    cluster::in_namespace("scan-nostart", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless_app()).await;
+        // A real image from the registry that has no agent in it: the
+        // ephemeral container is created, and its entrypoint cannot start.
+        let clock = Instant::now();
+        let (output, doc) = scan_with_scanner(&ns, "dl", "app", Some(cluster::distroless()), &["--strategy", "debug"]);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "could not scan, not teardown left objects:\n{err}");
+        assert!(doc.is_none());
+        assert!(err.contains("cannot start") && err.contains("kscan-agent"), "the start error:\n{err}");
+        assert!(!err.contains("still runs"), "a container that never ran is not left running:\n{err}");
+        assert!(err.contains("never started"), "teardown says so:\n{err}");
+        assert!(clock.elapsed() < Duration::from_secs(60), "took {:?}:\n{err}", clock.elapsed());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Real Debian targets: what to expect comes from their root filesystems
 // ---------------------------------------------------------------------------
