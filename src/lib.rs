@@ -20,6 +20,7 @@ pub mod gate;
 pub mod hdf;
 pub mod posture;
 pub mod report;
+pub mod results;
 pub mod scan;
 pub mod server;
 pub mod strategy;

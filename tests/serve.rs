@@ -873,8 +873,8 @@ async fn dropping_a_running_scan_future_still_tears_down() {
     use kscan::cluster::client::ClusterArgs;
     use kscan::scan::{run_until, Plan};
     use kscan::strategy::{Strategy, StrategyConfig};
-    use kscan::target::resolve::{Request, Selection};
     use kscan::target::{Label, Subdomain};
+    use kscan::target::{Request, Selection};
     cluster::in_namespace("serve-drop", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let out = tempfile::tempdir().unwrap();

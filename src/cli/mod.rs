@@ -13,6 +13,7 @@ pub mod agent;
 pub mod cleanup;
 pub mod gate;
 pub mod github;
+pub mod output;
 pub mod posture;
 pub mod report;
 pub mod scan;

@@ -25,8 +25,7 @@ use super::metrics::Metrics;
 use super::store::{rfc3339, Job, ResultFile};
 use crate::cluster::client::Connection;
 use crate::hdf::{ResultSet, Source};
-use crate::report::formats::Plan;
-use crate::report::{Format, Gate, Report, Templates};
+use crate::report::Format;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -349,7 +348,8 @@ async fn results(
     let q = query(q)?;
     let job = load(&state, &id).await?;
     let format = q.format.or(job.request.options.report_format).unwrap_or_default();
-    if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) {
+    // A job whose teardown left objects (status error) still has its results.
+    if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) && job.summary.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
@@ -365,11 +365,9 @@ async fn results(
     let files = state.queue.store().results(&job.id).await?;
     let (content_type, body) = match format {
         ResultFormat::Hdf => ("application/json", hdf_body(&files)?),
-        ResultFormat::Junit => ("application/xml", render(&job, state.queue.limits(), &files, Format::Junit)?),
-        ResultFormat::Sarif => ("application/sarif+json", render(&job, state.queue.limits(), &files, Format::Sarif)?),
-        ResultFormat::Markdown => {
-            ("text/markdown; charset=utf-8", render(&job, state.queue.limits(), &files, Format::Markdown)?)
-        }
+        ResultFormat::Junit => ("application/xml", render(&job, &files, Format::Junit)?),
+        ResultFormat::Sarif => ("application/sarif+json", render(&job, &files, Format::Sarif)?),
+        ResultFormat::Markdown => ("text/markdown; charset=utf-8", render(&job, &files, Format::Markdown)?),
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
@@ -389,27 +387,15 @@ fn hdf_body(files: &[ResultFile]) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-/// Render the stored HDF as `kscan report` would, gated with the job's
-/// threshold (evaluated again on the same results).
-fn render(job: &Job, limits: &Limits, files: &[ResultFile], format: Format) -> Result<Vec<u8>, ApiError> {
+/// Render the stored HDF as `kscan report` would, with the verdict stored
+/// with the job (the threshold file is not read again).
+fn render(job: &Job, files: &[ResultFile], format: Format) -> Result<Vec<u8>, ApiError> {
     let sets = files
         .iter()
         .map(|f| ResultSet::from_slice(Source::File(f.name.clone().into()), &f.body))
         .collect::<crate::Result<Vec<_>>>()?;
-    let gate = match job.request.threshold_path(limits)? {
-        None => None,
-        Some(path) => {
-            let name = job.request.scan.threshold.clone().unwrap_or_default();
-            Some(Gate::check(name, &crate::gate::Thresholds::load(&path)?, &sets))
-        }
-    };
-    let report = Report::new(sets, gate)?;
-    let mut templates = Templates::new(None)?;
-    let plan = Plan::new(std::slice::from_ref(&format), &mut templates)?;
-    let dir = tempfile::tempdir().map_err(ApiError::internal)?;
-    let written = plan.write(&report, &templates, dir.path())?;
-    let file = written.first().ok_or_else(|| ApiError::internal(format!("{format} wrote nothing")))?;
-    std::fs::read(&file.path).map_err(ApiError::internal)
+    let verdict = job.summary.as_ref().and_then(|s| s.gate.as_ref()).map(GateSummary::verdict);
+    Ok(crate::results::render(sets, verdict, format)?)
 }
 
 /// Profiles in the server's profile directory (for `scan.profile`).
