@@ -149,7 +149,7 @@ impl Publisher {
         match &self.target {
             Target::Github { output, summary } => {
                 out.push_str(&github_error("kscan", message));
-                let text = format!("## ❌ kscan: exit {exit_code}, no results\n\n{}\n", quote(message));
+                let text = format!("## ❌ kscan: exit {exit_code}, no results\n\n> {}\n", quote(message));
                 append(summary, text.as_bytes(), "GITHUB_STEP_SUMMARY")?;
                 append(output, outputs.github_output().as_bytes(), "GITHUB_OUTPUT")?;
             }
@@ -168,7 +168,7 @@ fn github_error(title: &str, message: &str) -> String {
     format!("::error title={}::{}\n", escape_property(title), escape_data(message))
 }
 
-/// `message` as a Markdown block quote.
+/// `message` as the lines of a Markdown block quote (the first `> ` is the caller's).
 fn quote(message: &str) -> String {
     message.lines().collect::<Vec<_>>().join("\n> ")
 }
