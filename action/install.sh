@@ -31,8 +31,9 @@ download() {
   if [ "$tag" = latest ]; then url="$releases/latest/download"; else url="$releases/download/$tag"; fi
   mkdir -p "$dir"
   echo "downloading $url/$asset"
-  curl -fsSL --retry 3 -o "$dir/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$dir/SHA256SUMS" "$url/SHA256SUMS" \
-    || { rm -rf "$dir"; fail "kscan $tag could not be downloaded from $url (see above)"; }
+  if ! { curl -fsSL --retry 3 -o "$dir/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$dir/SHA256SUMS" "$url/SHA256SUMS"; }; then
+    rm -rf "$dir"; fail "kscan $tag could not be downloaded from $url (see above)"
+  fi
 }
 
 # Check $asset in directory $1 against its SHA256SUMS; remove it on a mismatch.

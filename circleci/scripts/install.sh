@@ -19,8 +19,9 @@ else
   url="$KSCAN_PARAM_RELEASES_URL/download/$KSCAN_PARAM_VERSION"
 fi
 tmp="$(mktemp -d)"
-curl -fsSL --retry 3 -o "$tmp/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$tmp/SHA256SUMS" "$url/SHA256SUMS" \
-  || { echo "kscan $KSCAN_PARAM_VERSION could not be downloaded from $url" >&2; exit 2; }
+if ! { curl -fsSL --retry 3 -o "$tmp/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$tmp/SHA256SUMS" "$url/SHA256SUMS"; }; then
+  echo "kscan $KSCAN_PARAM_VERSION could not be downloaded from $url" >&2; exit 2
+fi
 if ! (cd "$tmp" && grep -E "^[0-9a-f]{64} [ *]$asset\$" SHA256SUMS | sha256sum -c --strict -); then
   echo "$asset from $url does not match its SHA-256 in SHA256SUMS: not installed" >&2
   exit 2

@@ -96,7 +96,7 @@ pub struct Args {
     pub engine: EngineKind,
 
     /// InSpec profile directory for `--engine cinc`.
-    #[arg(long, value_name = "DIR", required_if_eq("engine", "cinc"))]
+    #[arg(long, value_name = "DIR")]
     pub profile: Option<PathBuf>,
 
     /// The CINC Auditor / InSpec program (default: cinc-auditor, then inspec, on PATH).

@@ -12,8 +12,9 @@ dir="$KSCAN_BIN_DIR/$KSCAN_VERSION"
 if [ "$KSCAN_VERSION" = latest ] || [ ! -s "$dir/$asset" ]; then
   if [ "$KSCAN_VERSION" = latest ]; then url="$KSCAN_RELEASES_URL/latest/download"; else url="$KSCAN_RELEASES_URL/download/$KSCAN_VERSION"; fi
   rm -rf "$dir" && mkdir -p "$dir"
-  curl -fsSL --retry 3 -o "$dir/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$dir/SHA256SUMS" "$url/SHA256SUMS" \
-    || { echo "kscan $KSCAN_VERSION could not be downloaded from $url" >&2; exit 2; }
+  if ! { curl -fsSL --retry 3 -o "$dir/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$dir/SHA256SUMS" "$url/SHA256SUMS"; }; then
+    echo "kscan $KSCAN_VERSION could not be downloaded from $url" >&2; exit 2
+  fi
 fi
 if ! (cd "$dir" && grep -E "^[0-9a-f]{64} [ *]$asset\$" SHA256SUMS | sha256sum -c --strict -); then
   echo "$asset does not match its SHA-256 in SHA256SUMS: not installed" >&2
