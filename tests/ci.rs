@@ -1604,3 +1604,59 @@ mod act {
         .await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// The GitLab component under a real GitLab CI runner: gitlab-ci-local
+// ---------------------------------------------------------------------------
+
+mod gitlab_ci_local {
+    use super::*;
+
+    /// Run the component's job with `inputs` in a fresh project that
+    /// includes it locally; returns the job's exit code as the runner
+    /// reports it, and the log.
+    fn run(inputs: &[(&str, &str)]) -> (Option<i32>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("templates")).unwrap();
+        std::fs::copy(support::root().join("gitlab/templates/kscan.yml"), project.join("templates/kscan.yml")).unwrap();
+        let mut ci = String::from("include:\n  - local: templates/kscan.yml\n    inputs:\n");
+        for (k, v) in inputs.iter().chain(&[("version", "path")]) {
+            ci.push_str(&format!("      {k}: '{}'\n", v.replace('\'', "''")));
+        }
+        std::fs::write(project.join(".gitlab-ci.yml"), ci).unwrap();
+        for args in [
+            &["init", "-q"][..],
+            &["add", "-A"],
+            &["-c", "user.email=t@kscan", "-c", "user.name=t", "commit", "-qm", "t"],
+        ] {
+            assert!(Command::new("git").args(args).current_dir(&project).status().unwrap().success());
+        }
+        let bin = kscan_on_path(dir.path());
+        let out = Command::new(support::tool("gitlab-ci-local"))
+            .args(["--force-shell-executor", "kscan"])
+            .current_dir(&project)
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        let log = format!("{stdout}{stderr}");
+        let code = log.lines().find_map(|l| l.split_once("kscan finished in ").map(|(_, r)| r)).map(|r| {
+            if r.contains(" PASS ") {
+                0
+            } else {
+                r.split(" FAIL ").nth(1).and_then(|c| c.trim().parse().ok()).unwrap_or(-1)
+            }
+        });
+        (code, log)
+    }
+
+    #[test]
+    fn the_job_exits_2_for_a_bad_name_and_3_for_a_cluster_that_does_not_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let (got, log) = run(&[("namespace", "shop"), ("pod", pod), ("kubeconfig", kubeconfig.to_str().unwrap())]);
+            assert_eq!(got, Some(code), "{log}");
+        }
+    }
+}
