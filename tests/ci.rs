@@ -298,7 +298,7 @@ mod github_action {
             let (uses, cond) = runs[0].uses.clone().expect("the cache step");
             assert!(uses.starts_with("actions/cache@") && cond.contains("inputs.version != 'path'"), "{uses} {cond}");
             assert_eq!(runs[1].code, Some(0), "{log}");
-            assert_eq!(r.added_path(), [bin.clone()]);
+            assert_eq!(r.added_path(), std::slice::from_ref(&bin));
 
             // Scan, gate and report: the root container fails the strict gate.
             let scan = &runs[2];
@@ -359,7 +359,7 @@ mod github_action {
             let bin = r.temp.join("tool-cache/kscan").join(version).join(std::env::consts::ARCH);
             assert_eq!(std::fs::read(bin.join("kscan")).unwrap(), binary);
             assert!(runs[1].stdout.contains(&format!("kscan {}", env!("CARGO_PKG_VERSION"))), "{log}");
-            assert_eq!(r.added_path(), [bin.clone()]);
+            assert_eq!(r.added_path(), std::slice::from_ref(&bin));
             if version == "v0.1.0" {
                 // The next job finds it in the tool cache (restored by the cache step) and checks it again.
                 let mut again = runner(dir.path(), "/usr/bin:/bin");
@@ -1582,7 +1582,7 @@ mod act {
             // One annotation per failed control (at most 10 per level), and one summary.
             let annotated =
                 failing.annotations("error") + failing.annotations("warning") + failing.annotations("notice");
-            assert!(annotated >= 1 && annotated <= 30, "{}", failing.log);
+            assert!((1..=30).contains(&annotated), "{}", failing.log);
             for line in failing.log.lines().filter(|l| l.contains("❗  ::")) {
                 let text = line.split_once("❗  ").unwrap().1;
                 assert_eq!(failing.log.matches(text).count(), 1, "annotated twice: {text}");

@@ -57,6 +57,7 @@ pub struct Common {
 /// Arguments of `kscan github comment`.
 #[derive(Debug, clap::Args)]
 pub struct CommentArgs {
+    /// The results, the gate and the repository.
     #[command(flatten)]
     pub common: Common,
 
@@ -73,6 +74,7 @@ pub struct CommentArgs {
 /// Arguments of `kscan github check-run`.
 #[derive(Debug, clap::Args)]
 pub struct CheckRunArgs {
+    /// The results, the gate and the repository.
     #[command(flatten)]
     pub common: Common,
 
