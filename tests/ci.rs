@@ -1560,7 +1560,7 @@ mod act {
     }
 
     #[tokio::test]
-    async fn a_failing_and_a_passing_gate_give_their_outputs_and_each_annotation_once() {
+    async fn a_failing_a_passing_gate_and_a_teardown_that_leaves_objects_give_their_outputs_once() {
         cluster::in_namespace("act", |client, ns| async move {
             web_pod(&client, &ns).await;
             let kubeconfig = support::testbed_kubeconfig();
@@ -1600,6 +1600,15 @@ mod act {
             assert_eq!(passing.summaries(), 1, "{}", passing.log);
             assert!(passing.out("compliance").parse::<u32>().unwrap() <= 100);
             assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+
+            // A caller that may not delete: teardown leaves the run's objects, exit 4.
+            let dir = tempfile::tempdir().unwrap();
+            let no_delete = support::cluster::no_delete_kubeconfig(&client, &ns, dir.path()).await;
+            let left = act(&[("namespace", ns.as_str()), ("pod", "web"), ("kubeconfig", no_delete.to_str().unwrap())]);
+            assert_eq!((left.out("exit-code"), left.out("verdict")), ("4".into(), "not-gated".into()), "{}", left.log);
+            assert_eq!(left.annotations("error"), left.log.matches("❗  ::error title=kscan teardown::").count());
+            assert_eq!(left.log.matches("❗  ::error title=kscan teardown::").count(), 1, "{}", left.log);
+            assert_eq!(left.summaries(), 1, "{}", left.log);
         })
         .await;
     }
@@ -1658,5 +1667,81 @@ mod gitlab_ci_local {
             let (got, log) = run(&[("namespace", "shop"), ("pod", pod), ("kubeconfig", kubeconfig.to_str().unwrap())]);
             assert_eq!(got, Some(code), "{log}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exit 4 on every platform: a caller that may create the run's RBAC objects
+// but not delete them (on the testbed)
+// ---------------------------------------------------------------------------
+
+mod exit_4 {
+    use super::*;
+    use serde_yaml::{Mapping, Value};
+    use support::cluster::{self, no_delete_kubeconfig};
+
+    #[tokio::test]
+    async fn every_wrapper_exits_4_after_writing_its_reports_when_teardown_leaves_objects() {
+        cluster::in_namespace("exit-4", |client, ns| async move {
+            web_pod(&client, &ns).await;
+            let dir = tempfile::tempdir().unwrap();
+            let kubeconfig = no_delete_kubeconfig(&client, &ns, dir.path()).await;
+            let kc = kubeconfig.to_str().unwrap();
+            let bin = kscan_on_path(dir.path());
+            let path = format!("{}:/usr/bin:/bin", bin.display());
+
+            // GitHub: the composite steps as the runner runs them.
+            let work = tempfile::tempdir().unwrap();
+            let (w, temp) = (work.path().join("work"), work.path().join("temp"));
+            std::fs::create_dir_all(&w).unwrap();
+            std::fs::create_dir_all(&temp).unwrap();
+            let mut r = runner::Runner::new(&support::root(), &w, &temp, &path);
+            r.input("namespace", &ns).input("pod", "web").input("kubeconfig", kc).input("version", "path");
+            let runs = r.run();
+            assert_eq!(runs[2].code, Some(4), "{}{}", runs[2].stdout, runs[2].stderr);
+            assert_eq!(r.outputs()["exit-code"], "4");
+            assert!(runs[2].stdout.contains("::error title=kscan teardown::"), "{}", runs[2].stdout);
+            assert!(w.join("kscan-results/kscan.sarif").is_file() && w.join("kscan-results/kscan-junit.xml").is_file());
+
+            // GitLab.
+            let doc = gitlab_component::interpolate(&[
+                ("namespace", &ns),
+                ("pod", "web"),
+                ("kubeconfig", kc),
+                ("version", "path"),
+            ]);
+            let work = tempfile::tempdir().unwrap();
+            let run = gitlab_component::run_job(&doc["kscan"], work.path(), &path, 0..2);
+            assert_eq!(run.code, Some(4), "{}", run.log);
+            let env = std::fs::read_to_string(work.path().join("kscan-results/kscan.env")).unwrap();
+            assert!(env.contains("KSCAN_EXIT_CODE=4\n"), "{env}");
+
+            // CircleCI.
+            let work = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(work.path().join("home")).unwrap();
+            let given: Mapping = [("namespace", ns.as_str()), ("pod", "web"), ("kubeconfig", kc), ("version", "path")]
+                .iter()
+                .map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into())))
+                .collect();
+            let run = circleci_orb::run_job(&circleci_orb::pack(), "scan", &given, work.path(), &path);
+            assert_eq!(run.steps, [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(4))], "{}", run.log);
+            assert!(work.path().join("kscan-results/kscan-junit.xml").is_file());
+
+            // CodeBuild.
+            let src = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(src.path().join("home")).unwrap();
+            let url = local_release(dir.path());
+            let vars = [
+                ("KSCAN_RELEASES_URL", url.as_str()),
+                ("KSCAN_NAMESPACE", ns.as_str()),
+                ("KSCAN_POD", "web"),
+                ("KSCAN_KUBECONFIG", kc),
+                ("KSCAN_THRESHOLD", ""),
+            ];
+            let (ran, log) = codebuild::run(&codebuild::buildspec(), &vars, src.path(), "/usr/bin:/bin");
+            assert_eq!(ran.last(), Some(&("build".to_owned(), 4)), "{log}");
+            assert!(src.path().join("kscan-results/kscan-junit.xml").is_file());
+        })
+        .await;
     }
 }

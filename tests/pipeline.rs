@@ -179,3 +179,42 @@ fn a_reader_that_stops_early_does_not_make_kscan_fail() {
     let status = Command::new("bash").arg("-c").arg(script).status().unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_scan_whose_teardown_fails_still_writes_junit_sarif_and_the_gate_and_exits_4() {
+    use support::cluster::{self, kscan_objects, no_delete_kubeconfig, running_pod, KEEP_RUNNING, STANDARD};
+    cluster::in_namespace("teardown-4", |client, ns| async move {
+        let containers = json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]);
+        running_pod(&client, &ns, "web", containers).await;
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = no_delete_kubeconfig(&client, &ns, dir.path()).await;
+        let strict = support::root().join("examples/thresholds/strict.yml");
+        let out = support::kscan()
+            .current_dir(dir.path())
+            .args(["scan", "-n", &ns, "--pod", "web", "--out-dir", "out", "--format", "junit,sarif"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--threshold")
+            .arg(&strict)
+            .output()
+            .unwrap();
+        let log = show(&out);
+        assert_eq!(out.status.code(), Some(4), "{log}");
+        assert!(log.contains("teardown left") && log.contains("kscan cleanup --run"), "{log}");
+        assert!(log.contains("FAIL [") || log.contains("gate: FAILED"), "the gate ran: {log}");
+        let out_dir = dir.path().join("out");
+        assert!(std::fs::read_to_string(out_dir.join("kscan-junit.xml")).unwrap().starts_with("<?xml"));
+        let sarif: Value = serde_json::from_slice(&std::fs::read(out_dir.join("kscan.sarif")).unwrap()).unwrap();
+        assert_eq!(sarif["version"], "2.1.0");
+        let m = manifest(&out_dir);
+        assert_eq!(m["exit_code"], 4, "{m:#}");
+        assert!(m["verdict"]["violations"].as_array().is_some_and(|v| !v.is_empty()), "{m:#}");
+        assert!(m["error"].as_str().unwrap().contains("teardown left"), "{m:#}");
+        // kscan report on the directory carries the exit code on.
+        let out = kscan(dir.path(), &["report", "out", "--format", "markdown", "--out-dir", "again"]);
+        assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+        assert!(dir.path().join("again/kscan-summary.md").is_file());
+        assert!(!kscan_objects(&client, &ns).await.is_empty(), "the caller could not delete the run's objects");
+    })
+    .await;
+}

@@ -434,3 +434,53 @@ fn list_dir(dir: &std::path::Path, pick: impl Fn(&std::path::Path) -> Option<Str
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that ended with a failed gate, whose threshold file no longer exists.
+    fn gated_job() -> (Job, Vec<ResultFile>) {
+        let request = parse_body(br#"{"target": {"namespace": "shop", "pod": "web"}, "scan": {"threshold": "gone"}}"#)
+            .expect("a valid body");
+        let mut job = Job::queued("0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11".into(), request);
+        job.status = JobStatus::Failed;
+        let gate = crate::report::Gate {
+            threshold: "gone".into(),
+            rules: 1,
+            violations: vec![crate::report::GateViolation {
+                rule: "failed.total.max".into(),
+                message: "stored message".into(),
+                detail: None,
+            }],
+        };
+        job.summary = Some(Summary { targets: Vec::new(), gate: Some(GateSummary::of(&gate)) });
+        let hdf = serde_json::json!({"platform": {"name": "x", "release": "1"}, "profiles": [{"name": "p", "controls": [
+            {"id": "C-1", "impact": 0.5, "tags": {}, "results": [{"status": "passed", "code_desc": "t", "start_time": ""}]}]}]});
+        (job, vec![ResultFile { name: "web.app.hdf.json".into(), body: hdf.to_string().into_bytes() }])
+    }
+
+    #[test]
+    fn results_are_rendered_with_the_stored_verdict_not_a_threshold_read_again() {
+        let (job, files) = gated_job();
+        // Every control passed and no threshold file can be read: only the stored verdict says "failed".
+        let md = String::from_utf8(render(&job, &files, Format::Markdown).unwrap()).unwrap();
+        assert!(md.contains("gate failed") && md.contains("stored message"), "{md}");
+        let junit = String::from_utf8(render(&job, &files, Format::Junit).unwrap()).unwrap();
+        assert!(junit.starts_with("<?xml"), "{junit}");
+    }
+
+    #[test]
+    fn a_stored_summary_without_rules_keeps_its_violations() {
+        let summary = GateSummary {
+            threshold: "t".into(),
+            passed: false,
+            violations: vec!["[compliance.min] Overall compliance minimum was not satisfied (compliance is 4%)".into()],
+            rule_count: 0,
+            rules: Vec::new(),
+        };
+        let gate = summary.verdict();
+        assert!(!gate.passed());
+        assert_eq!(gate.violations[0].rule, "compliance.min");
+    }
+}
