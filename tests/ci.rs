@@ -1744,3 +1744,157 @@ mod exit_4 {
         .await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Published layouts and review rules
+// ---------------------------------------------------------------------------
+
+mod published {
+    use super::*;
+    use serde_yaml::Value;
+
+    fn yaml(path: &Path) -> Value {
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `gitlab/` is what a release copies to the root of the catalog
+    /// project: `templates/<name>.yml` for `include: component:`, the
+    /// README, and the pipeline that tests and releases it.
+    #[test]
+    fn gitlab_is_a_ci_cd_component_project_root() {
+        let dir = support::root().join("gitlab");
+        let mut entries: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        entries.sort();
+        assert_eq!(entries, [".gitlab-ci.yml", "README.md", "templates"]);
+        let components: Vec<String> = std::fs::read_dir(dir.join("templates"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                assert_eq!(p.extension().and_then(|e| e.to_str()), Some("yml"), "{}", p.display());
+                p.file_stem().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(components, ["kscan"]);
+        validate("check-jsonschema", &["--builtin-schema", "vendor.gitlab-ci", "gitlab/.gitlab-ci.yml"]);
+        // The project's pipeline includes its own component from its own commit,
+        // with inputs the component has.
+        let ci = yaml(&dir.join(".gitlab-ci.yml"));
+        let include = &ci["include"][0];
+        assert_eq!(include["component"].as_str(), Some("$CI_SERVER_FQDN/$CI_PROJECT_PATH/kscan@$CI_COMMIT_SHA"));
+        let text = std::fs::read_to_string(dir.join("templates/kscan.yml")).unwrap();
+        let spec: Value = serde_yaml::from_str(text.split("\n---\n").next().unwrap()).unwrap();
+        for (name, _) in include["inputs"].as_mapping().unwrap() {
+            assert!(!spec["spec"]["inputs"][name.as_str().unwrap()].is_null(), "no input {name:?}");
+        }
+        assert!(ci["create-release"]["release"]["tag_name"].as_str().is_some());
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(readme.contains("component: $CI_SERVER_FQDN/<group>/kscan-component/kscan@"), "{readme}");
+    }
+
+    /// The orb-tools review rules the orb follows.
+    #[test]
+    fn the_orb_follows_the_orb_tools_review_rules() {
+        let orb = circleci_orb::pack();
+        let snake =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        for key in ["home_url", "source_url"] {
+            assert!(
+                orb["display"][key].as_str().is_some_and(|u| u.starts_with("https://github.com/kscan/kscan")),
+                "{key}"
+            );
+        }
+        assert!(orb["executors"].as_mapping().is_some_and(|e| !e.is_empty()), "an executor");
+        let examples = orb["examples"].as_mapping().unwrap();
+        assert!(!examples.is_empty());
+        for (name, e) in examples {
+            assert!(e["description"].as_str().is_some() && e["usage"].is_mapping(), "example {name:?}");
+        }
+        for kind in ["commands", "jobs", "executors"] {
+            for (name, def) in orb[kind].as_mapping().unwrap() {
+                let name = name.as_str().unwrap();
+                assert!(snake(name), "{kind} {name} is not snake_case");
+                assert!(def["description"].as_str().is_some_and(|d| !d.trim().is_empty()), "{kind} {name}");
+                for (p, meta) in def["parameters"].as_mapping().cloned().unwrap_or_default() {
+                    let p = p.as_str().unwrap();
+                    assert!(snake(p), "{kind} {name}: parameter {p} is not snake_case");
+                    assert!(meta["description"].as_str().is_some_and(|d| !d.is_empty()), "{kind} {name}: {p}");
+                }
+            }
+        }
+        // Run steps are named and their scripts are included, not inline.
+        for file in ["commands/install.yml", "commands/scan.yml", "commands/report.yml"] {
+            let def = yaml(&support::root().join("circleci").join(file));
+            for step in def["steps"].as_sequence().unwrap() {
+                if let Some(run) = step.get("run") {
+                    assert!(run["name"].as_str().is_some(), "{file}: a run step without a name");
+                    assert!(
+                        run["command"].as_str().unwrap().starts_with("<<include(scripts/"),
+                        "{file}: inline script"
+                    );
+                }
+            }
+        }
+        let scan = &orb["commands"]["scan"];
+        assert!(!scan["parameters"]["no_output_timeout"].is_null());
+        assert_eq!(scan["steps"][0]["run"]["no_output_timeout"].as_str(), Some("<< parameters.no_output_timeout >>"));
+    }
+
+    /// Files as they are in the checkout, copied into `dir`.
+    fn checkout_copy(dir: &Path) {
+        let files = Command::new("git")
+            .args(["ls-files", "-co", "--exclude-standard"])
+            .current_dir(support::root())
+            .output()
+            .unwrap();
+        for file in String::from_utf8(files.stdout).unwrap().lines() {
+            let from = support::root().join(file);
+            if from.is_file() {
+                let to = dir.join(file);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+    }
+
+    fn stamp(dir: &Path, tag: &str) -> Output {
+        Command::new(dir.join("scripts/release/stamp-wrappers")).arg(tag).output().unwrap()
+    }
+
+    #[test]
+    fn the_wrappers_default_to_this_release_and_the_stamp_script_moves_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        checkout_copy(dir.path());
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let wrappers = [
+            "action.yml",
+            "gitlab/templates/kscan.yml",
+            "circleci/commands/install.yml",
+            "circleci/jobs/scan.yml",
+            "jenkins/vars/kscanScan.groovy",
+            "examples/codebuild/buildspec.yml",
+        ];
+        let before: Vec<String> = wrappers.iter().map(|f| read(f)).collect();
+        // This checkout is stamped for its own version: stamping again changes nothing.
+        let out = stamp(dir.path(), &format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert!(out.status.success(), "{}", text(&out).1);
+        assert_eq!(
+            wrappers.iter().map(|f| read(f)).collect::<Vec<_>>(),
+            before,
+            "the wrappers default to another release"
+        );
+        // Another release moves every default, and nothing else.
+        let out = stamp(dir.path(), "v9.8.7");
+        assert!(out.status.success(), "{}", text(&out).1);
+        for (f, old) in wrappers.iter().zip(&before) {
+            let new = read(f);
+            assert!(new.contains("v9.8.7") && !new.contains(&format!("v{}", env!("CARGO_PKG_VERSION"))), "{f}:\n{new}");
+            assert_eq!(new.lines().count(), old.lines().count(), "{f}");
+        }
+        assert!(read("README.md").contains("kscan/kscan@v9.8.7") && read("README.md").contains("kscan/kscan@9.8.7"));
+        assert!(read("circleci/examples/scan-a-pod.yml").contains("kscan/kscan@9.8.7"));
+        let out = stamp(dir.path(), "9.8");
+        assert_eq!(out.status.code(), Some(2), "a tag that is not vX.Y.Z is refused");
+    }
+}
