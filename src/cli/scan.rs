@@ -145,20 +145,6 @@ pub struct Args {
     pub cluster: ClusterArgs,
 }
 
-/// What `kscan scan` calls each field of a request.
-fn flag(field: Field) -> &'static str {
-    match field {
-        Field::Namespace => "--namespace",
-        Field::Pod => "--pod",
-        Field::Selector => "--selector",
-        Field::Container => "--container",
-        Field::Strategy => "--strategy",
-        Field::Engine => "--engine",
-        Field::Profile => "--profile",
-        Field::Image => "--image",
-    }
-}
-
 impl Args {
     /// Validate everything that needs no cluster: names (RFC 1123), files.
     pub fn plan(&self) -> Result<Plan> {
@@ -180,7 +166,7 @@ impl Args {
             concurrency: usize::from(self.concurrency),
             out_dir: self.out_dir.clone(),
         };
-        asked.plan(flag).map_err(|invalid| invalid.error)
+        asked.plan(Field::flag).map_err(|invalid| invalid.error)
     }
 
     /// The post-scan stage, every input of it checked before anything is

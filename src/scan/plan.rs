@@ -43,6 +43,22 @@ pub enum Field {
     Image,
 }
 
+impl Field {
+    /// What `kscan scan` calls the field: its flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Field::Namespace => "--namespace",
+            Field::Pod => "--pod",
+            Field::Selector => "--selector",
+            Field::Container => "--container",
+            Field::Strategy => "--strategy",
+            Field::Engine => "--engine",
+            Field::Profile => "--profile",
+            Field::Image => "--image",
+        }
+    }
+}
+
 /// A refused request: which field, and why (an input error, exit 2).
 #[derive(Debug)]
 pub struct Invalid {
@@ -190,19 +206,6 @@ impl Asked<'_> {
 mod tests {
     use super::*;
 
-    fn flags(f: Field) -> &'static str {
-        match f {
-            Field::Namespace => "--namespace",
-            Field::Pod => "--pod",
-            Field::Selector => "--selector",
-            Field::Container => "--container",
-            Field::Strategy => "--strategy",
-            Field::Engine => "--engine",
-            Field::Profile => "--profile",
-            Field::Image => "--image",
-        }
-    }
-
     fn asked() -> Asked<'static> {
         Asked {
             namespace: "shop",
@@ -224,14 +227,14 @@ mod tests {
     }
 
     fn refused(a: Asked<'_>) -> (Field, String) {
-        let e = a.plan(flags).unwrap_err();
+        let e = a.plan(Field::flag).unwrap_err();
         assert_eq!(e.error.exit_code(), 2);
         (e.field, e.error.to_string())
     }
 
     #[test]
     fn a_good_request_becomes_a_plan() {
-        let plan = asked().plan(flags).unwrap();
+        let plan = asked().plan(Field::flag).unwrap();
         assert_eq!(plan.request.namespace.as_str(), "shop");
         assert_eq!(plan.strategy.kind, Strategy::Auto);
         assert_eq!(plan.command_timeout, COMMAND_TIMEOUT);
