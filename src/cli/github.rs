@@ -57,7 +57,7 @@ pub struct Common {
 /// Arguments of `kscan github comment`.
 #[derive(Debug, clap::Args)]
 pub struct CommentArgs {
-    /// The results, the gate and the repository.
+    /// The repository and how to reach GitHub.
     #[command(flatten)]
     pub common: Common,
 
@@ -74,7 +74,7 @@ pub struct CommentArgs {
 /// Arguments of `kscan github check-run`.
 #[derive(Debug, clap::Args)]
 pub struct CheckRunArgs {
-    /// The results, the gate and the repository.
+    /// The repository and how to reach GitHub.
     #[command(flatten)]
     pub common: Common,
 
