@@ -18,6 +18,7 @@ pub mod engine;
 pub use kscan_agent::error;
 pub mod gate;
 pub mod hdf;
+pub mod output;
 pub mod posture;
 pub mod report;
 pub mod results;

@@ -105,7 +105,7 @@ async fn create(args: CreateArgs) -> Result<Outcome> {
     match access::create(&admin, &run, &spec, &teardown).await {
         Ok(scoped) => {
             teardown.release();
-            super::output::stdout(&format!("KSCAN_RUN={run}\nKUBECONFIG={}\n", scoped.kubeconfig.display()))?;
+            crate::output::stdout(&format!("KSCAN_RUN={run}\nKUBECONFIG={}\n", scoped.kubeconfig.display()))?;
             eprintln!(
                 "kscan: access {} in {namespace} until {}; remove it with: kscan access delete -n {namespace} --run {run}",
                 scoped.name,

@@ -143,7 +143,7 @@ async fn comment(a: CommentArgs) -> Result<Outcome> {
     let marker = format!("<!-- kscan:comment:{} -->", a.marker);
     let body = github_api::truncate(&format!("{marker}\n{}", p.summary), github_api::BODY_MAX_CHARS);
     let (id, created) = p.github.upsert_comment(pr, &marker, &body).await?;
-    super::output::stdout(&format!(
+    crate::output::stdout(&format!(
         "{} comment {id} on pull request #{pr}\n",
         if created { "created" } else { "updated" }
     ))?;
@@ -159,7 +159,7 @@ async fn check_run(a: CheckRunArgs) -> Result<Outcome> {
     let p = prepare(&a.common)?;
     let run = CheckRun::of(&p.report, p.summary.clone());
     let (id, requests) = p.github.check_run(&a.name, &sha, &run).await?;
-    super::output::stdout(&format!(
+    crate::output::stdout(&format!(
         "check run {id} ({}) with {} annotation{} in {requests} request{}\n",
         run.conclusion,
         run.annotations.len(),

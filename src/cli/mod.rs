@@ -12,7 +12,6 @@ pub mod access;
 pub mod cleanup;
 pub mod gate;
 pub mod github;
-pub mod output;
 pub mod posture;
 pub mod report;
 pub mod scan;
@@ -108,7 +107,7 @@ fn publish_usage_error(err: &clap::Error) {
     if let Ok(publisher) = crate::ci::publish::Publisher::prepare(platform, env) {
         match publisher.fail(2, &format!("kscan {name}: {message}"), &out_dir) {
             Ok(text) => {
-                let _ = output::stdout(&text);
+                let _ = crate::output::stdout(&text);
             }
             Err(e) => eprintln!("warning: {e}"),
         }

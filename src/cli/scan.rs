@@ -204,7 +204,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             for ((target, file), set) in scanned.iter().zip(&sets) {
                 counts.push_str(&count_line(target, set, file));
             }
-            super::output::stdout(&counts)?;
+            crate::output::stdout(&counts)?;
             let verdict = stage.verdict(&sets);
             let hdf = scanned.iter().map(|(_, f)| f.display().to_string()).collect();
             stage.finish(Done { sets, hdf, out_dir: &args.out_dir, verdict, left, record: Some(record) })

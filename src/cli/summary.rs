@@ -61,6 +61,6 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| Error::input(format!("cannot write {}", p.display())).with_source(e))
         }
-        None => super::output::stdout(text),
+        None => crate::output::stdout(text),
     }
 }

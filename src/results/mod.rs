@@ -159,7 +159,7 @@ impl Stage {
         let problem = done.left.as_ref().map(ToString::to_string);
         let end = RunEnd { hdf: &done.hdf, manifest: manifest.as_deref(), exit_code, problem: problem.as_deref() };
         out.push_str(&self.publisher.publish(&report, &written, done.out_dir, end)?);
-        crate::cli::output::stdout(&out)?;
+        crate::output::stdout(&out)?;
         match done.left {
             Some(left) => Err(left),
             None => Ok(report.outcome()),
@@ -180,7 +180,7 @@ impl Stage {
         }
         match self.publisher.fail(err.exit_code(), &message, out_dir) {
             Ok(text) => {
-                if let Err(e) = crate::cli::output::stdout(&text) {
+                if let Err(e) = crate::output::stdout(&text) {
                     tracing::warn!("{e}");
                 }
             }
