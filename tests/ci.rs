@@ -1498,7 +1498,8 @@ mod act {
         }
     }
 
-    /// A workflow that copies this checkout into act's (empty) workspace,
+    /// A workflow that copies the action (`action.yml`, `action/`) of this
+    /// checkout into act's (empty) workspace,
     /// runs the Action with `with`, and prints its outputs.
     fn workflow(with: &[(&str, &str)]) -> String {
         let mut inputs = String::new();
@@ -1518,7 +1519,7 @@ mod act {
             .collect();
         format!(
             "name: kscan-under-act\non: push\njobs:\n  scan:\n    runs-on: ubuntu-24.04\n    steps:\n      \
-             - name: Check out\n        run: cp -a \"$KSCAN_CHECKOUT/.\" .\n      - id: kscan\n        \
+             - name: Check out the action\n        run: cp -a \"$KSCAN_CHECKOUT/action.yml\" \"$KSCAN_CHECKOUT/action\" .\n      - id: kscan\n        \
              continue-on-error: true\n        uses: ./\n        with:\n{inputs}      - name: Outputs\n        env:\n{env}          \
              OUT_OUTCOME: ${{{{ steps.kscan.outcome }}}}\n        run: |\n{print}          echo \"OUT outcome=$OUT_OUTCOME\"\n"
         )
