@@ -1680,67 +1680,98 @@ mod exit_4 {
     use serde_yaml::{Mapping, Value};
     use support::cluster::{self, no_delete_kubeconfig};
 
+    /// Each wrapper's exit code for a scan of `ns/web` as `kubeconfig`,
+    /// gated on `threshold` (empty: no gate); each must have written its
+    /// JUnit file and, on GitHub, say so in `exit-code`.
+    fn each_wrapper(ns: &str, kubeconfig: &str, threshold: &str, dir: &Path) -> Vec<(&'static str, Option<i32>)> {
+        let bin = kscan_on_path(dir);
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let mut codes = Vec::new();
+
+        // GitHub: the composite steps as the runner runs them.
+        let work = tempfile::tempdir().unwrap();
+        let (w, temp) = (work.path().join("work"), work.path().join("temp"));
+        std::fs::create_dir_all(&w).unwrap();
+        std::fs::create_dir_all(&temp).unwrap();
+        let mut r = runner::Runner::new(&support::root(), &w, &temp, &path);
+        r.input("namespace", ns).input("pod", "web").input("kubeconfig", kubeconfig).input("version", "path");
+        r.input("threshold", threshold);
+        let runs = r.run();
+        assert_eq!(r.outputs()["exit-code"], runs[2].code.unwrap().to_string());
+        if runs[2].code == Some(4) {
+            assert!(runs[2].stdout.contains("::error title=kscan teardown::"), "{}", runs[2].stdout);
+        }
+        assert!(w.join("kscan-results/kscan.sarif").is_file() && w.join("kscan-results/kscan-junit.xml").is_file());
+        codes.push(("github", runs[2].code));
+
+        // GitLab.
+        let doc = gitlab_component::interpolate(&[
+            ("namespace", ns),
+            ("pod", "web"),
+            ("kubeconfig", kubeconfig),
+            ("threshold", threshold),
+            ("version", "path"),
+        ]);
+        let work = tempfile::tempdir().unwrap();
+        let run = gitlab_component::run_job(&doc["kscan"], work.path(), &path, 0..2);
+        let env = std::fs::read_to_string(work.path().join("kscan-results/kscan.env")).unwrap();
+        assert!(env.contains(&format!("KSCAN_EXIT_CODE={}\n", run.code.unwrap())), "{env}");
+        codes.push(("gitlab", run.code));
+
+        // CircleCI.
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(work.path().join("home")).unwrap();
+        let given: Mapping = [
+            ("namespace", ns),
+            ("pod", "web"),
+            ("kubeconfig", kubeconfig),
+            ("threshold", threshold),
+            ("version", "path"),
+        ]
+        .iter()
+        .map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into())))
+        .collect();
+        let run = circleci_orb::run_job(&circleci_orb::pack(), "scan", &given, work.path(), &path);
+        assert!(work.path().join("kscan-results/kscan-junit.xml").is_file(), "{}", run.log);
+        codes.push(("circleci", run.steps.last().and_then(|(_, c)| *c)));
+
+        // CodeBuild.
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("home")).unwrap();
+        let url = local_release(dir);
+        let vars = [
+            ("KSCAN_RELEASES_URL", url.as_str()),
+            ("KSCAN_NAMESPACE", ns),
+            ("KSCAN_POD", "web"),
+            ("KSCAN_KUBECONFIG", kubeconfig),
+            ("KSCAN_THRESHOLD", threshold),
+        ];
+        let (ran, log) = codebuild::run(&codebuild::buildspec(), &vars, src.path(), "/usr/bin:/bin");
+        assert!(src.path().join("kscan-results/kscan-junit.xml").is_file(), "{log}");
+        codes.push(("codebuild", ran.last().filter(|(p, _)| p == "build").map(|(_, c)| *c)));
+        codes
+    }
+
     #[tokio::test]
-    async fn every_wrapper_exits_4_after_writing_its_reports_when_teardown_leaves_objects() {
-        cluster::in_namespace("exit-4", |client, ns| async move {
+    async fn every_wrapper_exits_0_for_a_passing_gate_and_4_when_teardown_leaves_objects() {
+        cluster::in_namespace("exit-0-4", |client, ns| async move {
             web_pod(&client, &ns).await;
             let dir = tempfile::tempdir().unwrap();
-            let kubeconfig = no_delete_kubeconfig(&client, &ns, dir.path()).await;
-            let kc = kubeconfig.to_str().unwrap();
-            let bin = kscan_on_path(dir.path());
-            let path = format!("{}:/usr/bin:/bin", bin.display());
+            let pass = dir.path().join("pass.yml");
+            std::fs::write(&pass, "compliance:\n  min: 0\n").unwrap();
+            let admin = support::testbed_kubeconfig();
+            let codes = each_wrapper(&ns, admin.to_str().unwrap(), pass.to_str().unwrap(), dir.path());
+            assert_eq!(
+                codes,
+                [("github", Some(0)), ("gitlab", Some(0)), ("circleci", Some(0)), ("codebuild", Some(0))]
+            );
 
-            // GitHub: the composite steps as the runner runs them.
-            let work = tempfile::tempdir().unwrap();
-            let (w, temp) = (work.path().join("work"), work.path().join("temp"));
-            std::fs::create_dir_all(&w).unwrap();
-            std::fs::create_dir_all(&temp).unwrap();
-            let mut r = runner::Runner::new(&support::root(), &w, &temp, &path);
-            r.input("namespace", &ns).input("pod", "web").input("kubeconfig", kc).input("version", "path");
-            let runs = r.run();
-            assert_eq!(runs[2].code, Some(4), "{}{}", runs[2].stdout, runs[2].stderr);
-            assert_eq!(r.outputs()["exit-code"], "4");
-            assert!(runs[2].stdout.contains("::error title=kscan teardown::"), "{}", runs[2].stdout);
-            assert!(w.join("kscan-results/kscan.sarif").is_file() && w.join("kscan-results/kscan-junit.xml").is_file());
-
-            // GitLab.
-            let doc = gitlab_component::interpolate(&[
-                ("namespace", &ns),
-                ("pod", "web"),
-                ("kubeconfig", kc),
-                ("version", "path"),
-            ]);
-            let work = tempfile::tempdir().unwrap();
-            let run = gitlab_component::run_job(&doc["kscan"], work.path(), &path, 0..2);
-            assert_eq!(run.code, Some(4), "{}", run.log);
-            let env = std::fs::read_to_string(work.path().join("kscan-results/kscan.env")).unwrap();
-            assert!(env.contains("KSCAN_EXIT_CODE=4\n"), "{env}");
-
-            // CircleCI.
-            let work = tempfile::tempdir().unwrap();
-            std::fs::create_dir_all(work.path().join("home")).unwrap();
-            let given: Mapping = [("namespace", ns.as_str()), ("pod", "web"), ("kubeconfig", kc), ("version", "path")]
-                .iter()
-                .map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into())))
-                .collect();
-            let run = circleci_orb::run_job(&circleci_orb::pack(), "scan", &given, work.path(), &path);
-            assert_eq!(run.steps, [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(4))], "{}", run.log);
-            assert!(work.path().join("kscan-results/kscan-junit.xml").is_file());
-
-            // CodeBuild.
-            let src = tempfile::tempdir().unwrap();
-            std::fs::create_dir_all(src.path().join("home")).unwrap();
-            let url = local_release(dir.path());
-            let vars = [
-                ("KSCAN_RELEASES_URL", url.as_str()),
-                ("KSCAN_NAMESPACE", ns.as_str()),
-                ("KSCAN_POD", "web"),
-                ("KSCAN_KUBECONFIG", kc),
-                ("KSCAN_THRESHOLD", ""),
-            ];
-            let (ran, log) = codebuild::run(&codebuild::buildspec(), &vars, src.path(), "/usr/bin:/bin");
-            assert_eq!(ran.last(), Some(&("build".to_owned(), 4)), "{log}");
-            assert!(src.path().join("kscan-results/kscan-junit.xml").is_file());
+            let no_delete = no_delete_kubeconfig(&client, &ns, dir.path()).await;
+            let codes = each_wrapper(&ns, no_delete.to_str().unwrap(), "", dir.path());
+            assert_eq!(
+                codes,
+                [("github", Some(4)), ("gitlab", Some(4)), ("circleci", Some(4)), ("codebuild", Some(4))]
+            );
         })
         .await;
     }
