@@ -203,6 +203,29 @@ exit "$SCAN_CODE"
         }
     }
 
+    /** The real kscan (KSCAN_BIN, set by scripts/test.d/jenkins.sh): exit 2 for a bad name, 3 for a cluster that does not answer. */
+    @Test
+    void theRealKscansExit2And3FailTheBuild() {
+        String kscan = System.getenv('KSCAN_BIN')
+        assert kscan != null && new File(kscan).canExecute() : 'KSCAN_BIN must name the kscan binary (scripts/test.d/jenkins.sh sets it)'
+        def kubeconfig = work.resolve('unreachable.kubeconfig')
+        kubeconfig.text = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-token}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+"""
+        [['Not_A_Name', 2], ['web', 3]].each { pod, code ->
+            binding.getVariable('currentBuild').result = null
+            junitCalls.clear()
+            def out = runStep([kscan: kscan, namespace: 'shop', pod: pod, kubeconfig: kubeconfig.toString(), onGateFailure: 'UNSTABLE'])
+            assert out.startsWith("kscan scan exited ${code}") : out
+            assert result() == 'FAILURE'
+            assert junitCalls.isEmpty()
+        }
+    }
+
     @Test
     void badOptionsAreRefusedBeforeAnythingRuns() {
         assert runStep([namespace: 'shop', pods: 'web']).startsWith('kscanScan: unknown option(s) pods')
