@@ -865,7 +865,7 @@ mod circleci_orb {
         run
     }
 
-    fn mapping(pairs: &[(&str, &str)]) -> Mapping {
+    pub(super) fn mapping(pairs: &[(&str, &str)]) -> Mapping {
         pairs.iter().map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into()))).collect()
     }
 
@@ -1347,7 +1347,6 @@ fn failing_cases(dir: &Path) -> Vec<(&'static str, PathBuf, i32)> {
 
 mod exit_codes {
     use super::*;
-    use serde_yaml::{Mapping, Value};
 
     #[test]
     fn the_action_exits_2_and_3_with_the_code_in_its_outputs_and_one_annotation() {
@@ -1403,15 +1402,12 @@ mod exit_codes {
         for (pod, kubeconfig, code) in failing_cases(dir.path()) {
             let work = tempfile::tempdir().unwrap();
             std::fs::create_dir_all(work.path().join("home")).unwrap();
-            let given: Mapping = [
+            let given = circleci_orb::mapping(&[
                 ("namespace", "shop"),
                 ("pod", pod),
                 ("kubeconfig", kubeconfig.to_str().unwrap()),
                 ("version", "path"),
-            ]
-            .iter()
-            .map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into())))
-            .collect();
+            ]);
             let run = circleci_orb::run_job(
                 &circleci_orb::pack(),
                 "scan",
@@ -1677,7 +1673,6 @@ mod gitlab_ci_local {
 
 mod exit_4 {
     use super::*;
-    use serde_yaml::{Mapping, Value};
     use support::cluster::{self, no_delete_kubeconfig};
 
     /// Each wrapper's exit code for a scan of `ns/web` as `kubeconfig`,
@@ -1721,16 +1716,13 @@ mod exit_4 {
         // CircleCI.
         let work = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(work.path().join("home")).unwrap();
-        let given: Mapping = [
+        let given = circleci_orb::mapping(&[
             ("namespace", ns),
             ("pod", "web"),
             ("kubeconfig", kubeconfig),
             ("threshold", threshold),
             ("version", "path"),
-        ]
-        .iter()
-        .map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into())))
-        .collect();
+        ]);
         let run = circleci_orb::run_job(&circleci_orb::pack(), "scan", &given, work.path(), &path);
         assert!(work.path().join("kscan-results/kscan-junit.xml").is_file(), "{}", run.log);
         codes.push(("circleci", run.steps.last().and_then(|(_, c)| *c)));
