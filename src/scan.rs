@@ -3,6 +3,13 @@
 //! concurrency, write one HDF file per target — and tear down whatever the
 //! run created, also when a step fails, the time limit passes, or the run is
 //! interrupted (SIGINT, SIGTERM).
+//!
+//! [`plan`] turns a request, from the command line or the API, into the
+//! validated [`Plan`] a run takes. A run whose teardown leaves objects behind
+//! still returns its results ([`Finished::left`]): the post-scan stage
+//! (`crate::results`) reports and gates them, and the exit code is 4.
+
+pub mod plan;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,13 +18,14 @@ use futures::{stream, StreamExt};
 
 use crate::cluster::access::{self, AccessSpec, ScopedAccess, TokenTtl};
 use crate::cluster::client::Connection;
+use crate::cluster::resolve::resolve;
 use crate::cluster::teardown::{Teardown, TeardownReport};
 use crate::cluster::RunId;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::strategy::StrategyConfig;
-use crate::target::resolve::{resolve, Request};
 use crate::target::ContainerRef;
+use crate::target::Request;
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
@@ -58,6 +66,9 @@ pub struct Finished {
     pub results: Vec<Scanned>,
     /// What teardown removed.
     pub teardown: TeardownReport,
+    /// The teardown error (exit 4) when objects were left behind; the
+    /// results are complete all the same.
+    pub left: Option<Error>,
 }
 
 /// Run `plan` with `admin` (the caller's identity, used only to resolve the
@@ -130,12 +141,11 @@ async fn supervise(
     for note in &report.notes {
         tracing::info!("run {run}: {note}");
     }
-    let report = report.into_result(run.as_str());
-    match (outcome, report) {
-        (Ok(results), Ok(teardown)) => Ok(Finished { run, results, teardown }),
-        (Err(scan), Ok(_)) => Err(scan),
-        (Ok(_), Err(teardown)) => Err(teardown),
-        (Err(scan), Err(teardown)) => Err(Error::teardown(format!("{scan}; and then {teardown}"))),
+    let left = report.clone().into_result(run.as_str()).err();
+    match (outcome, left) {
+        (Ok(results), left) => Ok(Finished { run, results, teardown: report, left }),
+        (Err(scan), None) => Err(scan),
+        (Err(scan), Some(teardown)) => Err(Error::teardown(format!("{scan}; and then {teardown}"))),
     }
 }
 

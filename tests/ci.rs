@@ -227,8 +227,8 @@ fn gitlab_writes_junit_codequality_and_a_dotenv() {
     let dotenv = std::fs::read_to_string(f.path("out/kscan.env")).unwrap();
     assert_eq!(
         dotenv,
-        "KSCAN_VERDICT=failed\nKSCAN_COMPLIANCE=4\nKSCAN_FAILED=43\nKSCAN_SARIF=\nKSCAN_JUNIT=out/kscan-junit.xml\n\
-         KSCAN_HDF=web.hdf.json db.hdf.json\n"
+        "KSCAN_VERDICT=failed\nKSCAN_COMPLIANCE=4\nKSCAN_FAILED=43\nKSCAN_JUNIT=out/kscan-junit.xml\n\
+         KSCAN_HDF=web.hdf.json db.hdf.json\nKSCAN_EXIT_CODE=1\n"
     );
     let cq: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.path("out/kscan-codequality.json")).unwrap()).unwrap();
@@ -288,23 +288,26 @@ mod github_action {
                 .input("pod", "web")
                 .input("threshold", strict.to_str().unwrap())
                 .input("formats", "markdown,codequality")
-                .input("kubeconfig", kubeconfig.to_str().unwrap());
+                .input("kubeconfig", kubeconfig.to_str().unwrap())
+                .input("version", "path");
             let runs = r.run();
             let log = show(&runs);
             assert!(!log.contains("eyJ"), "a token was printed:\n{log}");
 
-            // Install: version '' with kscan on PATH uses it.
-            assert_eq!(runs[0].code, Some(0), "{log}");
-            assert!(runs[0].stdout.contains(&format!("using {}", bin.join("kscan").display())), "{log}");
-            assert_eq!(r.added_path(), [r.temp.join("kscan-bin")]);
+            // The cache step is skipped for version path; install keeps kscan on PATH.
+            let (uses, cond) = runs[0].uses.clone().expect("the cache step");
+            assert!(uses.starts_with("actions/cache@") && cond.contains("inputs.version != 'path'"), "{uses} {cond}");
+            assert_eq!(runs[1].code, Some(0), "{log}");
+            assert_eq!(r.added_path(), std::slice::from_ref(&bin));
 
-            // Scan and report: the root container fails the strict gate.
-            let scan = &runs[1];
+            // Scan, gate and report: the root container fails the strict gate.
+            let scan = &runs[2];
             assert_eq!(scan.code, Some(1), "{log}");
             assert!(scan.stdout.lines().any(|l| l.starts_with("::error ") || l.starts_with("::warning ")), "{log}");
             let outputs = r.outputs();
             assert_eq!(outputs["verdict"], "failed", "{outputs:?}");
             assert_eq!(outputs["exit-code"], "1");
+            assert_eq!(outputs["manifest"], "kscan-results/kscan-run.json");
             assert_eq!(outputs["hdf"], "kscan-results/web.app.hdf.json");
             assert_eq!(outputs["sarif"], "kscan-results/kscan.sarif");
             assert_eq!(outputs["junit"], "kscan-results/kscan-junit.xml");
@@ -318,7 +321,7 @@ mod github_action {
             assert!(r.summary.contains(&format!("{compliance}%")), "summary:\n{}", r.summary);
 
             // Upload SARIF is a `uses:` step, guarded by the input.
-            let (uses, cond) = runs[2].uses.clone().expect("a uses: step");
+            let (uses, cond) = runs[3].uses.clone().expect("a uses: step");
             assert!(uses.starts_with("github/codeql-action/upload-sarif@"), "{uses}");
             assert!(cond.contains("inputs.upload-sarif == 'true'"), "{cond}");
             assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
@@ -332,10 +335,11 @@ mod github_action {
         let bin = kscan_on_path(dir.path());
         let mut r = runner(dir.path(), &format!("{}:/usr/bin:/bin", bin.display()));
         r.input("namespace", "shop").input("pod", "web; touch pwned #").input("kubeconfig", "/nonexistent");
+        r.input("version", "path");
         let runs = r.run();
         let log = show(&runs);
-        assert_eq!(runs[1].code, Some(2), "{log}");
-        assert!(runs[1].stderr.contains("web; touch pwned #"), "the name is quoted back: {log}");
+        assert_eq!(runs[2].code, Some(2), "{log}");
+        assert!(runs[2].stderr.contains("web; touch pwned #"), "the name is quoted back: {log}");
         assert!(!r.workspace.join("pwned").exists(), "the name was run as a command");
         assert_eq!(r.outputs()["exit-code"], "2");
     }
@@ -350,12 +354,21 @@ mod github_action {
             r.input("namespace", "shop").input("version", version).input("releases-url", &url);
             let runs = r.run();
             let log = show(&runs);
-            assert_eq!(runs[0].code, Some(0), "{log}");
-            assert!(runs[0].stdout.contains(": OK"), "sha256sum checked it: {log}");
-            let installed = r.temp.join("kscan-bin/kscan");
-            assert_eq!(std::fs::read(&installed).unwrap(), binary);
-            assert!(runs[0].stdout.contains(&format!("kscan {}", env!("CARGO_PKG_VERSION"))), "{log}");
-            assert_eq!(r.added_path(), [r.temp.join("kscan-bin")]);
+            assert_eq!(runs[1].code, Some(0), "{log}");
+            assert!(runs[1].stdout.contains(": OK"), "sha256sum checked it: {log}");
+            let bin = r.temp.join("tool-cache/kscan").join(version).join(std::env::consts::ARCH);
+            assert_eq!(std::fs::read(bin.join("kscan")).unwrap(), binary);
+            assert!(runs[1].stdout.contains(&format!("kscan {}", env!("CARGO_PKG_VERSION"))), "{log}");
+            assert_eq!(r.added_path(), std::slice::from_ref(&bin));
+            if version == "v0.1.0" {
+                // The next job finds it in the tool cache (restored by the cache step) and checks it again.
+                let mut again = runner(dir.path(), "/usr/bin:/bin");
+                again.temp = r.temp.clone();
+                again.input("namespace", "shop").input("version", version).input("releases-url", "file:///nonexistent");
+                let runs = again.run();
+                assert_eq!(runs[1].code, Some(0), "{}", show(&runs));
+                assert!(runs[1].stdout.contains("using the cached kscan v0.1.0") && runs[1].stdout.contains(": OK"));
+            }
         }
 
         let dir = tempfile::tempdir().unwrap();
@@ -364,16 +377,17 @@ mod github_action {
         r.input("namespace", "shop").input("version", "v0.1.0").input("releases-url", &url);
         let runs = r.run();
         let log = show(&runs);
-        assert_eq!(runs[0].code, Some(2), "{log}");
-        assert!(runs[0].stdout.contains("does not match its SHA-256"), "{log}");
-        assert!(!r.temp.join("kscan-bin/kscan").exists(), "a mismatching binary was installed");
-        assert_eq!(runs[1].code, None, "the scan does not run after a failed install");
+        assert_eq!(runs[1].code, Some(2), "{log}");
+        assert!(runs[1].stdout.contains("does not match its SHA-256"), "{log}");
+        let dir_of = r.temp.join("tool-cache/kscan/v0.1.0").join(std::env::consts::ARCH);
+        assert!(!dir_of.exists(), "a mismatching binary was installed");
+        assert_eq!(runs[2].code, None, "the scan does not run after a failed install");
 
         let mut r = runner(dir.path(), "/usr/bin:/bin");
         r.input("namespace", "shop").input("version", "v9.9.9").input("releases-url", &url);
         let runs = r.run();
-        assert_eq!(runs[0].code, Some(2), "{}", show(&runs));
-        assert!(runs[0].stdout.contains("kscan v9.9.9 could not be downloaded"), "{}", show(&runs));
+        assert_eq!(runs[1].code, Some(2), "{}", show(&runs));
+        assert!(runs[1].stdout.contains("kscan v9.9.9 could not be downloaded"), "{}", show(&runs));
     }
 
     #[test]
@@ -382,8 +396,8 @@ mod github_action {
         let mut r = runner(dir.path(), "/usr/bin:/bin");
         r.input("namespace", "shop").input("version", "newest");
         let runs = r.run();
-        assert_eq!(runs[0].code, Some(2));
-        assert!(runs[0].stdout.contains("version must be empty, latest, vX.Y.Z, path or source"), "{}", show(&runs));
+        assert_eq!(runs[1].code, Some(2));
+        assert!(runs[1].stdout.contains("version must be vX.Y.Z, latest, path or source"), "{}", show(&runs));
     }
 }
 
@@ -429,7 +443,7 @@ fn workflows_are_valid_and_actionlint_clean() {
 
 #[test]
 fn the_wrappers_shell_scripts_are_shellcheck_clean() {
-    validate("shellcheck", &["action/install.sh", "action/run.sh"]);
+    validate("shellcheck", &["action/install.sh", "action/run.sh", "jenkins/resources/kscan/install.sh"]);
 }
 
 #[test]
@@ -495,7 +509,7 @@ mod gitlab_component {
     /// Interpolate `$[[ inputs.NAME ]]` in every key and string of the job,
     /// after YAML parsing, as GitLab does; inputs without a default are
     /// required and `options` are enforced.
-    fn interpolate(given: &[(&str, &str)]) -> Value {
+    pub(super) fn interpolate(given: &[(&str, &str)]) -> Value {
         let (spec, job) = documents();
         let spec: Value = serde_yaml::from_str(&spec).unwrap();
         let mut inputs = BTreeMap::new();
@@ -539,14 +553,14 @@ mod gitlab_component {
         walk(&serde_yaml::from_str(&job).unwrap(), &inputs)
     }
 
-    struct JobRun {
-        code: Option<i32>,
-        log: String,
+    pub(super) struct JobRun {
+        pub(super) code: Option<i32>,
+        pub(super) log: String,
     }
 
     /// Run `script:` entries `entries` of the job in one bash session, as a
     /// GitLab runner's shell executor does, with the job's variables.
-    fn run_job(job: &Value, dir: &Path, path: &str, entries: std::ops::Range<usize>) -> JobRun {
+    pub(super) fn run_job(job: &Value, dir: &Path, path: &str, entries: std::ops::Range<usize>) -> JobRun {
         let script = job["script"].as_sequence().unwrap();
         let mut body = String::from("set -eo pipefail\n");
         for entry in &script[entries] {
@@ -583,6 +597,7 @@ mod gitlab_component {
                 ("threshold", strict.to_str().unwrap()),
                 ("kubeconfig", kubeconfig.to_str().unwrap()),
                 ("job-prefix", "cluster-"),
+                ("version", "path"),
             ]);
             let job = the_job(&doc, "cluster-kscan");
             assert_eq!(job["stage"].as_str(), Some("test"));
@@ -628,13 +643,13 @@ mod gitlab_component {
                 assert!(run.log.contains(&format!("kscan {}", env!("CARGO_PKG_VERSION"))), "{}", run.log);
             } else {
                 assert!(run.log.contains("does not match its SHA-256"), "{}", run.log);
-                assert!(!work.path().join(".kscan-bin/kscan").exists());
+                assert!(!work.path().join(".kscan-bin").join(version).exists());
             }
         }
-        let job = the_job(&interpolate(&[("namespace", "shop")]), "kscan");
+        let job = the_job(&interpolate(&[("namespace", "shop"), ("releases-url", "file:///nonexistent")]), "kscan");
         let run = run_job(&job, dir.path(), "/usr/bin:/bin", 0..1);
         assert_eq!(run.code, Some(2), "{}", run.log);
-        assert!(run.log.contains("set the releases-url input"), "{}", run.log);
+        assert!(run.log.contains("kscan v0.1.0 could not be downloaded"), "{}", run.log);
     }
 }
 
@@ -654,7 +669,7 @@ mod circleci_orb {
     /// Pack the orb as `circleci orb pack` does: `@orb.yml` is the root,
     /// every directory becomes a key whose entries are its YAML files by
     /// name, and `<<include(PATH)>>` is replaced by the file's text.
-    fn pack() -> Value {
+    pub(super) fn pack() -> Value {
         let dir = orb_dir();
         let include = |text: &str| -> String {
             let mut out = String::new();
@@ -769,17 +784,17 @@ mod circleci_orb {
     }
 
     #[derive(Debug, Default)]
-    struct JobRun {
-        steps: Vec<(String, Option<i32>)>,
-        stored: Vec<(String, String)>,
-        log: String,
+    pub(super) struct JobRun {
+        pub(super) steps: Vec<(String, Option<i32>)>,
+        pub(super) stored: Vec<(String, String)>,
+        pub(super) log: String,
     }
 
     /// Run job `job` of the packed orb with `given` parameters as CircleCI
     /// does: orb commands expanded, each `run:` in `/bin/bash -eo pipefail`
     /// with its environment and `$BASH_ENV`, later steps skipped after a
     /// failure unless `when: always`.
-    fn run_job(orb: &Value, job: &str, given: &Mapping, work: &Path, path: &str) -> JobRun {
+    pub(super) fn run_job(orb: &Value, job: &str, given: &Mapping, work: &Path, path: &str) -> JobRun {
         let def = &orb["jobs"][job];
         let params = bind(def, given);
         let bash_env = work.join(".bash_env");
@@ -850,7 +865,7 @@ mod circleci_orb {
         run
     }
 
-    fn mapping(pairs: &[(&str, &str)]) -> Mapping {
+    pub(super) fn mapping(pairs: &[(&str, &str)]) -> Mapping {
         pairs.iter().map(|(k, v)| (Value::String((*k).into()), Value::String((*v).into()))).collect()
     }
 
@@ -872,7 +887,7 @@ mod circleci_orb {
                     ("pod", "web"),
                     ("threshold", strict.to_str().unwrap()),
                     ("kubeconfig", kubeconfig.to_str().unwrap()),
-                    ("releases-url", &url),
+                    ("releases_url", &url),
                     ("version", "v0.1.0"),
                 ]),
                 &work,
@@ -880,12 +895,7 @@ mod circleci_orb {
             );
             assert!(!run.log.contains("eyJ"), "a token was printed:\n{}", run.log);
             // Installed from the release (no kscan on PATH), scanned, gate failed.
-            assert_eq!(
-                run.steps,
-                [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(0)), ("kscan report".into(), Some(1))],
-                "{}",
-                run.log
-            );
+            assert_eq!(run.steps, [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(1))], "{}", run.log);
             assert!(run.log.contains("circleci: junit kscan-results/kscan-junit.xml"), "{}", run.log);
             assert_eq!(
                 run.stored,
@@ -911,17 +921,14 @@ mod circleci_orb {
         let run = run_job(
             &pack(),
             "scan",
-            &mapping(&[("namespace", "shop"), ("pod", "Not_A_Name")]),
+            &mapping(&[("namespace", "shop"), ("pod", "Not_A_Name"), ("version", "path")]),
             &work,
             &format!("{}:/usr/bin:/bin", bin.display()),
         );
-        assert_eq!(
-            run.steps,
-            [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(2)), ("kscan report".into(), Some(3))],
-            "{}",
-            run.log
-        );
-        assert!(run.log.contains("no kscan results (*.hdf.json) in kscan-results"), "{}", run.log);
+        assert_eq!(run.steps, [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(2))], "{}", run.log);
+        assert!(run.log.contains("is not a valid RFC 1123 subdomain"), "{}", run.log);
+        // The test results and artifacts are stored whatever the scan's exit code.
+        assert_eq!(run.stored.len(), 2, "{:?}", run.stored);
     }
 }
 
@@ -936,7 +943,7 @@ mod codebuild {
 
     const PHASES: [&str; 4] = ["install", "pre_build", "build", "post_build"];
 
-    fn buildspec() -> Value {
+    pub(super) fn buildspec() -> Value {
         serde_yaml::from_str(
             &std::fs::read_to_string(support::root().join("examples/codebuild/buildspec.yml")).unwrap(),
         )
@@ -1003,12 +1010,15 @@ mod codebuild {
     /// Run the phases in CodeBuild's order in one bash session (variables
     /// and the working directory carry over): a failed command ends its
     /// phase and skips the next phases, except post_build, which always runs.
-    fn run(spec: &Value, vars: &[(&str, &str)], src: &Path, path: &str) -> (Vec<(String, i32)>, String) {
+    pub(super) fn run(spec: &Value, vars: &[(&str, &str)], src: &Path, path: &str) -> (Vec<(String, i32)>, String) {
         let mut script = String::from(
             "results=()\nfailed=0\nrun_phase() {\n  local name=$1; shift\n  if [ \"$failed\" -ne 0 ] && [ \"$name\" != post_build ]; then return; fi\n  local rc=0\n  for c in \"$@\"; do\n    eval \"$c\"; rc=$?\n    [ \"$rc\" -eq 0 ] || break\n  done\n  echo \"PHASE $name $rc\"\n  [ \"$rc\" -eq 0 ] || failed=1\n}\n",
         );
         for phase in PHASES {
             let commands = spec["phases"][phase]["commands"].as_sequence().map(|c| c.to_vec()).unwrap_or_default();
+            if commands.is_empty() {
+                continue;
+            }
             let quoted: Vec<String> =
                 commands.iter().map(|c| format!("'{}'", c.as_str().unwrap().replace('\'', "'\\''"))).collect();
             script.push_str(&format!("run_phase {phase} {}\n", quoted.join(" ")));
@@ -1065,7 +1075,7 @@ mod codebuild {
                 "/usr/bin:/bin",
             );
             assert!(!log.contains("eyJ"), "a token was printed:\n{log}");
-            assert_eq!(ran, phases(&[("install", 0), ("pre_build", 0), ("build", 0), ("post_build", 1)]), "{log}");
+            assert_eq!(ran, phases(&[("install", 0), ("pre_build", 0), ("build", 1)]), "{log}");
             assert!(log.contains("codebuild: junit kscan-results/kscan-junit.xml"), "{log}");
             let group = &spec["reports"]["kscan"];
             let junit = src.join(group["base-directory"].as_str().unwrap()).join(group["files"][0].as_str().unwrap());
@@ -1083,9 +1093,8 @@ mod codebuild {
         std::fs::create_dir_all(src.join("home")).unwrap();
         let url = format!("file://{}", releases(dir.path(), b"tampered").display());
         let (ran, log) = run(&buildspec(), &[("KSCAN_RELEASES_URL", &url)], &src, "/usr/bin:/bin");
-        assert_eq!(ran, phases(&[("install", 1), ("post_build", 1)]), "{log}");
+        assert_eq!(ran, phases(&[("install", 1)]), "{log}");
         assert!(log.contains("FAILED"), "sha256sum reports the mismatch: {log}");
-        assert!(log.contains("no kscan results in kscan-results"), "{log}");
         assert!(!src.join("home/.local/bin/kscan").exists());
     }
 }
@@ -1116,13 +1125,13 @@ mod readme {
     #[test]
     fn the_github_block_is_a_valid_workflow_using_the_actions_inputs() {
         let yaml = blocks("yaml");
-        let block = yaml.iter().find(|b| b.contains("uses: OWNER/kscan@")).expect("a GitHub block");
+        let block = yaml.iter().find(|b| b.contains("uses: kscan/kscan@")).expect("a GitHub block");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".git")).unwrap();
         // As the user's repository would use it: here through `uses: ./`
         // so that actionlint checks the inputs against action.yml.
         std::fs::copy(support::root().join("action.yml"), dir.path().join("action.yml")).unwrap();
-        let local = block.replace("uses: OWNER/kscan@v0.1.0", "uses: ./");
+        let local = block.replace("uses: kscan/kscan@v0.1.0", "uses: ./");
         check("vendor.github-workflows", dir.path(), ".github/workflows/compliance.yml", &local);
         let out = Command::new(support::tool("actionlint")).current_dir(dir.path()).output().unwrap();
         let (stdout, stderr) = text(&out);
@@ -1310,5 +1319,606 @@ mod github_api {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains("GITHUB_TOKEN is not set"), "{stderr}");
         assert!(server.take().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exit codes 2 and 3 on every platform (no cluster needed: a bad name, and
+// a cluster that does not answer)
+// ---------------------------------------------------------------------------
+
+/// A kubeconfig for an API server that refuses connections.
+fn unreachable_kubeconfig(dir: &Path) -> PathBuf {
+    let path = dir.join("unreachable.kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    \
+         insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: not-a-token\ncontexts:\n- name: c\n  \
+         context:\n    cluster: c\n    user: u\ncurrent-context: c\n",
+    )
+    .unwrap();
+    path
+}
+
+/// (pod, kubeconfig, expected exit code) for a bad name and an unreachable cluster.
+fn failing_cases(dir: &Path) -> Vec<(&'static str, PathBuf, i32)> {
+    vec![("Not_A_Name", PathBuf::from("/nonexistent"), 2), ("web", unreachable_kubeconfig(dir), 3)]
+}
+
+mod exit_codes {
+    use super::*;
+
+    #[test]
+    fn the_action_exits_2_and_3_with_the_code_in_its_outputs_and_one_annotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = kscan_on_path(dir.path());
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let work = tempfile::tempdir().unwrap();
+            let (w, temp) = (work.path().join("work"), work.path().join("temp"));
+            std::fs::create_dir_all(&w).unwrap();
+            std::fs::create_dir_all(&temp).unwrap();
+            let mut r = runner::Runner::new(&support::root(), &w, &temp, &format!("{}:/usr/bin:/bin", bin.display()));
+            r.input("namespace", "shop").input("pod", pod).input("kubeconfig", kubeconfig.to_str().unwrap());
+            r.input("version", "path");
+            let runs = r.run();
+            let scan = &runs[2];
+            assert_eq!(scan.code, Some(code), "{}{}", scan.stdout, scan.stderr);
+            let outputs = r.outputs();
+            assert_eq!(
+                (outputs["exit-code"].as_str(), outputs["verdict"].as_str()),
+                (code.to_string().as_str(), "error")
+            );
+            assert_eq!(scan.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 1, "{}", scan.stdout);
+            assert_eq!(r.summary.matches(&format!("kscan: exit {code}")).count(), 1, "{}", r.summary);
+        }
+    }
+
+    #[test]
+    fn the_gitlab_job_exits_2_and_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = kscan_on_path(dir.path());
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let doc = gitlab_component::interpolate(&[
+                ("namespace", "shop"),
+                ("pod", pod),
+                ("kubeconfig", kubeconfig.to_str().unwrap()),
+                ("version", "path"),
+            ]);
+            let work = tempfile::tempdir().unwrap();
+            let run = gitlab_component::run_job(
+                &doc["kscan"],
+                work.path(),
+                &format!("{}:/usr/bin:/bin", bin.display()),
+                0..2,
+            );
+            assert_eq!(run.code, Some(code), "{}", run.log);
+        }
+    }
+
+    #[test]
+    fn the_orb_job_exits_2_and_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = kscan_on_path(dir.path());
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let work = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(work.path().join("home")).unwrap();
+            let given = circleci_orb::mapping(&[
+                ("namespace", "shop"),
+                ("pod", pod),
+                ("kubeconfig", kubeconfig.to_str().unwrap()),
+                ("version", "path"),
+            ]);
+            let run = circleci_orb::run_job(
+                &circleci_orb::pack(),
+                "scan",
+                &given,
+                work.path(),
+                &format!("{}:/usr/bin:/bin", bin.display()),
+            );
+            assert_eq!(
+                run.steps,
+                [("Install kscan".into(), Some(0)), ("kscan scan".into(), Some(code))],
+                "{}",
+                run.log
+            );
+        }
+    }
+
+    #[test]
+    fn the_codebuild_build_phase_exits_2_and_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = local_release(dir.path());
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let src = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(src.path().join("home")).unwrap();
+            let vars = [
+                ("KSCAN_RELEASES_URL", url.as_str()),
+                ("KSCAN_POD", pod),
+                ("KSCAN_KUBECONFIG", kubeconfig.to_str().unwrap()),
+                ("KSCAN_THRESHOLD", ""),
+            ];
+            let (ran, log) = codebuild::run(&codebuild::buildspec(), &vars, src.path(), "/usr/bin:/bin");
+            assert_eq!(ran.last(), Some(&("build".to_owned(), code)), "{log}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The Action under a real GitHub Actions runner: nektos/act, the job on this
+// host (`-P ubuntu-24.04=-self-hosted`), no Docker, remote actions offline
+// ---------------------------------------------------------------------------
+
+mod act {
+    use super::*;
+    use support::cluster::{self, kscan_objects};
+
+    /// What one act run showed.
+    struct ActRun {
+        code: Option<i32>,
+        log: String,
+    }
+
+    impl ActRun {
+        /// The `OUT name=value` lines the last step printed.
+        fn out(&self, name: &str) -> String {
+            let prefix = format!("| OUT {name}=");
+            self.log.lines().find_map(|l| l.split_once(&prefix).map(|(_, v)| v.trim().to_owned())).unwrap_or_default()
+        }
+
+        /// How many annotations of `level` act saw.
+        fn annotations(&self, level: &str) -> usize {
+            self.log.lines().filter(|l| l.contains(&format!("❗  ::{level} "))).count()
+        }
+
+        /// How many kscan summaries (`## … kscan: …` headings) the step
+        /// summary holds. act shows a composite action's summary twice, for
+        /// its inner step and again for the `uses: ./` step: both must be
+        /// the same text.
+        fn summaries(&self) -> usize {
+            let mut blocks: Vec<String> = Vec::new();
+            let mut lines = self.log.lines().peekable();
+            while let Some(line) = lines.next() {
+                if let Some((_, first)) = line.split_once("⚙  Summary - ") {
+                    let mut block = vec![first.to_owned()];
+                    while let Some(next) = lines.peek() {
+                        if next.starts_with('[') {
+                            break;
+                        }
+                        block.push(lines.next().unwrap().to_owned());
+                    }
+                    blocks.push(block.join("\n"));
+                }
+            }
+            assert!(blocks.windows(2).all(|w| w[0] == w[1]), "different summaries: {blocks:#?}");
+            blocks.first().map_or(0, |b| b.lines().filter(|l| l.starts_with("## ") && l.contains("kscan")).count())
+        }
+    }
+
+    /// A workflow that copies the action (`action.yml`, `action/`) of this
+    /// checkout into act's (empty) workspace,
+    /// runs the Action with `with`, and prints its outputs.
+    fn workflow(with: &[(&str, &str)]) -> String {
+        let mut inputs = String::new();
+        for (k, v) in with.iter().chain(&[("version", "path"), ("cache", "false"), ("upload-sarif", "false")]) {
+            inputs.push_str(&format!("          {k}: '{}'\n", v.replace('\'', "''")));
+        }
+        let outputs = ["verdict", "compliance", "failed", "exit-code", "sarif", "junit", "manifest"];
+        let env: String = outputs
+            .iter()
+            .map(|o| {
+                format!("          OUT_{}: ${{{{ steps.kscan.outputs.{o} }}}}\n", o.replace('-', "_").to_uppercase())
+            })
+            .collect();
+        let print: String = outputs
+            .iter()
+            .map(|o| format!("          echo \"OUT {o}=$OUT_{}\"\n", o.replace('-', "_").to_uppercase()))
+            .collect();
+        format!(
+            "name: kscan-under-act\non: push\njobs:\n  scan:\n    runs-on: ubuntu-24.04\n    steps:\n      \
+             - name: Check out the action\n        run: cp -a \"$KSCAN_CHECKOUT/action.yml\" \"$KSCAN_CHECKOUT/action\" .\n      - id: kscan\n        \
+             continue-on-error: true\n        uses: ./\n        with:\n{inputs}      - name: Outputs\n        env:\n{env}          \
+             OUT_OUTCOME: ${{{{ steps.kscan.outcome }}}}\n        run: |\n{print}          echo \"OUT outcome=$OUT_OUTCOME\"\n"
+        )
+    }
+
+    fn act(with: &[(&str, &str)]) -> ActRun {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+        std::fs::write(repo.join(".github/workflows/kscan.yml"), workflow(with)).unwrap();
+        let git = Command::new("git").args(["init", "-q"]).current_dir(&repo).status().unwrap();
+        assert!(git.success());
+        let bin = kscan_on_path(dir.path());
+        let out = Command::new(support::tool("act"))
+            .args(["push", "-P", "ubuntu-24.04=-self-hosted", "--action-offline-mode"])
+            .arg("--env")
+            .arg(format!("KSCAN_CHECKOUT={}", support::root().display()))
+            .current_dir(&repo)
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()))
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        ActRun { code: out.status.code(), log: format!("{stdout}{stderr}") }
+    }
+
+    #[test]
+    fn bad_input_and_an_unreachable_cluster_are_exit_2_and_3_with_one_annotation_and_one_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let run = act(&[("namespace", "shop"), ("pod", pod), ("kubeconfig", kubeconfig.to_str().unwrap())]);
+            assert_eq!(run.code, Some(0), "the job continues on error:\n{}", run.log);
+            assert_eq!(run.out("outcome"), "failure", "{}", run.log);
+            assert_eq!(run.out("exit-code"), code.to_string(), "{}", run.log);
+            assert_eq!(run.out("verdict"), "error", "{}", run.log);
+            assert_eq!(run.annotations("error"), 1, "{}", run.log);
+            assert_eq!(run.summaries(), 1, "{}", run.log);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_a_passing_gate_and_a_teardown_that_leaves_objects_give_their_outputs_once() {
+        cluster::in_namespace("act", |client, ns| async move {
+            web_pod(&client, &ns).await;
+            let kubeconfig = support::testbed_kubeconfig();
+            let strict = strict_threshold();
+            let lenient = support::root().join("thresholds/lenient.yml");
+            let base = [("namespace", ns.as_str()), ("pod", "web"), ("kubeconfig", kubeconfig.to_str().unwrap())];
+
+            let failing = act(&[&base[..], &[("threshold", strict.to_str().unwrap())]].concat());
+            assert!(!failing.log.contains("eyJ"), "a token was printed:\n{}", failing.log);
+            assert_eq!(
+                (failing.out("exit-code"), failing.out("verdict")),
+                ("1".into(), "failed".into()),
+                "{}",
+                failing.log
+            );
+            assert_eq!(failing.out("outcome"), "failure");
+            let failed: usize = failing.out("failed").parse().unwrap();
+            assert!(failed >= 1);
+            // One annotation per failed control (at most 10 per level), and one summary.
+            let annotated =
+                failing.annotations("error") + failing.annotations("warning") + failing.annotations("notice");
+            assert!((1..=30).contains(&annotated), "{}", failing.log);
+            for line in failing.log.lines().filter(|l| l.contains("❗  ::")) {
+                let text = line.split_once("❗  ").unwrap().1;
+                assert_eq!(failing.log.matches(text).count(), 1, "annotated twice: {text}");
+            }
+            assert_eq!(failing.summaries(), 1, "{}", failing.log);
+
+            let passing = act(&[&base[..], &[("threshold", lenient.to_str().unwrap())]].concat());
+            assert_eq!(
+                (passing.out("exit-code"), passing.out("verdict")),
+                ("0".into(), "passed".into()),
+                "{}",
+                passing.log
+            );
+            assert_eq!(passing.out("outcome"), "success");
+            assert_eq!(passing.summaries(), 1, "{}", passing.log);
+            assert!(passing.out("compliance").parse::<u32>().unwrap() <= 100);
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+
+            // A caller that may not delete: teardown leaves the run's objects, exit 4.
+            let dir = tempfile::tempdir().unwrap();
+            let no_delete = support::cluster::no_delete_kubeconfig(&client, &ns, dir.path()).await;
+            let left = act(&[("namespace", ns.as_str()), ("pod", "web"), ("kubeconfig", no_delete.to_str().unwrap())]);
+            assert_eq!((left.out("exit-code"), left.out("verdict")), ("4".into(), "not-gated".into()), "{}", left.log);
+            assert_eq!(left.log.matches("❗  ::error title=kscan teardown::").count(), 1, "{}", left.log);
+            assert_eq!(left.summaries(), 1, "{}", left.log);
+        })
+        .await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The GitLab component under a real GitLab CI runner: gitlab-ci-local
+// ---------------------------------------------------------------------------
+
+mod gitlab_ci_local {
+    use super::*;
+
+    /// Run the component's job with `inputs` in a fresh project that
+    /// includes it locally; returns the job's exit code as the runner
+    /// reports it, and the log.
+    fn run(inputs: &[(&str, &str)]) -> (Option<i32>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("templates")).unwrap();
+        std::fs::copy(support::root().join("gitlab/templates/kscan.yml"), project.join("templates/kscan.yml")).unwrap();
+        let mut ci = String::from("include:\n  - local: templates/kscan.yml\n    inputs:\n");
+        for (k, v) in inputs.iter().chain(&[("version", "path")]) {
+            ci.push_str(&format!("      {k}: '{}'\n", v.replace('\'', "''")));
+        }
+        std::fs::write(project.join(".gitlab-ci.yml"), ci).unwrap();
+        for args in [
+            &["init", "-q"][..],
+            &["add", "-A"],
+            &["-c", "user.email=t@kscan", "-c", "user.name=t", "commit", "-qm", "t"],
+        ] {
+            assert!(Command::new("git").args(args).current_dir(&project).status().unwrap().success());
+        }
+        let bin = kscan_on_path(dir.path());
+        let out = Command::new(support::tool("gitlab-ci-local"))
+            .args(["--force-shell-executor", "kscan"])
+            .current_dir(&project)
+            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        let log = format!("{stdout}{stderr}");
+        let code = log.lines().find_map(|l| l.split_once("kscan finished in ").map(|(_, r)| r)).map(|r| {
+            if r.contains(" PASS ") {
+                0
+            } else {
+                r.split(" FAIL ").nth(1).and_then(|c| c.trim().parse().ok()).unwrap_or(-1)
+            }
+        });
+        (code, log)
+    }
+
+    #[test]
+    fn the_job_exits_2_for_a_bad_name_and_3_for_a_cluster_that_does_not_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pod, kubeconfig, code) in failing_cases(dir.path()) {
+            let (got, log) = run(&[("namespace", "shop"), ("pod", pod), ("kubeconfig", kubeconfig.to_str().unwrap())]);
+            assert_eq!(got, Some(code), "{log}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exit 4 on every platform: a caller that may create the run's RBAC objects
+// but not delete them (on the testbed)
+// ---------------------------------------------------------------------------
+
+mod exit_4 {
+    use super::*;
+    use support::cluster::{self, no_delete_kubeconfig};
+
+    /// Each wrapper's exit code for a scan of `ns/web` as `kubeconfig`,
+    /// gated on `threshold` (empty: no gate); each must have written its
+    /// JUnit file and, on GitHub, say so in `exit-code`.
+    fn each_wrapper(ns: &str, kubeconfig: &str, threshold: &str, dir: &Path) -> Vec<(&'static str, Option<i32>)> {
+        let bin = kscan_on_path(dir);
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let mut codes = Vec::new();
+
+        // GitHub: the composite steps as the runner runs them.
+        let work = tempfile::tempdir().unwrap();
+        let (w, temp) = (work.path().join("work"), work.path().join("temp"));
+        std::fs::create_dir_all(&w).unwrap();
+        std::fs::create_dir_all(&temp).unwrap();
+        let mut r = runner::Runner::new(&support::root(), &w, &temp, &path);
+        r.input("namespace", ns).input("pod", "web").input("kubeconfig", kubeconfig).input("version", "path");
+        r.input("threshold", threshold);
+        let runs = r.run();
+        assert_eq!(r.outputs()["exit-code"], runs[2].code.unwrap().to_string());
+        if runs[2].code == Some(4) {
+            assert!(runs[2].stdout.contains("::error title=kscan teardown::"), "{}", runs[2].stdout);
+        }
+        assert!(w.join("kscan-results/kscan.sarif").is_file() && w.join("kscan-results/kscan-junit.xml").is_file());
+        codes.push(("github", runs[2].code));
+
+        // GitLab.
+        let doc = gitlab_component::interpolate(&[
+            ("namespace", ns),
+            ("pod", "web"),
+            ("kubeconfig", kubeconfig),
+            ("threshold", threshold),
+            ("version", "path"),
+        ]);
+        let work = tempfile::tempdir().unwrap();
+        let run = gitlab_component::run_job(&doc["kscan"], work.path(), &path, 0..2);
+        let env = std::fs::read_to_string(work.path().join("kscan-results/kscan.env")).unwrap();
+        assert!(env.contains(&format!("KSCAN_EXIT_CODE={}\n", run.code.unwrap())), "{env}");
+        codes.push(("gitlab", run.code));
+
+        // CircleCI.
+        let work = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(work.path().join("home")).unwrap();
+        let given = circleci_orb::mapping(&[
+            ("namespace", ns),
+            ("pod", "web"),
+            ("kubeconfig", kubeconfig),
+            ("threshold", threshold),
+            ("version", "path"),
+        ]);
+        let run = circleci_orb::run_job(&circleci_orb::pack(), "scan", &given, work.path(), &path);
+        assert!(work.path().join("kscan-results/kscan-junit.xml").is_file(), "{}", run.log);
+        codes.push(("circleci", run.steps.last().and_then(|(_, c)| *c)));
+
+        // CodeBuild.
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("home")).unwrap();
+        let url = local_release(dir);
+        let vars = [
+            ("KSCAN_RELEASES_URL", url.as_str()),
+            ("KSCAN_NAMESPACE", ns),
+            ("KSCAN_POD", "web"),
+            ("KSCAN_KUBECONFIG", kubeconfig),
+            ("KSCAN_THRESHOLD", threshold),
+        ];
+        let (ran, log) = codebuild::run(&codebuild::buildspec(), &vars, src.path(), "/usr/bin:/bin");
+        assert!(src.path().join("kscan-results/kscan-junit.xml").is_file(), "{log}");
+        codes.push(("codebuild", ran.last().filter(|(p, _)| p == "build").map(|(_, c)| *c)));
+        codes
+    }
+
+    #[tokio::test]
+    async fn every_wrapper_exits_0_for_a_passing_gate_and_4_when_teardown_leaves_objects() {
+        cluster::in_namespace("exit-0-4", |client, ns| async move {
+            web_pod(&client, &ns).await;
+            let dir = tempfile::tempdir().unwrap();
+            let pass = dir.path().join("pass.yml");
+            std::fs::write(&pass, "compliance:\n  min: 0\n").unwrap();
+            let admin = support::testbed_kubeconfig();
+            let codes = each_wrapper(&ns, admin.to_str().unwrap(), pass.to_str().unwrap(), dir.path());
+            assert_eq!(
+                codes,
+                [("github", Some(0)), ("gitlab", Some(0)), ("circleci", Some(0)), ("codebuild", Some(0))]
+            );
+
+            let no_delete = no_delete_kubeconfig(&client, &ns, dir.path()).await;
+            let codes = each_wrapper(&ns, no_delete.to_str().unwrap(), "", dir.path());
+            assert_eq!(
+                codes,
+                [("github", Some(4)), ("gitlab", Some(4)), ("circleci", Some(4)), ("codebuild", Some(4))]
+            );
+        })
+        .await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Published layouts and review rules
+// ---------------------------------------------------------------------------
+
+mod published {
+    use super::*;
+    use serde_yaml::Value;
+
+    fn yaml(path: &Path) -> Value {
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `gitlab/` is what a release copies to the root of the catalog
+    /// project: `templates/<name>.yml` for `include: component:`, the
+    /// README, and the pipeline that tests and releases it.
+    #[test]
+    fn gitlab_is_a_ci_cd_component_project_root() {
+        let dir = support::root().join("gitlab");
+        let mut entries: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        entries.sort();
+        assert_eq!(entries, [".gitlab-ci.yml", "README.md", "templates"]);
+        let components: Vec<String> = std::fs::read_dir(dir.join("templates"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                assert_eq!(p.extension().and_then(|e| e.to_str()), Some("yml"), "{}", p.display());
+                p.file_stem().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(components, ["kscan"]);
+        validate("check-jsonschema", &["--builtin-schema", "vendor.gitlab-ci", "gitlab/.gitlab-ci.yml"]);
+        // The project's pipeline includes its own component from its own commit,
+        // with inputs the component has.
+        let ci = yaml(&dir.join(".gitlab-ci.yml"));
+        let include = &ci["include"][0];
+        assert_eq!(include["component"].as_str(), Some("$CI_SERVER_FQDN/$CI_PROJECT_PATH/kscan@$CI_COMMIT_SHA"));
+        let text = std::fs::read_to_string(dir.join("templates/kscan.yml")).unwrap();
+        let spec: Value = serde_yaml::from_str(text.split("\n---\n").next().unwrap()).unwrap();
+        for (name, _) in include["inputs"].as_mapping().unwrap() {
+            assert!(!spec["spec"]["inputs"][name.as_str().unwrap()].is_null(), "no input {name:?}");
+        }
+        assert!(ci["create-release"]["release"]["tag_name"].as_str().is_some());
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(readme.contains("component: $CI_SERVER_FQDN/<group>/kscan-component/kscan@"), "{readme}");
+    }
+
+    /// The orb-tools review rules the orb follows.
+    #[test]
+    fn the_orb_follows_the_orb_tools_review_rules() {
+        let orb = circleci_orb::pack();
+        let snake =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        for key in ["home_url", "source_url"] {
+            assert!(
+                orb["display"][key].as_str().is_some_and(|u| u.starts_with("https://github.com/kscan/kscan")),
+                "{key}"
+            );
+        }
+        assert!(orb["executors"].as_mapping().is_some_and(|e| !e.is_empty()), "an executor");
+        let examples = orb["examples"].as_mapping().unwrap();
+        assert!(!examples.is_empty());
+        for (name, e) in examples {
+            assert!(e["description"].as_str().is_some() && e["usage"].is_mapping(), "example {name:?}");
+        }
+        for kind in ["commands", "jobs", "executors"] {
+            for (name, def) in orb[kind].as_mapping().unwrap() {
+                let name = name.as_str().unwrap();
+                assert!(snake(name), "{kind} {name} is not snake_case");
+                assert!(def["description"].as_str().is_some_and(|d| !d.trim().is_empty()), "{kind} {name}");
+                for (p, meta) in def["parameters"].as_mapping().cloned().unwrap_or_default() {
+                    let p = p.as_str().unwrap();
+                    assert!(snake(p), "{kind} {name}: parameter {p} is not snake_case");
+                    assert!(meta["description"].as_str().is_some_and(|d| !d.is_empty()), "{kind} {name}: {p}");
+                }
+            }
+        }
+        // Run steps are named and their scripts are included, not inline.
+        for file in ["commands/install.yml", "commands/scan.yml", "commands/report.yml"] {
+            let def = yaml(&support::root().join("circleci").join(file));
+            for step in def["steps"].as_sequence().unwrap() {
+                if let Some(run) = step.get("run") {
+                    assert!(run["name"].as_str().is_some(), "{file}: a run step without a name");
+                    assert!(
+                        run["command"].as_str().unwrap().starts_with("<<include(scripts/"),
+                        "{file}: inline script"
+                    );
+                }
+            }
+        }
+        let scan = &orb["commands"]["scan"];
+        assert!(!scan["parameters"]["no_output_timeout"].is_null());
+        assert_eq!(scan["steps"][0]["run"]["no_output_timeout"].as_str(), Some("<< parameters.no_output_timeout >>"));
+    }
+
+    /// Files as they are in the checkout, copied into `dir`.
+    fn checkout_copy(dir: &Path) {
+        let files = Command::new("git")
+            .args(["ls-files", "-co", "--exclude-standard"])
+            .current_dir(support::root())
+            .output()
+            .unwrap();
+        for file in String::from_utf8(files.stdout).unwrap().lines() {
+            let from = support::root().join(file);
+            if from.is_file() {
+                let to = dir.join(file);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&from, &to).unwrap();
+            }
+        }
+    }
+
+    fn stamp(dir: &Path, tag: &str) -> Output {
+        Command::new(dir.join("scripts/release/stamp-wrappers")).arg(tag).output().unwrap()
+    }
+
+    #[test]
+    fn the_wrappers_default_to_this_release_and_the_stamp_script_moves_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        checkout_copy(dir.path());
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let wrappers = [
+            "action.yml",
+            "gitlab/templates/kscan.yml",
+            "circleci/commands/install.yml",
+            "circleci/jobs/scan.yml",
+            "jenkins/vars/kscanScan.groovy",
+            "examples/codebuild/buildspec.yml",
+        ];
+        let before: Vec<String> = wrappers.iter().map(|f| read(f)).collect();
+        // This checkout is stamped for its own version: stamping again changes nothing.
+        let out = stamp(dir.path(), &format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert!(out.status.success(), "{}", text(&out).1);
+        assert_eq!(
+            wrappers.iter().map(|f| read(f)).collect::<Vec<_>>(),
+            before,
+            "the wrappers default to another release"
+        );
+        // Another release moves every default, and nothing else.
+        let out = stamp(dir.path(), "v9.8.7");
+        assert!(out.status.success(), "{}", text(&out).1);
+        for (f, old) in wrappers.iter().zip(&before) {
+            let new = read(f);
+            assert!(new.contains("v9.8.7") && !new.contains(&format!("v{}", env!("CARGO_PKG_VERSION"))), "{f}:\n{new}");
+            assert_eq!(new.lines().count(), old.lines().count(), "{f}");
+        }
+        assert!(read("README.md").contains("kscan/kscan@v9.8.7") && read("README.md").contains("kscan/kscan@9.8.7"));
+        assert!(read("circleci/examples/scan-a-pod.yml").contains("kscan/kscan@9.8.7"));
+        let out = stamp(dir.path(), "9.8");
+        assert_eq!(out.status.code(), Some(2), "a tag that is not vX.Y.Z is refused");
     }
 }

@@ -875,8 +875,8 @@ async fn dropping_a_running_scan_future_still_tears_down() {
     use kscan::cluster::client::ClusterArgs;
     use kscan::scan::{run_until, Plan};
     use kscan::strategy::{Strategy, StrategyConfig};
-    use kscan::target::resolve::{Request, Selection};
     use kscan::target::{Label, Subdomain};
+    use kscan::target::{Request, Selection};
     cluster::in_namespace("serve-drop", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let out = tempfile::tempdir().unwrap();
@@ -917,6 +917,37 @@ async fn dropping_a_running_scan_future_still_tears_down() {
             assert!(Instant::now() < deadline, "objects left after the scan future was dropped");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn results_after_the_threshold_file_changed_show_the_verdict_the_job_was_gated_with() {
+    cluster::in_namespace("serve-verdict", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let thresholds = dir.path().join("thresholds");
+        std::fs::create_dir_all(&thresholds).unwrap();
+        // Nothing may fail: the testbed's root container fails it.
+        std::fs::write(thresholds.join("gate.yml"), "failed:\n  total:\n    max: 0\n").unwrap();
+        let server = Setup::new(dir.path(), support::testbed_kubeconfig())
+            .arg(&["--thresholds", thresholds.to_str().unwrap()])
+            .start();
+        let id =
+            server.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"threshold": "gate"}})).await;
+        let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "failed", "{job:#}");
+        let rule = job["summary"]["gate"]["rules"][0]["rule"].clone();
+        assert_eq!(rule, "failed.total.max", "{job:#}");
+
+        // The file now lets everything through; the job's results keep its verdict.
+        std::fs::write(thresholds.join("gate.yml"), "failed:\n  total:\n    max: 100000\n").unwrap();
+        let a = server.get(&format!("/api/v1/scans/{id}/results?format=markdown")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert!(a.text().contains("gate failed") && a.text().contains("failed.total.max"), "{}", a.text());
+        let a = server.get(&format!("/api/v1/scans/{id}")).await;
+        assert_eq!(a.json()["summary"]["gate"]["passed"], json!(false));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
 }

@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
-# kscan/install: kscan on PATH, else the release binary for this machine,
-# checked against the release's SHA256SUMS, into ~/.local/bin (added to PATH
-# for later steps through $BASH_ENV).
+# kscan/install: the pinned release binary for this machine, checked against
+# the release's SHA256SUMS, into ~/.local/bin (added to PATH for later steps
+# through $BASH_ENV); version path keeps the kscan already on PATH.
 set -euo pipefail
-if command -v kscan >/dev/null; then
-  echo "using $(command -v kscan)"
+if [ "$KSCAN_PARAM_VERSION" = path ]; then
+  command -v kscan >/dev/null || { echo "version path, but there is no kscan on PATH" >&2; exit 2; }
   kscan --version
   exit 0
 fi
 case "$(uname -m)" in
   x86_64) asset=kscan-linux-amd64 ;;
   aarch64) asset=kscan-linux-arm64 ;;
-  *) echo "no kscan release for $(uname -m): use an executor with kscan on PATH" >&2; exit 2 ;;
+  *) echo "no kscan release for $(uname -m): use an executor with kscan on PATH and version path" >&2; exit 2 ;;
 esac
-[ -n "${KSCAN_PARAM_RELEASES_URL:-}" ] || { echo "kscan is not on PATH: set the releases-url parameter" >&2; exit 2; }
 if [ "$KSCAN_PARAM_VERSION" = latest ]; then
   url="$KSCAN_PARAM_RELEASES_URL/latest/download"
 else
   url="$KSCAN_PARAM_RELEASES_URL/download/$KSCAN_PARAM_VERSION"
 fi
 tmp="$(mktemp -d)"
-curl -fsSL --retry 3 -o "$tmp/$asset" "$url/$asset"
-curl -fsSL --retry 3 -o "$tmp/SHA256SUMS" "$url/SHA256SUMS"
+if ! { curl -fsSL --retry 3 -o "$tmp/$asset" "$url/$asset" && curl -fsSL --retry 3 -o "$tmp/SHA256SUMS" "$url/SHA256SUMS"; }; then
+  echo "kscan $KSCAN_PARAM_VERSION could not be downloaded from $url" >&2; exit 2
+fi
 if ! (cd "$tmp" && grep -E "^[0-9a-f]{64} [ *]$asset\$" SHA256SUMS | sha256sum -c --strict -); then
   echo "$asset from $url does not match its SHA-256 in SHA256SUMS: not installed" >&2
   exit 2

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# kscan/scan: parameters (KSCAN_PARAM_*) become one argument vector.
-# Exit 4 (teardown left objects) still leaves results for kscan/report.
+# kscan/scan: the parameters (KSCAN_PARAM_*) become the argument vector of
+# one `kscan scan --ci circleci`; its exit code is the step's.
 set -uo pipefail
-scan=(scan --namespace "$KSCAN_PARAM_NAMESPACE" --out-dir "$KSCAN_PARAM_OUT_DIR"
-  --strategy "$KSCAN_PARAM_STRATEGY" --engine "$KSCAN_PARAM_ENGINE" --timeout "$KSCAN_PARAM_TIMEOUT")
-[ -n "$KSCAN_PARAM_POD" ] && scan+=(--pod "$KSCAN_PARAM_POD")
-[ -n "$KSCAN_PARAM_SELECTOR" ] && scan+=(--selector "$KSCAN_PARAM_SELECTOR")
-[ -n "$KSCAN_PARAM_CONTAINER" ] && scan+=(--container "$KSCAN_PARAM_CONTAINER")
-[ -n "$KSCAN_PARAM_PROFILE" ] && scan+=(--profile "$KSCAN_PARAM_PROFILE")
-[ -n "$KSCAN_PARAM_KUBECONFIG" ] && scan+=(--kubeconfig "$KSCAN_PARAM_KUBECONFIG")
-rc=0
-kscan "${scan[@]}" || rc=$?
-[ "$rc" -eq 4 ] && echo "the scan left objects behind: run kscan cleanup" >&2
-exit "$rc"
+args=(scan --ci circleci --namespace "$KSCAN_PARAM_NAMESPACE" --out-dir "$KSCAN_PARAM_OUT_DIR")
+add() { [ -z "$2" ] || args+=("$1" "$2"); }
+add --pod "$KSCAN_PARAM_POD"
+add --selector "$KSCAN_PARAM_SELECTOR"
+add --container "$KSCAN_PARAM_CONTAINER"
+add --strategy "$KSCAN_PARAM_STRATEGY"
+add --engine "$KSCAN_PARAM_ENGINE"
+add --profile "$KSCAN_PARAM_PROFILE"
+add --scanner-image "$KSCAN_PARAM_SCANNER_IMAGE"
+add --threshold "$KSCAN_PARAM_THRESHOLD"
+add --format "$KSCAN_PARAM_FORMATS"
+add --timeout "$KSCAN_PARAM_TIMEOUT"
+add --kubeconfig "$KSCAN_PARAM_KUBECONFIG"
+add --context "$KSCAN_PARAM_CONTEXT"
+exec kscan "${args[@]}"

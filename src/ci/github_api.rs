@@ -197,12 +197,14 @@ impl CheckRun {
                 })
             })
             .collect();
-        let verdict = verdict(report);
+        let verdict = Verdict::of(report);
         let conclusion = match verdict {
             Verdict::Passed => "success",
             Verdict::Failed => "failure",
             Verdict::NotGated if report.findings_len() == 0 => "success",
             Verdict::NotGated => "neutral",
+            // A report always has results; kept for completeness.
+            Verdict::Error => "failure",
         };
         let totals = report.totals();
         let title = format!(
@@ -211,21 +213,13 @@ impl CheckRun {
                 Verdict::Passed => "gate passed",
                 Verdict::Failed => "gate failed",
                 Verdict::NotGated => "not gated",
+                Verdict::Error => "no results",
             },
             totals.compliance(),
             report.findings_len(),
             if report.findings_len() == 1 { "" } else { "s" }
         );
         CheckRun { title, summary: truncate(&summary, BODY_MAX_CHARS), annotations, conclusion }
-    }
-}
-
-/// The verdict of `report`'s gate.
-pub fn verdict(report: &Report) -> Verdict {
-    match report.gate() {
-        None => Verdict::NotGated,
-        Some(g) if g.passed() => Verdict::Passed,
-        Some(_) => Verdict::Failed,
     }
 }
 

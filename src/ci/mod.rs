@@ -12,11 +12,14 @@
 //! |---|---|---|
 //! | github | junit, sarif, github | annotations on stdout, summary appended to `$GITHUB_STEP_SUMMARY`, outputs to `$GITHUB_OUTPUT` |
 //! | gitlab | junit, codequality | `kscan.env` (dotenv) beside the reports, paths printed |
-//! | jenkins, circleci, codebuild | junit, markdown | paths printed |
+//! | jenkins | junit, markdown, sarif | paths printed (SARIF for warnings-ng's `recordIssues`) |
+//! | circleci, codebuild | junit, markdown | paths printed |
 //! | none | — | — |
 //!
 //! The outputs ([`outputs::Outputs`]) are the same everywhere: `verdict`,
-//! `compliance`, `failed`, and the paths `sarif`, `junit`, `hdf`.
+//! `compliance`, `failed`, the paths `sarif`, `junit`, `hdf`, `manifest`,
+//! and `exit-code`. A run that ends without results (exit 2 or 3) publishes
+//! them too (`verdict` `error`), through [`publish::Publisher::fail`].
 
 pub mod github_api;
 pub mod outputs;
@@ -85,7 +88,8 @@ impl Platform {
         match self {
             Platform::Github => &[Format::Junit, Format::Sarif, Format::Github],
             Platform::Gitlab => &[Format::Junit, Format::CodeQuality],
-            Platform::Jenkins | Platform::Circleci | Platform::Codebuild => &[Format::Junit, Format::Markdown],
+            Platform::Jenkins => &[Format::Junit, Format::Markdown, Format::Sarif],
+            Platform::Circleci | Platform::Codebuild => &[Format::Junit, Format::Markdown],
             Platform::None => &[],
         }
     }

@@ -7,11 +7,11 @@ use kube::api::Api;
 use crate::cluster::access::{self, AccessSpec, TokenTtl};
 use crate::cluster::cleanup::{cleanup, remove_local_dirs, Which};
 use crate::cluster::client::ClusterArgs;
+use crate::cluster::resolve::get_pod;
 use crate::cluster::teardown::Teardown;
 use crate::cluster::RunId;
 use crate::error::{Error, Kind};
 use crate::strategy::Strategy;
-use crate::target::resolve::get_pod;
 use crate::target::{Label, Subdomain};
 use crate::{Outcome, Result};
 
@@ -105,8 +105,7 @@ async fn create(args: CreateArgs) -> Result<Outcome> {
     match access::create(&admin, &run, &spec, &teardown).await {
         Ok(scoped) => {
             teardown.release();
-            println!("KSCAN_RUN={run}");
-            println!("KUBECONFIG={}", scoped.kubeconfig.display());
+            crate::output::stdout(&format!("KSCAN_RUN={run}\nKUBECONFIG={}\n", scoped.kubeconfig.display()))?;
             eprintln!(
                 "kscan: access {} in {namespace} until {}; remove it with: kscan access delete -n {namespace} --run {run}",
                 scoped.name,

@@ -44,7 +44,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         remove_local_dirs(run);
     }
     for object in &report.deleted {
-        println!("deleted {object}");
+        crate::output::stdout(&format!("deleted {object}\n"))?;
     }
     if report.deleted.is_empty() && report.left.is_empty() {
         eprintln!("kscan: nothing to clean up");

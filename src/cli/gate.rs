@@ -9,6 +9,7 @@ use super::summary::write_output;
 use crate::error::ResultExt;
 use crate::gate::{self, Thresholds, Verdict};
 use crate::hdf::{ResultSet, Source};
+use crate::report::Gate;
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan gate`.
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
     let verdict = gate::check(&thresholds, &sets);
     let text = match args.format {
-        Format::Text => render_text(&verdict, &thresholds, sets.len()),
+        Format::Text => Gate::of(thresholds.origin().to_owned(), &verdict).text(sets.len()),
         Format::Json => {
             let doc = JsonVerdict { passed: verdict.passed(), threshold: thresholds.origin(), verdict: &verdict };
             let mut s = serde_json::to_string_pretty(&doc).scan_err(|| "cannot encode the verdict".into())?;
@@ -81,28 +82,4 @@ struct JsonVerdict<'a> {
     threshold: &'a str,
     #[serde(flatten)]
     verdict: &'a Verdict,
-}
-
-/// The text verdict: one `FAIL` line per violation, then a verdict line.
-pub fn render_text(verdict: &Verdict, thresholds: &Thresholds, files: usize) -> String {
-    let mut out = String::new();
-    for v in &verdict.violations {
-        out.push_str(&format!("FAIL {v}\n"));
-    }
-    let files = if files == 1 { "1 file".to_owned() } else { format!("{files} files") };
-    if verdict.passed() {
-        out.push_str(&format!(
-            "All validation tests passed ({} rules of {} checked against {files})\n",
-            verdict.rules,
-            thresholds.origin()
-        ));
-    } else {
-        out.push_str(&format!(
-            "Gate failed: {} of {} rules of {} violated ({files})\n",
-            verdict.violations.len(),
-            verdict.rules,
-            thresholds.origin()
-        ));
-    }
-    out
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::ci::github_api::{self, CheckRun, GitHub, Repo};
 use crate::error::Error;
-use crate::gate::Thresholds;
 use crate::hdf::{ResultSet, Source};
-use crate::report::{markdown, Report, Templates};
+use crate::report::{markdown, Gate, Report, Templates};
+use crate::results::Threshold;
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan github`.
@@ -114,11 +114,11 @@ fn prepare(c: &Common) -> Result<Prepared> {
         .map_err(|e| Error::input(format!("--repo: {e}")))?;
     let api_url = std::env::var("GITHUB_API_URL").ok().filter(|u| !u.is_empty());
     let api_url = api_url.as_deref().unwrap_or("https://api.github.com");
-    let thresholds = c.threshold.as_deref().map(Thresholds::load).transpose()?;
+    let threshold = c.threshold.as_deref().map(Threshold::load).transpose()?;
     let templates = Templates::new(c.template_dir.as_deref())?;
     templates.check(markdown::TEMPLATE)?;
     let sets = ResultSet::load_all(c.files.iter().map(|f| Source::parse(f)))?;
-    let gate = super::report::gate_of(c.threshold.as_deref(), thresholds.as_ref(), &sets);
+    let gate = threshold.map(|t| Gate::check(t.name, &t.rules, &sets));
     let report = Report::new(sets, gate)?;
     let mut summary = Vec::new();
     markdown::write(&report, &templates, &mut summary)?;
@@ -143,7 +143,10 @@ async fn comment(a: CommentArgs) -> Result<Outcome> {
     let marker = format!("<!-- kscan:comment:{} -->", a.marker);
     let body = github_api::truncate(&format!("{marker}\n{}", p.summary), github_api::BODY_MAX_CHARS);
     let (id, created) = p.github.upsert_comment(pr, &marker, &body).await?;
-    println!("{} comment {id} on pull request #{pr}", if created { "created" } else { "updated" });
+    crate::output::stdout(&format!(
+        "{} comment {id} on pull request #{pr}\n",
+        if created { "created" } else { "updated" }
+    ))?;
     Ok(p.report.outcome())
 }
 
@@ -156,13 +159,13 @@ async fn check_run(a: CheckRunArgs) -> Result<Outcome> {
     let p = prepare(&a.common)?;
     let run = CheckRun::of(&p.report, p.summary.clone());
     let (id, requests) = p.github.check_run(&a.name, &sha, &run).await?;
-    println!(
-        "check run {id} ({}) with {} annotation{} in {requests} request{}",
+    crate::output::stdout(&format!(
+        "check run {id} ({}) with {} annotation{} in {requests} request{}\n",
         run.conclusion,
         run.annotations.len(),
         if run.annotations.len() == 1 { "" } else { "s" },
         if requests == 1 { "" } else { "s" }
-    );
+    ))?;
     Ok(p.report.outcome())
 }
 

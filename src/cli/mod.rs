@@ -73,6 +73,47 @@ pub enum Command {
     Cleanup(cleanup::Args),
 }
 
+/// Parse the command line. A usage error exits 2, as clap does — after
+/// publishing that exit code for the CI platform `kscan scan` or `kscan
+/// report` would have published to, so that a bad input of a wrapper still
+/// shows up in its outputs.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            if err.use_stderr() {
+                publish_usage_error(&err);
+            }
+            err.exit()
+        }
+    }
+}
+
+fn publish_usage_error(err: &clap::Error) {
+    use clap::CommandFactory;
+    let Ok(matches) = Cli::command().ignore_errors(true).try_get_matches() else { return };
+    let Some((name @ ("scan" | "report"), args)) = matches.subcommand() else { return };
+    let env = |k: &str| std::env::var(k).ok();
+    let platform = args
+        .try_get_one::<crate::ci::Platform>("ci")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or_else(|| crate::ci::Platform::detect(env));
+    let default = if name == "scan" { "kscan-results" } else { "kscan-reports" };
+    let out_dir = args.try_get_one::<std::path::PathBuf>("out_dir").ok().flatten().cloned().unwrap_or(default.into());
+    let rendered = err.render().to_string();
+    let message = rendered.lines().next().unwrap_or("usage error").trim_start_matches("error: ");
+    if let Ok(publisher) = crate::ci::publish::Publisher::prepare(platform, env) {
+        match publisher.fail(2, &format!("kscan {name}: {message}"), &out_dir) {
+            Ok(text) => {
+                let _ = crate::output::stdout(&text);
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+}
+
 /// Send logs to stderr at the level the flags ask for.
 pub fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {

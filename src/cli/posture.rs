@@ -9,13 +9,13 @@ use clap::ValueEnum;
 
 use std::io::{BufWriter, Write};
 
-use crate::cli::report::Publishing;
 use crate::error::{Error, ResultExt};
 use crate::hdf::{ResultSet, Source};
 use crate::posture::live::{self, Selection};
 use crate::posture::manifest;
 use crate::posture::pss::Level;
 use crate::posture::scan::{Origin, RunInfo, Scan, SourceError};
+use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan posture`.
@@ -134,8 +134,12 @@ pub async fn run(args: Args) -> Result<Outcome> {
         if !formats.contains(&Format::Hdf) {
             formats.push(Format::Hdf);
         }
-        let ci = crate::ci::CiArgs { ci: Some(crate::ci::Platform::None) };
-        Some(Publishing::prepare(args.threshold.as_deref(), &reports, None, &ci)?)
+        Some(Stage::prepare(Spec {
+            threshold: args.threshold.as_deref().map(Threshold::load).transpose()?,
+            formats: &reports,
+            need_format: false,
+            ..Spec::default()
+        })?)
     };
     for ns in args.namespace.iter().chain(&args.exclude_namespace) {
         check_namespace_name(ns)?;
@@ -170,10 +174,12 @@ pub async fn run(args: Args) -> Result<Outcome> {
         write_format(*format, &scan, &run, path.as_deref())?;
     }
     match (publishing, &args.output_dir) {
-        (Some(publishing), Some(dir)) => {
+        (Some(stage), Some(dir)) => {
             let hdf = dir.join(Format::Hdf.file_name());
             let sets = ResultSet::load_all([Source::File(hdf.clone())])?;
-            publishing.publish(sets, dir, &[hdf.display().to_string()])
+            let verdict = stage.verdict(&sets);
+            let hdf = vec![hdf.display().to_string()];
+            stage.finish(Done { sets, hdf, out_dir: dir, verdict, left: None, record: None })
         }
         _ => Ok(Outcome::Passed),
     }

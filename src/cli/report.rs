@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ci::publish::Publisher;
-use crate::ci::{self, CiArgs};
-use crate::gate::Thresholds;
+use crate::ci::CiArgs;
+use crate::error::Error;
 use crate::hdf::{ResultSet, Source};
-use crate::report::formats::Plan;
-use crate::report::{Format, Gate, Report, Templates};
+use crate::report::{Format, Gate};
+use crate::results::manifest::Manifest;
+use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan report`.
@@ -26,14 +26,22 @@ Examples:
   kscan report results.json --format junit,sarif,markdown
   kscan report results.json --threshold thresholds/moderate.yml --format github,codequality --out-dir reports
   kscan report a.json b.json --format markdown --template-dir my-templates
-  kscan report results.json --format template:report.html.j2")]
+  kscan report results.json --format template:report.html.j2
+  kscan report kscan-results --format sarif     # the run in kscan-results, with its verdict
+
+Exit codes: 0 passed (or no gate), 1 the gate failed, 2 bad input, 3 a run read
+from a directory could not scan, 4 a run read from a directory left objects
+behind (its reports are written all the same).")]
 pub struct Args {
-    /// HDF (InSpec exec JSON) files; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    /// HDF (InSpec exec JSON) files; `-` reads standard input. A directory
+    /// is a `kscan scan --out-dir`: the HDF files its run manifest
+    /// (`kscan-run.json`) lists, and nothing else in it.
+    #[arg(required = true, value_name = "FILE|DIR")]
     pub files: Vec<String>,
 
-    /// Gate the results against this SAF threshold file; without it the run
-    /// passes.
+    /// Gate the results against this SAF threshold file. Without it, the
+    /// results of one scan's directory show the verdict that scan was gated
+    /// with, and other results pass.
     #[arg(short = 'T', long, value_name = "FILE")]
     pub threshold: Option<PathBuf>,
 
@@ -64,85 +72,94 @@ pub fn parse_format(s: &str) -> std::result::Result<Format, String> {
     s.parse::<Format>()
 }
 
-/// The gate's verdict on `sets` as the reports show it, when a threshold
-/// file (`path`, loaded as `thresholds`) was given.
-pub fn gate_of(path: Option<&Path>, thresholds: Option<&Thresholds>, sets: &[ResultSet]) -> Option<Gate> {
-    let (path, t) = (path?, thresholds?);
-    Some(Gate::check(path.display().to_string(), t, sets))
-}
-
 /// Run `kscan report`.
 pub fn run(args: Args) -> Result<Outcome> {
     // Every input is checked before the results are read and before anything
     // is written.
-    let publishing =
-        Publishing::prepare(args.threshold.as_deref(), &args.format, args.template_dir.as_deref(), &args.ci)?;
-    let sets = ResultSet::load_all(args.files.iter().map(|f| Source::parse(f)))?;
-    publishing.publish(sets, &args.out_dir, &args.files)
+    let threshold = args.threshold.as_deref().map(Threshold::load).transpose()?;
+    let stage = Stage::prepare(Spec {
+        threshold,
+        formats: &args.format,
+        template_dir: args.template_dir.as_deref(),
+        platform: Some(args.ci.platform()),
+        need_format: true,
+    })?;
+    let inputs = Inputs::read(&args.files)?;
+    let sets = ResultSet::load_all(inputs.sources)?;
+    let verdict = if stage.gates() { stage.verdict(&sets) } else { inputs.stored.into_single(&args.files)? };
+    stage.finish(Done { sets, hdf: inputs.shown, out_dir: &args.out_dir, verdict, left: inputs.left, record: None })
 }
 
-/// Reports, gate and CI output, with every input checked up front (`kscan
-/// report`, and `kscan scan --format`).
-pub struct Publishing {
-    threshold: Option<PathBuf>,
-    thresholds: Option<Thresholds>,
-    templates: Templates,
-    plan: Plan,
-    publisher: Publisher,
+/// The results `kscan report` reads: files as given, and for a directory the
+/// files its run manifest lists (never whatever else lies there).
+struct Inputs {
+    sources: Vec<Source>,
+    shown: Vec<String>,
+    stored: Stored,
+    left: Option<Error>,
 }
 
-impl Publishing {
-    /// Check the threshold file, the templates and the formats (plus those
-    /// the CI platform needs).
-    pub fn prepare(
-        threshold: Option<&Path>,
-        formats: &[Format],
-        template_dir: Option<&Path>,
-        ci: &CiArgs,
-    ) -> Result<Self> {
-        let thresholds = threshold.map(Thresholds::load).transpose()?;
-        let mut templates = Templates::new(template_dir)?;
-        let platform = ci.platform();
-        let publisher = Publisher::prepare(platform, |k| std::env::var(k).ok())?;
-        let plan = Plan::new(&ci::with_platform_formats(formats, platform), &mut templates)?;
-        Ok(Publishing { threshold: threshold.map(Path::to_path_buf), thresholds, templates, plan, publisher })
+/// The verdicts the runs read were gated with.
+enum Stored {
+    /// Only results files were given.
+    None,
+    /// One run and nothing else: its verdict (none when it was not gated).
+    One(Option<Gate>),
+    /// Several inputs of which at least one run was gated.
+    Mixed,
+}
+
+impl Stored {
+    /// The verdict to show without --threshold.
+    fn into_single(self, files: &[String]) -> Result<Option<Gate>> {
+        match self {
+            Stored::None => Ok(None),
+            Stored::One(gate) => Ok(gate),
+            Stored::Mixed => Err(Error::input(format!(
+                "{} include a gated run among other results: one verdict cannot cover them, so gate them together \
+                 with --threshold",
+                files.join(" ")
+            ))),
+        }
     }
+}
 
-    /// Gate `sets` (read from `files`), write the reports into `out_dir`,
-    /// publish to the CI platform, print what was done; the outcome is the
-    /// gate's.
-    pub fn publish(&self, sets: Vec<ResultSet>, out_dir: &Path, files: &[String]) -> Result<Outcome> {
-        let gate = gate_of(self.threshold.as_deref(), self.thresholds.as_ref(), &sets);
-        let report = Report::new(sets, gate)?;
-        let written = self.plan.write(&report, &self.templates, out_dir)?;
-        let mut out = String::new();
-        for w in &written {
-            out.push_str(&format!("wrote {} ({})\n", w.path.display(), w.format));
-        }
-        let totals = report.totals();
-        out.push_str(&format!(
-            "{} controls, {}% compliance, {} findings\n",
-            totals.controls(),
-            totals.compliance(),
-            report.findings_len()
-        ));
-        match report.gate() {
-            None => out.push_str("gate: not run (no --threshold)\n"),
-            Some(g) if g.passed() => out.push_str(&format!("gate: passed ({})\n", g.threshold)),
-            Some(g) => {
-                out.push_str(&format!(
-                    "gate: FAILED ({}): {} rule{} violated\n",
-                    g.threshold,
-                    g.violations.len(),
-                    if g.violations.len() == 1 { "" } else { "s" }
-                ));
-                for v in &g.violations {
-                    out.push_str(&format!("  - {}: {}\n", v.rule, v.message));
-                }
+impl Inputs {
+    fn read(args: &[String]) -> Result<Self> {
+        let mut inputs = Inputs { sources: Vec::new(), shown: Vec::new(), stored: Stored::None, left: None };
+        let (mut runs, mut plain) = (Vec::new(), 0);
+        let mut lefts = Vec::new();
+        for arg in args {
+            let dir = Path::new(arg);
+            if arg == "-" || !dir.is_dir() {
+                inputs.sources.push(Source::parse(arg));
+                inputs.shown.push(arg.clone());
+                plain += 1;
+                continue;
             }
+            let manifest = Manifest::read(dir)?;
+            match manifest.ended_badly(dir) {
+                Some(err) if manifest.hdf.is_empty() => return Err(err),
+                Some(err) => lefts.push(err),
+                None => {}
+            }
+            for file in &manifest.hdf {
+                let path = dir.join(file);
+                inputs.shown.push(path.display().to_string());
+                inputs.sources.push(Source::File(path));
+            }
+            runs.push(manifest.verdict);
         }
-        out.push_str(&self.publisher.publish(&report, &written, out_dir, files)?);
-        super::summary::write_output(None, &out)?;
-        Ok(report.outcome())
+        inputs.stored = match (runs.len(), plain) {
+            (1, 0) => Stored::One(runs.pop().flatten()),
+            _ if runs.iter().any(Option::is_some) => Stored::Mixed,
+            _ => Stored::None,
+        };
+        inputs.left = match lefts.len() {
+            0 => None,
+            1 => lefts.pop(),
+            _ => Some(Error::teardown(lefts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))),
+        };
+        Ok(inputs)
     }
 }

@@ -1,28 +1,26 @@
 //! `kscan scan`: scan running containers with ephemeral least-privilege
-//! access, write HDF per target, and tear down.
+//! access, write HDF per target, and tear down — then the post-scan stage
+//! (`crate::results`): gate, reports, CI outputs and the run manifest, with
+//! one exit code.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ci::CiArgs;
-use crate::cli::gate::render_text;
-use crate::cli::report::Publishing;
 use crate::cluster::access::TokenTtl;
 use crate::cluster::client::ClusterArgs;
+use crate::cluster::RunId;
 use crate::engine::builtin;
-use crate::engine::cinc::Cinc;
 use crate::engine::probe::local::LocalProbe;
 use crate::engine::probe::Probe;
-use crate::engine::{Engine, EngineKind};
-use crate::error::Error;
-use crate::error::ResultExt;
-use crate::gate::{self, Thresholds};
+use crate::engine::EngineKind;
+use crate::error::{Error, ResultExt};
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::report::Format;
+use crate::results::{Done, Record, Spec, Stage, Threshold};
+use crate::scan::plan::{Asked, Field};
 use crate::scan::{self, parse_duration, Plan};
-use crate::strategy::{Strategy, StrategyConfig, DEFAULT_SCANNER_IMAGE};
-use crate::target::resolve::{Request, Selection};
-use crate::target::{Label, Subdomain};
+use crate::strategy::{Strategy, DEFAULT_SCANNER_IMAGE};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan scan`.
@@ -62,9 +60,9 @@ pub struct Args {
     pub pod: Option<String>,
 
     /// Scan a directory on this machine instead (an unpacked image root) with
-    /// the built-in checks; no cluster is involved. Results go to
-    /// `--out-dir/root.hdf.json`.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["pod", "selector", "container", "engine", "profile"])]
+    /// the built-in checks (`--engine builtin`); no cluster is involved.
+    /// Results go to `--out-dir/root.hdf.json`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["pod", "selector", "container", "profile"])]
     pub root: Option<PathBuf>,
 
     /// Scan every running pod that matches this label selector (e.g. `app=web`).
@@ -101,7 +99,7 @@ pub struct Args {
     pub engine: EngineKind,
 
     /// InSpec profile directory for `--engine cinc`.
-    #[arg(long, value_name = "DIR", required_if_eq("engine", "cinc"))]
+    #[arg(long, value_name = "DIR")]
     pub profile: Option<PathBuf>,
 
     /// The CINC Auditor / InSpec program (default: cinc-auditor, then inspec, on PATH).
@@ -127,7 +125,9 @@ pub struct Args {
     #[command(flatten)]
     pub ci: CiArgs,
 
-    /// Directory for the results: one `POD.CONTAINER.hdf.json` per target.
+    /// Directory for the results: one `POD.CONTAINER.hdf.json` per target,
+    /// the reports, and the run manifest `kscan-run.json` (what belongs to
+    /// this run, its verdict and exit code).
     #[arg(short, long, value_name = "DIR", default_value = "kscan-results")]
     pub out_dir: PathBuf,
 
@@ -151,78 +151,87 @@ pub struct Args {
 impl Args {
     /// Validate everything that needs no cluster: names (RFC 1123), files.
     pub fn plan(&self) -> Result<Plan> {
-        let namespace = Label::parse("namespace", &self.namespace)?;
-        let pods = match (&self.pod, &self.selector) {
-            (Some(pod), _) => Selection::Pod(Subdomain::parse("pod", pod)?),
-            (None, Some(selector)) if !selector.trim().is_empty() => Selection::Selector(selector.clone()),
-            (None, _) => return Err(Error::input("give --pod POD or a non-empty --selector LABELS")),
-        };
-        let container = self.container.as_deref().map(|c| Label::parse("container", c)).transpose()?;
         scan::check_out_dir(&self.out_dir)?;
-        if self.image.is_some() && self.strategy != Strategy::Sidecar {
-            return Err(Error::input("--image only applies to --strategy sidecar"));
-        }
-        let command_timeout = self.timeout.min(Duration::from_secs(300));
-        let engine = match self.engine {
-            EngineKind::Builtin => {
-                if self.profile.is_some() {
-                    return Err(Error::input("--profile needs --engine cinc (the builtin engine has its own checks)"));
-                }
-                Engine::Builtin
-            }
-            EngineKind::Cinc => {
-                if !self.strategy.supports_cinc() {
-                    return Err(Error::input(format!(
-                        "--engine cinc runs with --strategy exec only (CINC Auditor reaches the target over \
-                         exec); got --strategy {}",
-                        self.strategy
-                    )));
-                }
-                let profile = self.profile.as_deref().expect("clap requires --profile with --engine cinc");
-                Engine::Cinc(Cinc::new(self.engine_bin.as_deref(), profile, self.timeout)?)
-            }
-        };
-        Ok(Plan {
-            request: Request { namespace, pods, container },
-            strategy: StrategyConfig {
-                // CINC reaches the target over exec: auto means exec then.
-                kind: if matches!(engine, Engine::Cinc(_)) { Strategy::Exec } else { self.strategy },
-                scanner_image: self.scanner_image.clone(),
-                scanner_user: self.scanner_user.map(i64::from),
-                image: self.image.clone(),
-            },
-            engine,
-            ttl: self.token_ttl,
+        let asked = Asked {
+            namespace: &self.namespace,
+            pod: self.pod.as_deref(),
+            selector: self.selector.as_deref(),
+            container: self.container.as_deref(),
+            strategy: self.strategy,
+            engine: self.engine,
+            profile: self.profile.as_deref(),
+            engine_bin: self.engine_bin.as_deref(),
+            scanner_image: &self.scanner_image,
+            scanner_user: self.scanner_user,
+            image: self.image.as_deref(),
             timeout: self.timeout,
-            command_timeout,
+            ttl: self.token_ttl,
             concurrency: usize::from(self.concurrency),
             out_dir: self.out_dir.clone(),
+        };
+        asked.plan(Field::flag).map_err(|invalid| invalid.error)
+    }
+
+    /// The post-scan stage, every input of it checked before anything is
+    /// created.
+    fn stage(&self) -> Result<Stage> {
+        Stage::prepare(Spec {
+            threshold: self.threshold.as_deref().map(Threshold::load).transpose()?,
+            formats: &self.format,
+            template_dir: self.template_dir.as_deref(),
+            platform: Some(self.ci.platform()),
+            need_format: false,
         })
     }
 }
 
-/// Run `kscan scan`.
+/// Run `kscan scan`: the whole job — scan, HDF, gate, reports, CI outputs,
+/// run manifest — with one exit code.
 pub async fn run(args: Args) -> Result<Outcome> {
-    if let Some(root) = &args.root {
-        return scan_root(root, &args).await;
+    let stage = args.stage()?;
+    let run = RunId::generate();
+    let record =
+        Record { run: run.as_str().to_owned(), command: if args.root.is_some() { "scan --root" } else { "scan" } };
+    let scanned = match &args.root {
+        Some(root) => scan_root(root, &args).await,
+        None => scan_cluster(&args, run).await,
+    };
+    match scanned {
+        Ok((scanned, left)) => {
+            let files: Vec<Source> = scanned.iter().map(|(_, f)| Source::File(f.clone())).collect();
+            let sets = ResultSet::load_all(files).map_err(|e| stage.fail(e, &args.out_dir, Some(&record)))?;
+            let mut counts = String::new();
+            for ((target, file), set) in scanned.iter().zip(&sets) {
+                counts.push_str(&count_line(target, set, file));
+            }
+            crate::output::stdout(&counts)?;
+            let verdict = stage.verdict(&sets);
+            let hdf = scanned.iter().map(|(_, f)| f.display().to_string()).collect();
+            stage.finish(Done { sets, hdf, out_dir: &args.out_dir, verdict, left, record: Some(record) })
+        }
+        Err(e) => Err(stage.fail(e, &args.out_dir, Some(&record))),
     }
+}
+
+/// One target's name and HDF file.
+type Scanned = Vec<(String, PathBuf)>;
+
+/// The scan of the cluster: the results, and the teardown error if objects
+/// were left behind.
+async fn scan_cluster(args: &Args, run: RunId) -> Result<(Scanned, Option<Error>)> {
     let plan = args.plan()?;
-    let publishing = args.publishing()?;
     let admin = args.cluster.connect().await?;
-    let finished = scan::run(admin, plan).await?;
-    let files: Vec<Source> = finished.results.iter().map(|s| Source::File(s.file.clone())).collect();
-    let sets = ResultSet::load_all(files)?;
-    for (scanned, set) in finished.results.iter().zip(&sets) {
-        print_counts(&scanned.target.to_string(), set, &scanned.file);
-    }
+    let finished = scan::run_until(admin, plan, run, scan::interrupted()).await?;
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
-    let files: Vec<String> = finished.results.iter().map(|s| s.file.display().to_string()).collect();
-    publishing.finish(sets, &args.out_dir, &files)
+    let scanned = finished.results.iter().map(|s| (s.target.to_string(), s.file.clone())).collect();
+    Ok((scanned, finished.left))
 }
 
 /// `kscan scan --root DIR`: the built-in checks on a local directory.
-async fn scan_root(root: &std::path::Path, args: &Args) -> Result<Outcome> {
-    let publishing = args.publishing()?;
+async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Option<Error>)> {
+    if args.engine != EngineKind::Builtin {
+        return Err(Error::input("--root scans with --engine builtin only (CINC Auditor needs a target to exec into)"));
+    }
     scan::check_out_dir(&args.out_dir)?;
     let probe = LocalProbe::directory(root)?;
     let execution = builtin::run(&probe, serde_json::Map::new()).await?;
@@ -231,50 +240,14 @@ async fn scan_root(root: &std::path::Path, args: &Args) -> Result<Outcome> {
     let file = args.out_dir.join("root.hdf.json");
     let json = serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())?;
     std::fs::write(&file, json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
-    let sets = ResultSet::load_all([Source::File(file.clone())])?;
-    print_counts(&probe.target_id(), &sets[0], &file);
-    publishing.finish(sets, &args.out_dir, &[file.display().to_string()])
-}
-
-/// What happens to the results after the scan.
-enum AfterScan {
-    /// Only a gate (or nothing): one verdict line per rule, as `kscan gate`.
-    Gate(Option<Thresholds>),
-    /// Reports and CI output, as `kscan report`.
-    Report(Box<Publishing>),
-}
-
-impl Args {
-    /// Check the threshold, formats and templates before anything is created.
-    fn publishing(&self) -> Result<AfterScan> {
-        if self.format.is_empty() && self.ci.platform() == crate::ci::Platform::None {
-            return Ok(AfterScan::Gate(self.threshold.as_deref().map(Thresholds::load).transpose()?));
-        }
-        let publishing =
-            Publishing::prepare(self.threshold.as_deref(), &self.format, self.template_dir.as_deref(), &self.ci)?;
-        Ok(AfterScan::Report(Box::new(publishing)))
-    }
-}
-
-impl AfterScan {
-    fn finish(self, sets: Vec<ResultSet>, out_dir: &std::path::Path, files: &[String]) -> Result<Outcome> {
-        match self {
-            AfterScan::Gate(None) => Ok(Outcome::Passed),
-            AfterScan::Gate(Some(thresholds)) => {
-                let verdict = gate::check(&thresholds, &sets);
-                print!("{}", render_text(&verdict, &thresholds, sets.len()));
-                Ok(verdict.outcome())
-            }
-            AfterScan::Report(publishing) => publishing.publish(sets, out_dir, files),
-        }
-    }
+    Ok((vec![(probe.target_id(), file)], None))
 }
 
 /// One line per target: counts by status and compliance.
-fn print_counts(target: &str, set: &ResultSet, file: &std::path::Path) {
+fn count_line(target: &str, set: &ResultSet, file: &std::path::Path) -> String {
     let counts = set.counts();
-    println!(
-        "{target}: {} passed, {} failed, {} not reviewed, {} not applicable, {} error; compliance {}% ({})",
+    format!(
+        "{target}: {} passed, {} failed, {} not reviewed, {} not applicable, {} error; compliance {}% ({})\n",
         counts.total(ControlStatus::Passed),
         counts.total(ControlStatus::Failed),
         counts.total(ControlStatus::NotReviewed),
@@ -282,5 +255,5 @@ fn print_counts(target: &str, set: &ResultSet, file: &std::path::Path) {
         counts.total(ControlStatus::ProfileError),
         counts.compliance(),
         file.display()
-    );
+    )
 }

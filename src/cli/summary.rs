@@ -1,6 +1,5 @@
 //! `kscan summary`: counts by status and severity, in SAF's shape.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -62,11 +61,6 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> Result<()> {
         Some(p) => {
             std::fs::write(p, text).map_err(|e| Error::input(format!("cannot write {}", p.display())).with_source(e))
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|_| out.flush())
-                .scan_err(|| "cannot write to standard output".into())
-        }
+        None => crate::output::stdout(text),
     }
 }

@@ -1,11 +1,13 @@
-//! Everything that talks to the Kubernetes API: the client, ephemeral
-//! least-privilege access, exec, and the teardown guard.
+//! Everything that talks to the Kubernetes API: the client, resolving a
+//! request to running containers, ephemeral least-privilege access, exec,
+//! and the teardown guard.
 
 pub mod access;
 pub mod cleanup;
 pub mod client;
 pub mod exec;
 pub mod pod;
+pub mod resolve;
 pub mod teardown;
 
 use std::collections::BTreeMap;

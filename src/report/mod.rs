@@ -50,31 +50,57 @@ pub use templates::Templates;
 pub use view::{ControlView, Level, Location};
 
 /// The gate's verdict as the reports show it: plain data, so that the
-/// reports do not depend on how the gate works.
-#[derive(Debug, Clone)]
+/// reports do not depend on how the gate works, and so that it can be stored
+/// (the run manifest, the service's jobs) and every later rendering shows
+/// the verdict the run was gated with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Gate {
-    /// The threshold file as given on the command line.
+    /// The threshold file as given (a path, or the service's threshold name).
     pub threshold: String,
-    /// Every violated rule; empty when the gate passed.
+    /// How many rules the threshold file has.
+    #[serde(default)]
+    pub rules: usize,
+    /// Every violated rule, in SAF's order; empty when the gate passed.
     pub violations: Vec<GateViolation>,
 }
 
 /// One violated threshold rule.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GateViolation {
     /// The rule's key, e.g. `failed.critical.max`.
     pub rule: String,
     /// What was expected and what was found.
     pub message: String,
+    /// Facts the message leaves out (the compliance figure, missing ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for GateViolation {
+    /// `[rule] message (detail)`, one line, as `kscan gate` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.rule, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
 }
 
 impl Gate {
     /// The verdict of `thresholds` (named `threshold` in reports) on `sets`.
     pub fn check(threshold: String, thresholds: &crate::gate::Thresholds, sets: &[ResultSet]) -> Self {
-        let verdict = crate::gate::check(thresholds, sets);
-        let violations =
-            verdict.violations.into_iter().map(|v| GateViolation { rule: v.rule, message: v.message }).collect();
-        Gate { threshold, violations }
+        Gate::of(threshold, &crate::gate::check(thresholds, sets))
+    }
+
+    /// The reports' form of the gate's `verdict`.
+    pub fn of(threshold: String, verdict: &crate::gate::Verdict) -> Self {
+        let violations = verdict
+            .violations
+            .iter()
+            .map(|v| GateViolation { rule: v.rule.clone(), message: v.message.clone(), detail: v.detail.clone() })
+            .collect();
+        Gate { threshold, rules: verdict.rules, violations }
     }
 
     /// Whether every rule held.
@@ -85,6 +111,30 @@ impl Gate {
     /// Passed or GateFailed, for the exit code.
     pub fn outcome(&self) -> Outcome {
         Outcome::of_gate(self.passed())
+    }
+
+    /// The verdict as `kscan gate` prints it: one `FAIL` line per violated
+    /// rule, then a verdict line; `files` is how many results files.
+    pub fn text(&self, files: usize) -> String {
+        let mut out = String::new();
+        for v in &self.violations {
+            out.push_str(&format!("FAIL {v}\n"));
+        }
+        let files = if files == 1 { "1 file".to_owned() } else { format!("{files} files") };
+        if self.passed() {
+            out.push_str(&format!(
+                "All validation tests passed ({} rules of {} checked against {files})\n",
+                self.rules, self.threshold
+            ));
+        } else {
+            out.push_str(&format!(
+                "Gate failed: {} of {} rules of {} violated ({files})\n",
+                self.violations.len(),
+                self.rules,
+                self.threshold
+            ));
+        }
+        out
     }
 }
 

@@ -1,6 +1,7 @@
 //! The wire types of the scan API, with their OpenAPI schemas, and the
 //! validation that turns a request body into a [`Plan`] or a 422 naming
-//! the field.
+//! the field: the server's own limits here, the rest shared with the
+//! command line ([`crate::scan::plan`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,12 +11,11 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::cluster::access::TokenTtl;
-use crate::engine::cinc::Cinc;
-use crate::engine::Engine;
+use crate::engine::EngineKind;
+use crate::report::{Gate, GateViolation};
+use crate::scan::plan::{Asked, Field};
 use crate::scan::{parse_duration, Plan};
-use crate::strategy::{Strategy, StrategyConfig};
-use crate::target::resolve::{Request, Selection};
-use crate::target::{Label, Subdomain};
+use crate::strategy::Strategy;
 
 /// `POST /api/v1/scans`: what to scan, how, and whom to tell.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -300,7 +300,9 @@ pub struct TargetSummary {
     pub compliance: u64,
 }
 
-/// The gate's verdict.
+/// The gate's verdict, computed once when the job ended and stored with
+/// it: every rendering of the job's results shows this verdict, whatever
+/// became of the threshold file since.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GateSummary {
@@ -310,6 +312,65 @@ pub struct GateSummary {
     pub passed: bool,
     /// Every violated rule, as `kscan gate` prints it.
     pub violations: Vec<String>,
+    /// How many rules the threshold file had.
+    #[serde(default)]
+    pub rule_count: usize,
+    /// Every violated rule, by parts (what the reports show).
+    #[serde(default)]
+    pub rules: Vec<ViolatedRule>,
+}
+
+/// One violated threshold rule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolatedRule {
+    /// The rule's key, e.g. `failed.critical.max`.
+    pub rule: String,
+    /// What was expected and what was found.
+    pub message: String,
+    /// Facts the message leaves out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl GateSummary {
+    /// The stored form of `gate`.
+    pub fn of(gate: &Gate) -> Self {
+        GateSummary {
+            threshold: gate.threshold.clone(),
+            passed: gate.passed(),
+            violations: gate.violations.iter().map(ToString::to_string).collect(),
+            rule_count: gate.rules,
+            rules: gate
+                .violations
+                .iter()
+                .map(|v| ViolatedRule { rule: v.rule.clone(), message: v.message.clone(), detail: v.detail.clone() })
+                .collect(),
+        }
+    }
+
+    /// The verdict as the reports take it. Jobs stored before `rules`
+    /// existed keep their violations as `[rule] message` lines.
+    pub fn verdict(&self) -> Gate {
+        let violations = if self.rules.is_empty() {
+            self.violations
+                .iter()
+                .map(|line| {
+                    let (rule, message) = line
+                        .strip_prefix('[')
+                        .and_then(|l| l.split_once("] "))
+                        .map_or(("gate", line.as_str()), |(r, m)| (r, m));
+                    GateViolation { rule: rule.to_owned(), message: message.to_owned(), detail: None }
+                })
+                .collect()
+        } else {
+            self.rules
+                .iter()
+                .map(|v| GateViolation { rule: v.rule.clone(), message: v.message.clone(), detail: v.detail.clone() })
+                .collect()
+        };
+        Gate { threshold: self.threshold.clone(), rules: self.rule_count, violations }
+    }
 }
 
 /// Callback delivery.
@@ -366,6 +427,21 @@ pub struct Limits {
     pub engine_bin: Option<PathBuf>,
 }
 
+/// What the API calls each field of a request.
+fn field(f: Field) -> &'static str {
+    match f {
+        Field::Namespace => "target.namespace",
+        Field::Pod => "target.pod",
+        Field::Selector => "target.selector",
+        Field::Container => "target.container",
+        Field::Strategy => "scan.strategy",
+        Field::Engine => "scan.engine",
+        Field::Profile => "scan.profile",
+        // The API has no image field: the shared checks never refuse it.
+        Field::Image => "scan",
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid(field, message)
 }
@@ -385,31 +461,11 @@ fn plain_name(field: &str, name: &str) -> Result<(), ApiError> {
 
 impl ScanRequest {
     /// Check everything that needs no cluster and build the plan; results go
-    /// to `out_dir`.
+    /// to `out_dir`. What the command line shares is checked by
+    /// [`Asked::plan`]; the server's own limits (timeout, the profile and
+    /// threshold directories, the callback) here.
     pub fn plan(&self, limits: &Limits, out_dir: PathBuf) -> Result<Plan, ApiError> {
         let t = &self.target;
-        let namespace =
-            Label::parse("namespace", &t.namespace).map_err(|e| invalid("target.namespace", e.message()))?;
-        let pods = match (&t.pod, &t.selector) {
-            (Some(_), Some(_)) => {
-                return Err(invalid("target.selector", "give target.pod or target.selector, not both"))
-            }
-            (Some(pod), None) => {
-                Selection::Pod(Subdomain::parse("pod", pod).map_err(|e| invalid("target.pod", e.message()))?)
-            }
-            (None, Some(sel)) if !sel.trim().is_empty() && sel.len() <= 1024 => Selection::Selector(sel.clone()),
-            (None, Some(_)) => {
-                return Err(invalid("target.selector", "the selector is empty or longer than 1024 characters"))
-            }
-            (None, None) => {
-                return Err(invalid("target.pod", "give target.pod (a pod name) or target.selector (labels)"))
-            }
-        };
-        let container = t
-            .container
-            .as_deref()
-            .map(|c| Label::parse("container", c).map_err(|e| invalid("target.container", e.message())))
-            .transpose()?;
         let timeout = match &self.options.timeout {
             None => limits.scan_timeout,
             Some(s) => parse_duration(s).map_err(|e| invalid("options.timeout", e))?,
@@ -432,61 +488,53 @@ impl ScanRequest {
             StrategyName::Sidecar => Strategy::Sidecar,
         };
         let engine = match self.scan.engine {
-            EngineName::Builtin => {
-                if self.scan.profile.is_some() {
-                    return Err(invalid("scan.profile", "a profile needs engine cinc (builtin has its own checks)"));
-                }
-                Engine::Builtin
+            EngineName::Builtin => EngineKind::Builtin,
+            EngineName::Cinc => EngineKind::Cinc,
+        };
+        // A wrong strategy or a profile without cinc: the shared checks say so.
+        let profile = match (&self.scan.profile, engine) {
+            (_, EngineKind::Cinc) if !strategy.supports_cinc() => None,
+            (Some(name), EngineKind::Cinc) => Some(self.profile_path(name, limits)?),
+            (None, EngineKind::Cinc) => {
+                return Err(invalid("scan.profile", "engine cinc needs a profile: GET /api/v1/profiles lists them"))
             }
-            EngineName::Cinc => {
-                if !strategy.supports_cinc() {
-                    return Err(invalid(
-                        "scan.strategy",
-                        "engine cinc runs with strategy exec (or auto, which then means exec)",
-                    ));
-                }
-                let Some(name) = &self.scan.profile else {
-                    return Err(invalid(
-                        "scan.profile",
-                        "engine cinc needs a profile: GET /api/v1/profiles lists them",
-                    ));
-                };
-                plain_name("scan.profile", name)?;
-                let Some(dir) = &limits.profiles else {
-                    return Err(invalid("scan.profile", "this server has no profile directory (--profiles)"));
-                };
-                let path = dir.join(name);
-                if !path.join("inspec.yml").is_file() {
-                    return Err(invalid(
-                        "scan.profile",
-                        format!("no profile {name:?}: GET /api/v1/profiles lists them"),
-                    ));
-                }
-                Engine::Cinc(
-                    Cinc::new(limits.engine_bin.as_deref(), &path, timeout)
-                        .map_err(|e| invalid("scan.engine", e.message()))?,
-                )
-            }
+            (Some(name), EngineKind::Builtin) => Some(PathBuf::from(name)),
+            (None, EngineKind::Builtin) => None,
         };
         if let Some(cb) = &self.callback {
             check_callback(cb)?;
         }
-        Ok(Plan {
-            request: Request { namespace, pods, container },
-            strategy: StrategyConfig {
-                // CINC reaches the target over exec: auto means exec then.
-                kind: if matches!(engine, Engine::Cinc(_)) { Strategy::Exec } else { strategy },
-                scanner_image: limits.scanner_image.clone(),
-                scanner_user: None,
-                image: None,
-            },
+        let asked = Asked {
+            namespace: &t.namespace,
+            pod: t.pod.as_deref(),
+            selector: t.selector.as_deref(),
+            container: t.container.as_deref(),
+            strategy,
             engine,
-            ttl: TokenTtl::DEFAULT,
+            profile: profile.as_deref(),
+            engine_bin: limits.engine_bin.as_deref(),
+            scanner_image: &limits.scanner_image,
+            scanner_user: None,
+            image: None,
             timeout,
-            command_timeout: timeout.min(Duration::from_secs(300)),
+            ttl: TokenTtl::DEFAULT,
             concurrency: 4,
             out_dir,
-        })
+        };
+        asked.plan(field).map_err(|e| invalid(field(e.field), e.error.message()))
+    }
+
+    /// The profile directory `scan.profile` names in the server's `--profiles`.
+    fn profile_path(&self, name: &str, limits: &Limits) -> Result<PathBuf, ApiError> {
+        plain_name("scan.profile", name)?;
+        let Some(dir) = &limits.profiles else {
+            return Err(invalid("scan.profile", "this server has no profile directory (--profiles)"));
+        };
+        let path = dir.join(name);
+        if !path.join("inspec.yml").is_file() {
+            return Err(invalid("scan.profile", format!("no profile {name:?}: GET /api/v1/profiles lists them")));
+        }
+        Ok(path)
     }
 
     /// The threshold file `scan.threshold` names, checked to parse.

@@ -25,6 +25,7 @@ use crate::cluster::cleanup::{cleanup, Which};
 use crate::cluster::client::Connection;
 use crate::cluster::RunId;
 use crate::hdf::{ControlStatus, ResultSet, Source};
+use crate::results::{Spec, Stage, Threshold};
 use crate::target::Label;
 
 /// Shared by the API handlers and the workers.
@@ -381,6 +382,13 @@ impl Queue {
             Err(e) => return Ending::error(JobStatus::Error, e.to_string()),
         };
         match summarize(job, &self.limits, &finished) {
+            // Teardown left objects: the results and the verdict stand, the job is an error.
+            Ok((_, summary, files)) if finished.left.is_some() => Ending {
+                status: JobStatus::Error,
+                error: finished.left.as_ref().map(ToString::to_string),
+                summary: Some(summary),
+                files,
+            },
             Ok((status, summary, files)) => Ending { status, error: None, summary: Some(summary), files },
             Err(e) => Ending::error(JobStatus::Error, e.to_string()),
         }
@@ -418,16 +426,14 @@ fn summarize(
         files.push(ResultFile { name: crate::scan::result_file_name(&scanned.target), body });
         sets.push(set);
     }
+    // The verdict is computed here, once, and stored with the job.
     let gate = match job.request.threshold_path(limits) {
         Ok(None) => None,
         Ok(Some(path)) => {
-            let thresholds = crate::gate::Thresholds::load(&path)?;
-            let verdict = crate::gate::check(&thresholds, &sets);
-            Some(GateSummary {
-                threshold: job.request.scan.threshold.clone().unwrap_or_default(),
-                passed: verdict.passed(),
-                violations: verdict.violations.iter().map(ToString::to_string).collect(),
-            })
+            let name = job.request.scan.threshold.clone().unwrap_or_default();
+            let threshold = Threshold { name, rules: crate::gate::Thresholds::load(&path)? };
+            let stage = Stage::prepare(Spec { threshold: Some(threshold), ..Spec::default() })?;
+            stage.verdict(&sets).as_ref().map(GateSummary::of)
         }
         Err(e) => return Err(crate::Error::input(format!("the threshold is no longer usable: {}", e.message()))),
     };

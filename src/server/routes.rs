@@ -25,8 +25,7 @@ use super::metrics::Metrics;
 use super::store::{rfc3339, Job, ResultFile};
 use crate::cluster::client::Connection;
 use crate::hdf::{ResultSet, Source};
-use crate::report::formats::Plan;
-use crate::report::{Format, Gate, Report, Templates};
+use crate::report::Format;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -349,7 +348,8 @@ async fn results(
     let q = query(q)?;
     let job = load(&state, &id).await?;
     let format = q.format.or(job.request.options.report_format).unwrap_or_default();
-    if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) {
+    // A job whose teardown left objects (status error) still has its results.
+    if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) && job.summary.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
@@ -365,11 +365,9 @@ async fn results(
     let files = state.queue.store().results(&job.id).await?;
     let (content_type, body) = match format {
         ResultFormat::Hdf => ("application/json", hdf_body(&files)?),
-        ResultFormat::Junit => ("application/xml", render(&job, state.queue.limits(), &files, Format::Junit)?),
-        ResultFormat::Sarif => ("application/sarif+json", render(&job, state.queue.limits(), &files, Format::Sarif)?),
-        ResultFormat::Markdown => {
-            ("text/markdown; charset=utf-8", render(&job, state.queue.limits(), &files, Format::Markdown)?)
-        }
+        ResultFormat::Junit => ("application/xml", render(&job, &files, Format::Junit)?),
+        ResultFormat::Sarif => ("application/sarif+json", render(&job, &files, Format::Sarif)?),
+        ResultFormat::Markdown => ("text/markdown; charset=utf-8", render(&job, &files, Format::Markdown)?),
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
@@ -389,27 +387,15 @@ fn hdf_body(files: &[ResultFile]) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-/// Render the stored HDF as `kscan report` would, gated with the job's
-/// threshold (evaluated again on the same results).
-fn render(job: &Job, limits: &Limits, files: &[ResultFile], format: Format) -> Result<Vec<u8>, ApiError> {
+/// Render the stored HDF as `kscan report` would, with the verdict stored
+/// with the job (the threshold file is not read again).
+fn render(job: &Job, files: &[ResultFile], format: Format) -> Result<Vec<u8>, ApiError> {
     let sets = files
         .iter()
         .map(|f| ResultSet::from_slice(Source::File(f.name.clone().into()), &f.body))
         .collect::<crate::Result<Vec<_>>>()?;
-    let gate = match job.request.threshold_path(limits)? {
-        None => None,
-        Some(path) => {
-            let name = job.request.scan.threshold.clone().unwrap_or_default();
-            Some(Gate::check(name, &crate::gate::Thresholds::load(&path)?, &sets))
-        }
-    };
-    let report = Report::new(sets, gate)?;
-    let mut templates = Templates::new(None)?;
-    let plan = Plan::new(std::slice::from_ref(&format), &mut templates)?;
-    let dir = tempfile::tempdir().map_err(ApiError::internal)?;
-    let written = plan.write(&report, &templates, dir.path())?;
-    let file = written.first().ok_or_else(|| ApiError::internal(format!("{format} wrote nothing")))?;
-    std::fs::read(&file.path).map_err(ApiError::internal)
+    let verdict = job.summary.as_ref().and_then(|s| s.gate.as_ref()).map(GateSummary::verdict);
+    Ok(crate::results::render(sets, verdict, format)?)
 }
 
 /// Profiles in the server's profile directory (for `scan.profile`).
@@ -447,4 +433,54 @@ fn list_dir(dir: &std::path::Path, pick: impl Fn(&std::path::Path) -> Option<Str
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter_map(|e| pick(&e.path())).collect();
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that ended with a failed gate, whose threshold file no longer exists.
+    fn gated_job() -> (Job, Vec<ResultFile>) {
+        let request = parse_body(br#"{"target": {"namespace": "shop", "pod": "web"}, "scan": {"threshold": "gone"}}"#)
+            .expect("a valid body");
+        let mut job = Job::queued("0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11".into(), request);
+        job.status = JobStatus::Failed;
+        let gate = crate::report::Gate {
+            threshold: "gone".into(),
+            rules: 1,
+            violations: vec![crate::report::GateViolation {
+                rule: "failed.total.max".into(),
+                message: "stored message".into(),
+                detail: None,
+            }],
+        };
+        job.summary = Some(Summary { targets: Vec::new(), gate: Some(GateSummary::of(&gate)) });
+        let hdf = serde_json::json!({"platform": {"name": "x", "release": "1"}, "profiles": [{"name": "p", "controls": [
+            {"id": "C-1", "impact": 0.5, "tags": {}, "results": [{"status": "passed", "code_desc": "t", "start_time": ""}]}]}]});
+        (job, vec![ResultFile { name: "web.app.hdf.json".into(), body: hdf.to_string().into_bytes() }])
+    }
+
+    #[test]
+    fn results_are_rendered_with_the_stored_verdict_not_a_threshold_read_again() {
+        let (job, files) = gated_job();
+        // Every control passed and no threshold file can be read: only the stored verdict says "failed".
+        let md = String::from_utf8(render(&job, &files, Format::Markdown).unwrap()).unwrap();
+        assert!(md.contains("gate failed") && md.contains("stored message"), "{md}");
+        let junit = String::from_utf8(render(&job, &files, Format::Junit).unwrap()).unwrap();
+        assert!(junit.starts_with("<?xml"), "{junit}");
+    }
+
+    #[test]
+    fn a_stored_summary_without_rules_keeps_its_violations() {
+        let summary = GateSummary {
+            threshold: "t".into(),
+            passed: false,
+            violations: vec!["[compliance.min] Overall compliance minimum was not satisfied (compliance is 4%)".into()],
+            rule_count: 0,
+            rules: Vec::new(),
+        };
+        let gate = summary.verdict();
+        assert!(!gate.passed());
+        assert_eq!(gate.violations[0].rule, "compliance.min");
+    }
 }

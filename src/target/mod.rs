@@ -1,8 +1,7 @@
 //! Target: what to scan. Names are validated here, before any API call, so a
-//! bad name is an input error (exit 2) and never reaches the cluster.
-//! [`resolve`] then finds the running containers a request names.
-
-pub mod resolve;
+//! bad name is an input error (exit 2) and never reaches the cluster. A
+//! [`Request`] names the pods; `cluster::resolve` finds its running
+//! containers with the caller's identity. Nothing here talks to the API.
 
 use std::fmt;
 
@@ -83,6 +82,27 @@ impl fmt::Display for Subdomain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Which pods to scan.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// One pod by name.
+    Pod(Subdomain),
+    /// Every running pod matching a label selector.
+    Selector(String),
+}
+
+/// A request: a namespace, the pods, and optionally a container name (else
+/// each pod's default container, or its only one).
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The namespace.
+    pub namespace: Label,
+    /// The pods.
+    pub pods: Selection,
+    /// The container.
+    pub container: Option<Label>,
 }
 
 /// One container of one pod.

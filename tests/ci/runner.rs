@@ -111,6 +111,7 @@ impl Runner {
             "github.action_repository" => String::new(),
             "github.action_path" => self.action_path.display().to_string(),
             "runner.temp" => self.temp.display().to_string(),
+            "runner.tool_cache" => self.temp.join("tool-cache").display().to_string(),
             _ => panic!("this runner does not know the expression {expr}"),
         }
     }
@@ -174,6 +175,7 @@ impl Runner {
             .env("GITHUB_WORKSPACE", &self.workspace)
             .env("GITHUB_SERVER_URL", "https://github.com")
             .env("RUNNER_TEMP", &self.temp)
+            .env("RUNNER_TOOL_CACHE", self.temp.join("tool-cache"))
             .env("RUNNER_OS", "Linux")
             .env("GITHUB_OUTPUT", &files[0])
             .env("GITHUB_ENV", &files[1])

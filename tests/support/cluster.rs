@@ -233,3 +233,48 @@ pub async fn kscan_objects(client: &Client, ns: &str) -> Vec<String> {
 pub fn is_forbidden<T>(result: &Result<T, kube::Error>) -> bool {
     matches!(result, Err(kube::Error::Api(status)) if status.code == 403)
 }
+
+/// A kubeconfig for a caller in `ns` that may set up a scan — create the
+/// ServiceAccount, Role, RoleBinding and token, and holds what the Role
+/// grants — but may delete nothing: its scans end with teardown leaving
+/// the run's objects behind (exit 4). Written into `dir`.
+pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let name = "kscan-test-no-delete";
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.expect("creating the caller's ServiceAccount");
+    let role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "create"]},
+    ]}))
+    .unwrap();
+    Api::<Role>::namespaced(client.clone(), ns).create(&PostParams::default(), &role).await.expect("creating the Role");
+    let binding = serde_json::from_value(json!({"metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("creating the RoleBinding");
+    let request = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    let token = sas.create_token_request(name, &PostParams::default(), &request).await.unwrap().status.unwrap().token;
+    let mut kubeconfig = Kubeconfig::read_from(super::testbed_kubeconfig()).unwrap();
+    kubeconfig.auth_infos = vec![serde_json::from_value(json!({"name": name, "user": {"token": token}})).unwrap()];
+    for context in &mut kubeconfig.contexts {
+        if let Some(c) = context.context.as_mut() {
+            c.user = Some(name.into());
+        }
+    }
+    let path = dir.join("no-delete.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    path
+}

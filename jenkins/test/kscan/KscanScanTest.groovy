@@ -1,7 +1,6 @@
 package kscan
 
 import com.lesfurets.jenkins.unit.BasePipelineTest
-import java.nio.file.FileSystems
 import java.nio.file.Files
 import java.nio.file.Path
 import org.junit.After
@@ -26,6 +25,7 @@ class KscanScanTest extends BasePipelineTest {
     List<String> env = []
     List<Map> junitCalls = []
     List<Map> archived = []
+    List<Map> issues = []
     List<String> scripts = []
     Map<String, Integer> codes = [:]
     def step
@@ -35,18 +35,17 @@ class KscanScanTest extends BasePipelineTest {
         super.setUp()
         work = Files.createTempDirectory('kscan-jenkins')
         program = work.resolve('fake-kscan')
-        // Records its arguments (NUL-separated) per subcommand; scan writes an HDF
-        // file unless it "could not scan"; report writes the JUnit file.
+        // Records its arguments (NUL-separated) per subcommand; scan writes the
+        // JUnit file unless it could not scan (2, 3), and exits $SCAN_CODE.
         program.text = '''#!/bin/sh
 out=kscan-results
 prev=
 for a; do [ "$prev" = --out-dir ] && out="$a"; prev="$a"; done
 for a; do printf '%s\\0' "$a"; done > "argv.$1"
-case "$1" in
-  scan) code=$SCAN_CODE; if [ "$code" -eq 0 ] || [ "$code" -eq 4 ]; then mkdir -p "$out" && echo '{}' > "$out/web.app.hdf.json"; fi ;;
-  report) code=$REPORT_CODE; mkdir -p "$out" && echo '<?xml version="1.0"?><testsuites/>' > "$out/kscan-junit.xml" ;;
+case "$SCAN_CODE" in
+  0|1|4) mkdir -p "$out" && echo '<?xml version="1.0"?><testsuites/>' > "$out/kscan-junit.xml" ;;
 esac
-exit "$code"
+exit "$SCAN_CODE"
 '''
         program.toFile().setExecutable(true)
         binding.setVariable('currentBuild', [result: null])
@@ -58,23 +57,19 @@ exit "$code"
             scripts << (m.script as String)
             def pb = new ProcessBuilder('/bin/sh', '-c', m.script as String).directory(work.toFile()).redirectErrorStream(true)
             pb.environment().clear()
-            pb.environment().putAll([PATH: '/usr/bin:/bin', SCAN_CODE: "${codes.scan ?: 0}".toString(), REPORT_CODE: "${codes.report ?: 0}".toString()])
+            pb.environment().putAll([PATH: '/usr/bin:/bin', SCAN_CODE: "${codes.scan ?: 0}".toString()])
             env.each { String kv -> def i = kv.indexOf('='); pb.environment().put(kv.substring(0, i), kv.substring(i + 1)) }
             def p = pb.start()
             p.inputStream.text
             return p.waitFor()
         })
-        helper.registerAllowedMethod('findFiles', [Map], { Map m ->
-            def matcher = FileSystems.default.getPathMatcher("glob:${m.glob}")
-            def found = []
-            work.toFile().eachFileRecurse { File f ->
-                def rel = work.relativize(f.toPath())
-                if (matcher.matches(rel)) { found << [path: rel.toString()] }
-            }
-            return found
+        helper.registerAllowedMethod('libraryResource', [String], { String name ->
+            return new File("resources/${name}").text
         })
         helper.registerAllowedMethod('junit', [Map], { Map m -> junitCalls << m })
         helper.registerAllowedMethod('archiveArtifacts', [Map], { Map m -> archived << m })
+        helper.registerAllowedMethod('sarif', [Map], { Map m -> m })
+        helper.registerAllowedMethod('recordIssues', [Map], { Map m -> issues << m })
         helper.registerAllowedMethod('error', [String], { String msg ->
             binding.getVariable('currentBuild').result = 'FAILURE'
             throw new StepError(msg)
@@ -111,18 +106,15 @@ exit "$code"
     @Test
     void argvForEachOptionCombination() {
         assert step.scanArgv([namespace: 'shop', pod: 'web-0']) ==
-            ['kscan', 'scan', '--namespace', 'shop', '--out-dir', 'kscan-results', '--pod', 'web-0']
+            ['kscan', 'scan', '--ci', 'jenkins', '--namespace', 'shop', '--out-dir', 'kscan-results', '--pod', 'web-0']
         assert step.scanArgv([namespace: 'shop', selector: 'app=web', container: 'app', strategy: 'debug',
-                              engine: 'cinc', profile: 'profiles/base', timeout: '5m', kubeconfig: '/k/config',
-                              outDir: 'out', kscan: '/opt/kscan']) ==
-            ['/opt/kscan', 'scan', '--namespace', 'shop', '--out-dir', 'out', '--selector', 'app=web',
+                              engine: 'cinc', profile: 'profiles/base', scannerImage: 'reg/scanner@sha256:ab',
+                              threshold: 't.yml', formats: 'sarif', timeout: '5m', kubeconfig: '/k/config',
+                              context: 'agent:ctx', outDir: 'out', kscan: '/opt/kscan']) ==
+            ['/opt/kscan', 'scan', '--ci', 'jenkins', '--namespace', 'shop', '--out-dir', 'out', '--selector', 'app=web',
              '--container', 'app', '--strategy', 'debug', '--engine', 'cinc', '--profile', 'profiles/base',
-             '--timeout', '5m', '--kubeconfig', '/k/config']
-        assert step.reportArgv([namespace: 'shop'], ['kscan-results/a.hdf.json']) ==
-            ['kscan', 'report', '--ci', 'jenkins', '--out-dir', 'kscan-results', 'kscan-results/a.hdf.json']
-        assert step.reportArgv([namespace: 'shop', threshold: 't.yml', formats: 'sarif,markdown', outDir: 'o'], ['o/a.hdf.json', 'o/b.hdf.json']) ==
-            ['kscan', 'report', '--ci', 'jenkins', '--out-dir', 'o', '--threshold', 't.yml', '--format', 'sarif,markdown',
-             'o/a.hdf.json', 'o/b.hdf.json']
+             '--scanner-image', 'reg/scanner@sha256:ab', '--threshold', 't.yml', '--format', 'sarif',
+             '--timeout', '5m', '--kubeconfig', '/k/config', '--context', 'agent:ctx']
     }
 
     @Test
@@ -131,26 +123,25 @@ exit "$code"
         def pod = '$(touch pwned-2) `touch pwned-3` "q\' x'
         def out = runStep([namespace: ns, pod: pod])
         assert out == [exitCode: 0, verdict: 'not-gated']
-        assert argv('scan') == ['scan', '--namespace', ns, '--out-dir', 'kscan-results', '--pod', pod]
+        assert argv('scan') == ['scan', '--ci', 'jenkins', '--namespace', ns, '--out-dir', 'kscan-results', '--pod', pod]
         ['pwned-1', 'pwned-2', 'pwned-3'].each { assert !Files.exists(work.resolve(it)) }
         scripts.each { s -> assert !s.contains('shop') && !s.contains('pwned') }
         assert scripts.toSet().size() == 1 // one constant script
     }
 
     @Test
-    void exit0PassesRecordsJunitAndArchives() {
+    void exit0PassesRecordsJunitWithoutMarkingUnstableAndArchives() {
         def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml'])
         assert out == [exitCode: 0, verdict: 'passed']
         assert result() == null // untouched: SUCCESS
-        assert argv('report') == ['report', '--ci', 'jenkins', '--out-dir', 'kscan-results',
-                                  '--threshold', 't.yml', 'kscan-results/web.app.hdf.json']
-        assert junitCalls == [[testResults: 'kscan-results/kscan-junit.xml', allowEmptyResults: false]]
+        assert junitCalls == [[testResults: 'kscan-results/kscan-junit.xml', allowEmptyResults: false,
+                               skipMarkingBuildUnstable: true]]
         assert archived == [[artifacts: 'kscan-results/**', allowEmptyArchive: true]]
     }
 
     @Test
     void exit1IsFailureByDefault() {
-        codes.report = 1
+        codes.scan = 1
         def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml'])
         assert out == 'kscan: the gate failed (exit 1)'
         assert result() == 'FAILURE'
@@ -159,7 +150,7 @@ exit "$code"
 
     @Test
     void exit1IsUnstableWhenAsked() {
-        codes.report = 1
+        codes.scan = 1
         def out = runStep([namespace: 'shop', pod: 'web', threshold: 't.yml', onGateFailure: 'UNSTABLE'])
         assert out == [exitCode: 1, verdict: 'failed']
         assert result() == 'UNSTABLE'
@@ -175,27 +166,64 @@ exit "$code"
             def out = runStep([namespace: 'shop', pod: 'web', onGateFailure: 'UNSTABLE'])
             assert out.startsWith("kscan scan exited ${code}")
             assert result() == 'FAILURE'
-            assert argv('report') == null
             assert junitCalls.isEmpty()
         }
     }
 
     @Test
-    void exit4FailsAfterReporting() {
+    void exit4FailsAfterRecordingTheReports() {
         codes.scan = 4
-        def out = runStep([namespace: 'shop', pod: 'web', onGateFailure: 'UNSTABLE'])
+        def out = runStep([namespace: 'shop', pod: 'web', onGateFailure: 'UNSTABLE', recordIssues: true])
         assert out.contains('left objects behind')
         assert result() == 'FAILURE'
         assert junitCalls.size() == 1 && archived.size() == 1
+        assert issues == [[tools: [[pattern: 'kscan-results/kscan.sarif', id: 'kscan', name: 'kscan']]]]
     }
 
     @Test
-    void aReportInputErrorFails() {
-        codes.report = 2
-        def out = runStep([namespace: 'shop', pod: 'web', threshold: 'missing.yml'])
-        assert out.startsWith('kscan report exited 2')
-        assert result() == 'FAILURE'
-        assert junitCalls.isEmpty()
+    void thePinnedReleaseIsInstalledOnlyWhenItsSha256Matches() {
+        def releases = work.resolve('releases')
+        def asset = System.getProperty('os.arch') == 'aarch64' ? 'kscan-linux-arm64' : 'kscan-linux-amd64'
+        def tag = releases.resolve('download/v0.1.0')
+        Files.createDirectories(tag)
+        Files.copy(program, tag.resolve(asset))
+        def digest = java.security.MessageDigest.getInstance('SHA-256').digest(Files.readAllBytes(program)).encodeHex().toString()
+        tag.resolve('SHA256SUMS').text = "${digest}  ${asset}\n"
+        def out = step.call([namespace: 'shop', pod: 'web', releasesUrl: "file://${releases}"])
+        assert out == [exitCode: 0, verdict: 'not-gated']
+        assert argv('scan')[0] == 'scan'
+        assert Files.exists(work.resolve(".kscan-bin/v0.1.0/${asset}"))
+        tag.resolve('SHA256SUMS').text = "${'0' * 64}  ${asset}\n"
+        work.resolve('.kscan-bin').toFile().deleteDir()
+        try {
+            step.call([namespace: 'shop', pod: 'web', releasesUrl: "file://${releases}"])
+            assert false : 'a tampered release was used'
+        } catch (StepError e) {
+            assert e.message.contains('installing kscan v0.1.0 failed (exit 2)')
+        }
+    }
+
+    /** The real kscan (KSCAN_BIN, set by scripts/test.d/jenkins.sh): exit 2 for a bad name, 3 for a cluster that does not answer. */
+    @Test
+    void theRealKscansExit2And3FailTheBuild() {
+        String kscan = System.getenv('KSCAN_BIN')
+        assert kscan != null && new File(kscan).canExecute() : 'KSCAN_BIN must name the kscan binary (scripts/test.d/jenkins.sh sets it)'
+        def kubeconfig = work.resolve('unreachable.kubeconfig')
+        kubeconfig.text = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-token}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+"""
+        [['Not_A_Name', 2], ['web', 3]].each { pod, code ->
+            binding.getVariable('currentBuild').result = null
+            junitCalls.clear()
+            def out = runStep([kscan: kscan, namespace: 'shop', pod: pod, kubeconfig: kubeconfig.toString(), onGateFailure: 'UNSTABLE'])
+            assert out.startsWith("kscan scan exited ${code}") : out
+            assert result() == 'FAILURE'
+            assert junitCalls.isEmpty()
+        }
     }
 
     @Test

@@ -1,39 +1,18 @@
-//! From what the user asked for (a pod, or a label selector) to the running
-//! containers to scan, read with the caller's identity before any access is
-//! created — so an unknown pod is an input error and nothing is left behind.
+//! From a [`Request`] (a pod, or a label selector) to the running containers
+//! to scan, read with the caller's identity before any access is created —
+//! so an unknown pod is an input error and nothing is left behind.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 
-use super::{ContainerRef, Label, Subdomain};
-use crate::cluster::client::Connection;
-use crate::cluster::pod::{is_running, Kind};
-use crate::cluster::{api_error, api_status};
+use super::client::Connection;
+use super::pod::{is_running, Kind};
+use super::{api_error, api_status};
 use crate::error::{Error, Result};
+use crate::target::{ContainerRef, Label, Request, Selection, Subdomain};
 
 /// Annotation naming a pod's default container (as `kubectl exec` uses it).
 const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
-
-/// Which pods to scan.
-#[derive(Debug, Clone)]
-pub enum Selection {
-    /// One pod by name.
-    Pod(Subdomain),
-    /// Every running pod matching a label selector.
-    Selector(String),
-}
-
-/// A request: a namespace, the pods, and optionally a container name (else
-/// each pod's default container, or its only one).
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// The namespace.
-    pub namespace: Label,
-    /// The pods.
-    pub pods: Selection,
-    /// The container.
-    pub container: Option<Label>,
-}
 
 /// The containers `request` names, each in a running pod.
 pub async fn resolve(admin: &Connection, request: &Request) -> Result<Vec<ContainerRef>> {
