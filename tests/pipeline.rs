@@ -182,9 +182,9 @@ fn a_reader_that_stops_early_does_not_make_kscan_fail() {
 
 #[tokio::test]
 async fn a_scan_whose_teardown_fails_still_writes_junit_sarif_and_the_gate_and_exits_4() {
-    use support::cluster::{self, kscan_objects, no_delete_kubeconfig, running_pod, KEEP_RUNNING, STANDARD};
+    use support::cluster::{self, kscan_objects, no_delete_kubeconfig, running_pod, standard, KEEP_RUNNING};
     cluster::in_namespace("teardown-4", |client, ns| async move {
-        let containers = json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]);
+        let containers = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
         running_pod(&client, &ns, "web", containers).await;
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = no_delete_kubeconfig(&client, &ns, dir.path()).await;
