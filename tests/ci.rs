@@ -72,7 +72,10 @@ fn releases(dir: &Path, sums_for: &[u8]) -> PathBuf {
 fn kscan_on_path(dir: &Path) -> PathBuf {
     let bin = dir.join("path-bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), bin.join("kscan")).unwrap();
+    let link = bin.join("kscan");
+    if link.symlink_metadata().is_err() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kscan"), link).unwrap();
+    }
     bin
 }
 
