@@ -1524,6 +1524,37 @@ mod act {
         )
     }
 
+    /// A local folder for each third-party action `action.yml` uses
+    /// (`owner/repo@ref`, with the action in a subfolder for `owner/repo/path@ref`).
+    /// act fetches every action of a composite before it runs, even those
+    /// whose `if` is false, and GitHub cannot be reached from here: each
+    /// stands in with a step that says what it was given. (They are skipped
+    /// by the tests' inputs: cache: false, upload-sarif: false.)
+    fn third_party_stand_ins(dir: &Path) -> Vec<(String, PathBuf)> {
+        let action = std::fs::read_to_string(support::root().join("action.yml")).unwrap();
+        let mut stand_ins = Vec::new();
+        for uses in action.lines().filter_map(|l| l.trim().strip_prefix("uses: ")) {
+            let uses = uses.split_whitespace().next().unwrap();
+            let (name, git_ref) = uses.split_once('@').unwrap();
+            let mut parts = name.splitn(3, '/');
+            let repository = format!("{}/{}", parts.next().unwrap(), parts.next().unwrap());
+            let folder = dir.join("stand-ins").join(repository.replace('/', "_"));
+            let action_dir = parts.next().map_or(folder.clone(), |sub| folder.join(sub));
+            std::fs::create_dir_all(&action_dir).unwrap();
+            std::fs::write(
+                action_dir.join("action.yml"),
+                format!(
+                    "name: stand-in\ndescription: stands in for {uses}\nruns:\n  using: composite\n  steps:\n    \
+                     - shell: bash\n      run: echo 'stand-in for {uses}'\n"
+                ),
+            )
+            .unwrap();
+            stand_ins.push((format!("{repository}@{git_ref}"), folder));
+        }
+        assert!(!stand_ins.is_empty(), "action.yml uses no third-party action: drop the stand-ins");
+        stand_ins
+    }
+
     fn act(with: &[(&str, &str)]) -> ActRun {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
@@ -1532,8 +1563,12 @@ mod act {
         let git = Command::new("git").args(["init", "-q"]).current_dir(&repo).status().unwrap();
         assert!(git.success());
         let bin = kscan_on_path(dir.path());
-        let out = Command::new(support::tool("act"))
-            .args(["push", "-P", "ubuntu-24.04=-self-hosted", "--action-offline-mode"])
+        let mut cmd = Command::new(support::tool("act"));
+        cmd.args(["push", "-P", "ubuntu-24.04=-self-hosted", "--action-offline-mode"]);
+        for (repository, folder) in third_party_stand_ins(dir.path()) {
+            cmd.arg("--local-repository").arg(format!("{repository}={}", folder.display()));
+        }
+        let out = cmd
             .arg("--env")
             .arg(format!("KSCAN_CHECKOUT={}", support::root().display()))
             .current_dir(&repo)
@@ -1596,7 +1631,7 @@ mod act {
                 "{}",
                 passing.log
             );
-            assert_eq!(passing.out("outcome"), "success");
+            assert_eq!(passing.out("outcome"), "success", "{}", passing.log);
             assert_eq!(passing.summaries(), 1, "{}", passing.log);
             assert!(passing.out("compliance").parse::<u32>().unwrap() <= 100);
             assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
