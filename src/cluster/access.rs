@@ -115,6 +115,14 @@ pub struct ScopedAccess {
     pub connection: Connection,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// The expiry every object of the run carries in its
+    /// `kscan.dev/expires-at` annotation (a little after the token's).
+    pub objects_expire_at: DateTime<Utc>,
+}
+
+/// `kscan.dev/expires-at` as the objects of a run carry it.
+pub fn expiry_annotation(at: DateTime<Utc>) -> (String, String) {
+    (EXPIRES_ANNOTATION.to_owned(), at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 fn metadata(name: &str, namespace: &Label, run: &RunId, expires_at: DateTime<Utc>) -> ObjectMeta {
@@ -122,10 +130,7 @@ fn metadata(name: &str, namespace: &Label, run: &RunId, expires_at: DateTime<Utc
         name: Some(name.to_owned()),
         namespace: Some(namespace.as_str().to_owned()),
         labels: Some(labels(run)),
-        annotations: Some(BTreeMap::from([(
-            EXPIRES_ANNOTATION.to_owned(),
-            expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        )])),
+        annotations: Some(BTreeMap::from([expiry_annotation(expires_at)])),
         ..Default::default()
     }
 }
@@ -159,7 +164,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let account =
         ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() };
     teardown
-        .create(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() }, sas.create(&post, &account))
+        .create_object(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() }, &sas, &account)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
 
@@ -167,7 +172,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let rules = spec.grants.iter().map(Grant::rule).collect();
     let role = Role { metadata: meta(), rules: Some(rules) };
     teardown
-        .create(Owned::Role { namespace: ns.into(), name: name.clone() }, roles.create(&post, &role))
+        .create_object(Owned::Role { namespace: ns.into(), name: name.clone() }, &roles, &role)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create Roles", &spec.namespace))?;
 
@@ -183,7 +188,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         }]),
     };
     teardown
-        .create(Owned::RoleBinding { namespace: ns.into(), name: name.clone() }, bindings.create(&post, &binding))
+        .create_object(Owned::RoleBinding { namespace: ns.into(), name: name.clone() }, &bindings, &binding)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
 
@@ -191,8 +196,9 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         spec: TokenRequestSpec { expiration_seconds: Some(i64::from(spec.ttl.seconds())), ..Default::default() },
         ..Default::default()
     };
-    let issued = sas
-        .create_token_request(&name, &post, &request)
+    let issued = teardown
+        .backoff()
+        .retry("requesting a token", || sas.create_token_request(&name, &post, &request))
         .await
         .map_err(|e| forbidden_hint(e, admin, "create tokens (serviceaccounts/token)", &spec.namespace))?;
     let status = issued.status.ok_or_else(|| Error::scan("the API server answered a TokenRequest without a token"))?;
@@ -207,7 +213,14 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         .await
         .map_err(|e| e.context("using the scoped kubeconfig"))?;
     wait_until_granted(&connection, ns, &spec.grants).await?;
-    Ok(ScopedAccess { name, namespace: spec.namespace.clone(), kubeconfig, connection, expires_at: token_expiry })
+    Ok(ScopedAccess {
+        name,
+        namespace: spec.namespace.clone(),
+        kubeconfig,
+        connection,
+        expires_at: token_expiry,
+        objects_expire_at: expires_at,
+    })
 }
 
 /// The start of the name of a run's private kubeconfig directory in the

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod client;
 pub mod exec;
 pub mod pod;
+pub mod retry;
 pub mod teardown;
 
 use std::collections::BTreeMap;

@@ -5,7 +5,9 @@
 //!
 //! Objects are registered *before* they are created, so an object whose
 //! creation succeeded but whose answer was lost is still deleted; deleting
-//! what does not exist counts as done.
+//! what does not exist counts as done. Creates and deletes are retried on
+//! transient answers ([`super::retry`]); only a definite refusal (a 4xx)
+//! means an object was not created.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, AttachParams, DeleteParams};
+use kube::api::{Api, AttachParams, DeleteParams, PostParams};
+use kube::ResourceExt;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::cluster::api_status;
 use crate::cluster::pod::{container_status, is_running, Kind};
+use crate::cluster::retry::{is_refusal, Backoff};
+use crate::cluster::{api_status, RUN_LABEL};
 use crate::error::{Error, Result};
 
 /// How long a deleted pod may take to disappear.
@@ -121,6 +126,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Teardown {
     client: kube::Client,
+    backoff: Backoff,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -130,6 +136,7 @@ impl Teardown {
     pub fn new(client: kube::Client) -> Self {
         Teardown {
             client,
+            backoff: Backoff::API,
             inner: Arc::new(Mutex::new(Inner {
                 objects: Vec::new(),
                 dirs: Vec::new(),
@@ -137,6 +144,17 @@ impl Teardown {
                 finished: false,
             })),
         }
+    }
+
+    /// The same guard retrying with `backoff` instead of [`Backoff::API`].
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How creates and deletes are retried.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -155,16 +173,51 @@ impl Teardown {
         self.lock().objects.retain(|o| o != object);
     }
 
-    /// Create `object` with `create`, owning it first; a definite refusal
-    /// (an API status) disowns it again.
-    pub async fn create<T>(
-        &self,
-        object: Owned,
-        create: impl std::future::Future<Output = kube::Result<T>>,
-    ) -> kube::Result<T> {
+    /// Bring `object` into being with `op` (retried on transient answers),
+    /// owning it first. A definite refusal (a 4xx) disowns it again; any
+    /// other failure keeps it owned, since the server may have carried the
+    /// request out before its answer was lost.
+    pub async fn create<T, F, Fut>(&self, object: Owned, op: F) -> kube::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = kube::Result<T>>,
+    {
         self.own(object.clone());
-        let result = create.await;
-        if let Err(kube::Error::Api(_)) = &result {
+        let result = self.backoff.retry(&format!("creating {object}"), op).await;
+        if result.as_ref().is_err_and(is_refusal) {
+            self.disown(&object);
+        }
+        result
+    }
+
+    /// Create `value` (labelled with its run) as `object` through `api`,
+    /// like [`Self::create`]. A conflict means the name is taken: when the
+    /// object there carries the same run label it is this run's own, made
+    /// by an attempt whose answer was lost, and is taken as created;
+    /// anything else is not the run's and is never deleted by it.
+    pub async fn create_object<K>(&self, object: Owned, api: &Api<K>, value: &K) -> kube::Result<K>
+    where
+        K: kube::Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    {
+        self.own(object.clone());
+        let post = PostParams::default();
+        let name = value.name_any();
+        let result = self.backoff.retry(&format!("creating {object}"), || api.create(&post, value)).await;
+        let result = match result {
+            Err(e) if api_status(&e) == Some(409) => {
+                match self.backoff.retry("reading it", || api.get_opt(&name)).await {
+                    Ok(Some(existing)) if same_run(&existing, value) => {
+                        tracing::info!(
+                            "{object} already exists from an earlier attempt of this run: taking it as created"
+                        );
+                        Ok(existing)
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        if result.as_ref().is_err_and(is_refusal) {
             self.disown(&object);
         }
         result
@@ -242,24 +295,29 @@ impl Teardown {
     }
 
     async fn delete(&self, object: &Owned) -> std::result::Result<(), String> {
+        let backoff = &self.backoff;
         match object {
-            Owned::ServiceAccount { namespace, name } => delete::<ServiceAccount>(&self.client, namespace, name).await,
-            Owned::Role { namespace, name } => delete::<Role>(&self.client, namespace, name).await,
-            Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(&self.client, namespace, name).await,
+            Owned::ServiceAccount { namespace, name } => {
+                delete::<ServiceAccount>(&self.client, backoff, namespace, name).await
+            }
+            Owned::Role { namespace, name } => delete::<Role>(&self.client, backoff, namespace, name).await,
+            Owned::RoleBinding { namespace, name } => {
+                delete::<RoleBinding>(&self.client, backoff, namespace, name).await
+            }
             Owned::EphemeralContainer { namespace, pod, name } => {
                 stop_ephemeral(&self.client, namespace, pod, name).await
             }
             Owned::Pod { namespace, name } => {
                 let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
                 let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
-                match pods.delete(name, &params).await {
+                match backoff.retry(&format!("deleting {object}"), || pods.delete(name, &params)).await {
                     Ok(_) => {}
                     Err(e) if api_status(&e) == Some(404) => return Ok(()),
                     Err(e) => return Err(e.to_string()),
                 }
                 let start = Instant::now();
                 loop {
-                    match pods.get_opt(name).await {
+                    match backoff.retry(&format!("reading {object}"), || pods.get_opt(name)).await {
                         Ok(None) => return Ok(()),
                         Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => {
                             tokio::time::sleep(Duration::from_millis(250)).await
@@ -315,13 +373,26 @@ async fn stop_ephemeral(
     }
 }
 
-async fn delete<K>(client: &kube::Client, namespace: &str, name: &str) -> std::result::Result<(), String>
+/// Whether `existing` carries the run label of `ours`.
+fn same_run<K: kube::Resource>(existing: &K, ours: &K) -> bool {
+    let run = |k: &K| k.meta().labels.as_ref().and_then(|l| l.get(RUN_LABEL)).cloned();
+    run(ours).is_some() && run(existing) == run(ours)
+}
+
+async fn delete<K>(
+    client: &kube::Client,
+    backoff: &Backoff,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<(), String>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
     <K as kube::Resource>::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
+    let what = format!("deleting {} {name} in namespace {namespace}", K::kind(&Default::default()));
+    let params = DeleteParams::default();
+    match backoff.retry(&what, || api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(e) if api_status(&e) == Some(404) => Ok(()),
         Err(e) => Err(e.to_string()),

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use super::api::{CallbackState, JobStatus, Summary};
 use super::metrics::Metrics;
 use super::store::{rfc3339, Job, Store};
+use crate::cluster::retry::jitter;
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -218,26 +219,9 @@ fn host_of(url: &str) -> String {
     url.parse::<hyper::Uri>().ok().and_then(|u| u.authority().map(|a| a.as_str().to_owned())).unwrap_or_default()
 }
 
-/// A random delay in `[d/2, d]` ("equal jitter": never zero, never above d).
-fn jitter(d: Duration) -> Duration {
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    let half = d.as_millis() as u64 / 2;
-    Duration::from_millis(half + if half == 0 { 0 } else { random % (half + 1) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_whole() {
-        for _ in 0..200 {
-            let j = jitter(Duration::from_millis(1000));
-            assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000), "{j:?}");
-        }
-        let values: std::collections::BTreeSet<_> = (0..50).map(|_| jitter(Duration::from_secs(10))).collect();
-        assert!(values.len() > 1, "jitter must vary");
-    }
 
     #[tokio::test]
     async fn the_breaker_opens_after_failures_in_a_row_and_a_success_closes_it() {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use serde_json::json;
 
 use super::agent::{hold_command, Agent};
@@ -115,7 +115,7 @@ pub async fn reach(
         serde_json::from_value(strip_nulls(pod)).map_err(|e| Error::scan(format!("building pod {name}: {e}")))?;
     tracing::info!("{target}: starting pod {name} (image {image}) with a scanner sidecar");
     teardown
-        .create(Owned::Pod { namespace: ns.into(), name: name.clone() }, pods.create(&PostParams::default(), &pod))
+        .create_object(Owned::Pod { namespace: ns.into(), name: name.clone() }, &pods, &pod)
         .await
         .map_err(|e| refused(e, &format!("the sidecar pod {name}")))?;
     let running = wait_running(
