@@ -18,7 +18,7 @@ use super::agent::{hold_command, Agent};
 use super::debug::access_seconds;
 use super::pods::{refused, wait_running};
 use super::{Reach, StrategyConfig, Via};
-use crate::cluster::access::{Grant, ScopedAccess};
+use crate::cluster::access::{expiry_annotation, Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
 use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
@@ -81,12 +81,14 @@ pub async fn reach(
         scanner["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
     }
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
+    // The expiry lets `kscan cleanup --all-expired` find the pod of a killed run.
+    let (expiry_key, expiry) = expiry_annotation(access.objects_expire_at);
     let pod = json!({
         "metadata": {
             "name": name,
             "namespace": ns,
             "labels": labels,
-            "annotations": {"kscan.dev/scans": target.uri()},
+            "annotations": {"kscan.dev/scans": target.uri(), expiry_key: expiry},
         },
         "spec": {
             "shareProcessNamespace": true,
