@@ -17,7 +17,7 @@ use hyper::{HeaderMap, Method, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
-use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+use support::cluster::{self, kscan_objects, running_pod, ACCESS_OBJECTS, KEEP_RUNNING, STANDARD};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -534,7 +534,11 @@ async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
         let running = server.submit(&cinc_scan(&ns)).await;
         engine_started(&record).await;
         assert_eq!(server.get(&format!("/api/v1/scans/{running}")).await.json()["status"], "running");
-        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "the run's access exists while the engine runs");
+        assert_eq!(
+            kscan_objects(&client, &ns).await.len(),
+            ACCESS_OBJECTS,
+            "the run's access exists while the engine runs"
+        );
         let queued = server.submit(&cinc_scan(&ns)).await;
         let a = server.post("/api/v1/scans", &cinc_scan(&ns)).await;
         assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text());
@@ -585,7 +589,7 @@ async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
         for pid in engine {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
-        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "a killed server leaves its run's objects");
+        assert_eq!(kscan_objects(&client, &ns).await.len(), ACCESS_OBJECTS, "a killed server leaves its run's objects");
         let second = testbed(dir.path()).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
         let job = second.get(&format!("/api/v1/scans/{interrupted}")).await.json();
         assert_eq!(job["status"], "interrupted", "{job:#}");
@@ -854,7 +858,7 @@ async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupte
         let mut first = hanging.start();
         let id = first.submit(&cinc_scan(&ns)).await;
         engine_started(&record).await;
-        assert_eq!(kscan_objects(&client, &ns).await.len(), 3);
+        assert_eq!(kscan_objects(&client, &ns).await.len(), ACCESS_OBJECTS);
         let status = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let exit = first.child.wait().unwrap();
@@ -901,7 +905,7 @@ async fn dropping_a_running_scan_future_still_tears_down() {
             ClusterArgs { kubeconfig: Some(support::testbed_kubeconfig()), context: None }.connect().await.unwrap();
         let scan = run_until(admin, plan, kscan::cluster::RunId::generate(), std::future::pending());
         let created = async {
-            while kscan_objects(&client, &ns).await.len() < 3 {
+            while kscan_objects(&client, &ns).await.len() < ACCESS_OBJECTS {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };

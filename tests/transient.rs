@@ -335,14 +335,27 @@ async fn access_setup_rides_out_transient_answers_on_every_step() {
     };
     let scoped = access::create(&admin, &run, &spec, &teardown).await.expect("every step is retried");
     assert!(scoped.kubeconfig.exists());
+    // The token is bound to the run's Secret, by name and UID.
+    let token = api.seen().into_iter().rfind(|s| s.path.ends_with("/token")).unwrap();
+    let name = run.object_name();
+    assert_eq!(
+        token.body["spec"]["boundObjectRef"],
+        json!({"apiVersion": "v1", "kind": "Secret", "name": name, "uid": format!("uid-{name}")})
+    );
+    let secret = api.seen().into_iter().find(|s| s.path.ends_with("/secrets")).unwrap();
+    assert_eq!(secret.body["type"], "kscan.dev/token-binding");
+    assert!(secret.body.get("data").is_none(), "the Secret holds nothing");
     let posts: BTreeMap<String, usize> =
         api.seen().iter().filter(|s| s.method == "POST").fold(BTreeMap::new(), |mut m, s| {
             *m.entry(s.path.rsplit('/').next().unwrap().to_owned()).or_default() += 1;
             m
         });
-    for kind in ["serviceaccounts", "roles", "rolebindings", "token"] {
+    for kind in ["serviceaccounts", "secrets", "roles", "rolebindings", "token"] {
         assert_eq!(posts.get(kind), Some(&2), "{kind}: {posts:?}");
     }
     let report = teardown.finish().await;
     assert!(report.left.is_empty(), "{:?}", report.left);
+    // The Secret goes first: the token is dead before the rest is removed.
+    let deletes: Vec<String> = api.seen().into_iter().filter(|s| s.method == "DELETE").map(|s| s.path).collect();
+    assert!(deletes[0].ends_with(&format!("/secrets/{name}")), "{deletes:?}");
 }

@@ -4,8 +4,11 @@
 //! grants only what the strategy needs on the target pod(s) by name, and a
 //! RoleBinding, all named `kscan-<run id>`, labelled
 //! `app.kubernetes.io/managed-by=kscan` and `kscan.dev/run=<run id>`, and
-//! annotated with `kscan.dev/expires-at`. It then requests a token for the
-//! ServiceAccount (TokenRequest, 600–3600 s, default 900 s) and writes a
+//! annotated with `kscan.dev/expires-at`. It then creates an empty Secret of
+//! the same name, the object the token is bound to, and requests a token for
+//! the ServiceAccount (TokenRequest, 600–3600 s, default 900 s,
+//! `boundObjectRef` that Secret): the API server refuses the token as soon
+//! as the Secret is gone, and teardown deletes the Secret first. It writes a
 //! kubeconfig with it — server and CA from the caller's configuration — at
 //! mode 0600 in a private (0700) temporary directory. Everything after setup
 //! (exec, the engine) runs with that kubeconfig only.
@@ -18,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -31,6 +34,10 @@ use super::teardown::{Owned, Teardown};
 use super::{api_error, api_status, labels, RunId, EXPIRES_ANNOTATION};
 use crate::error::{Error, Result};
 use crate::target::Label;
+
+/// Type of the Secret a run's token is bound to. It holds no data: its only
+/// job is to exist while the run does.
+pub const TOKEN_BINDING_TYPE: &str = "kscan.dev/token-binding";
 
 /// How long RBAC changes may take to reach the authorizer.
 const RBAC_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -139,7 +146,7 @@ fn forbidden_hint(err: kube::Error, admin: &Connection, what: &str, namespace: &
     if api_status(&err) == Some(403) {
         Error::scan(format!(
             "the identity from {} may not {what} in namespace {namespace}: kscan needs create/delete on \
-             serviceaccounts, roles, rolebindings and create on serviceaccounts/token there, and must itself \
+             serviceaccounts, secrets, roles, rolebindings and create on serviceaccounts/token there, and must itself \
              hold every permission the scan Role grants (RBAC forbids granting more than you have)",
             admin.source
         ))
@@ -149,8 +156,9 @@ fn forbidden_hint(err: kube::Error, admin: &Connection, what: &str, namespace: &
     }
 }
 
-/// Create the ServiceAccount, Role, RoleBinding and token for `run`, each
-/// registered with `teardown` before it is created.
+/// Create the ServiceAccount, Role, RoleBinding, the Secret the token is
+/// bound to, and the token for `run`, each registered with `teardown`
+/// before it is created.
 pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown: &Teardown) -> Result<ScopedAccess> {
     let name = run.object_name();
     let ns = spec.namespace.as_str();
@@ -192,8 +200,24 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         .await
         .map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
 
+    let secrets: Api<Secret> = Api::namespaced(admin.client.clone(), ns);
+    let binding_object = Secret { metadata: meta(), type_: Some(TOKEN_BINDING_TYPE.into()), ..Default::default() };
+    let binding_object = teardown
+        .create_object(Owned::Secret { namespace: ns.into(), name: name.clone() }, &secrets, &binding_object)
+        .await
+        .map_err(|e| forbidden_hint(e, admin, "create Secrets", &spec.namespace))?;
+
     let request = TokenRequest {
-        spec: TokenRequestSpec { expiration_seconds: Some(i64::from(spec.ttl.seconds())), ..Default::default() },
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(i64::from(spec.ttl.seconds())),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(name.clone()),
+                uid: binding_object.metadata.uid,
+            }),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let issued = teardown

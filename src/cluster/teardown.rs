@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, AttachParams, DeleteParams, PostParams};
 use kube::ResourceExt;
@@ -42,6 +42,14 @@ pub enum Owned {
     },
     /// A Role.
     Role {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A Secret: the object the run's token is bound to (deleting it
+    /// revokes the token at once).
+    Secret {
         /// Namespace.
         namespace: String,
         /// Name.
@@ -79,6 +87,7 @@ impl std::fmt::Display for Owned {
             Owned::ServiceAccount { namespace, name } => ("serviceaccount", namespace, name),
             Owned::Role { namespace, name } => ("role", namespace, name),
             Owned::RoleBinding { namespace, name } => ("rolebinding", namespace, name),
+            Owned::Secret { namespace, name } => ("secret", namespace, name),
             Owned::Pod { namespace, name } => ("pod", namespace, name),
             Owned::EphemeralContainer { namespace, pod, name } => {
                 return write!(f, "ephemeral container {name} of pod {pod} in namespace {namespace}");
@@ -262,8 +271,9 @@ impl Teardown {
         std::mem::take(&mut inner.dirs).into_iter().map(tempfile::TempDir::keep).collect()
     }
 
-    /// Delete everything owned, newest first, and remove the directories.
-    /// Safe to call more than once.
+    /// Delete everything owned — the Secrets that tokens are bound to first,
+    /// so that the run's token dies before anything else goes, then the rest
+    /// newest first — and remove the directories. Safe to call more than once.
     pub async fn finish(&self) -> TeardownReport {
         let (objects, dirs, notes) = {
             let mut inner = self.lock();
@@ -271,7 +281,9 @@ impl Teardown {
             (std::mem::take(&mut inner.objects), std::mem::take(&mut inner.dirs), inner.notes.clone())
         };
         let mut report = TeardownReport { notes, ..Default::default() };
-        for object in objects.into_iter().rev() {
+        let mut order: Vec<Owned> = objects.into_iter().rev().collect();
+        order.sort_by_key(|o| !matches!(o, Owned::Secret { .. }));
+        for object in order {
             match self.delete(&object).await {
                 Ok(()) => {
                     if let Owned::EphemeralContainer { pod, name, .. } = &object {
@@ -304,6 +316,7 @@ impl Teardown {
             Owned::RoleBinding { namespace, name } => {
                 delete::<RoleBinding>(&self.client, backoff, namespace, name).await
             }
+            Owned::Secret { namespace, name } => delete::<Secret>(&self.client, backoff, namespace, name).await,
             Owned::EphemeralContainer { namespace, pod, name } => {
                 stop_ephemeral(&self.client, namespace, pod, name).await
             }

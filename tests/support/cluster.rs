@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -23,6 +23,9 @@ pub const NONROOT: &str = "kscan.test/nonroot:1";
 pub const SCANNER: &str = "kscan.test/scanner:dev";
 /// A command that keeps a container running and stops at once on SIGTERM.
 pub const KEEP_RUNNING: [&str; 3] = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
+/// What `kscan access create` (and every scan) makes: ServiceAccount,
+/// Secret (the token's bound object), Role, RoleBinding.
+pub const ACCESS_OBJECTS: usize = 4;
 /// How long a pod may take to start.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -164,6 +167,7 @@ pub async fn kscan_objects(client: &Client, ns: &str) -> Vec<String> {
         };
     }
     collect!(ServiceAccount, "ServiceAccount");
+    collect!(Secret, "Secret");
     collect!(Role, "Role");
     collect!(RoleBinding, "RoleBinding");
     collect!(Pod, "Pod");
