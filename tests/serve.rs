@@ -43,6 +43,12 @@ impl Setup {
         Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new() }
     }
 
+    /// Replace the tokens file with `lines`.
+    fn tokens(self, lines: &[&str]) -> Self {
+        std::fs::write(self.dir.join("tokens"), lines.join("\n") + "\n").unwrap();
+        self
+    }
+
     fn arg(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|s| s.to_string()));
         self
@@ -125,6 +131,12 @@ impl Server {
         Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
     }
 
+    /// `method path` with `token` (and a JSON body).
+    async fn as_token(&self, token: &str, method: Method, path: &str, body: Option<&Value>) -> Answer {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.call(method, path, Some(&format!("Bearer {token}")), body).await
+    }
+
     async fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, Some(&format!("Bearer {TOKEN}")), None).await
     }
@@ -179,7 +191,7 @@ fn nowhere_kubeconfig(dir: &Path) -> PathBuf {
 fn api_only() -> (tempfile::TempDir, Setup) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = nowhere_kubeconfig(dir.path());
-    let setup = Setup::new(dir.path(), kubeconfig);
+    let setup = Setup::new(dir.path(), kubeconfig).arg(&["--namespaces", "shop,billing"]);
     (dir, setup)
 }
 
@@ -313,6 +325,114 @@ async fn malformed_requests_are_4xx_naming_the_field() {
     assert_eq!(server.get("/api/v1/thresholds").await.json(), json!({"items": ["lenient", "moderate", "strict"]}));
 }
 
+const READER: &str = "reader-token-0123456789";
+const SCANNER: &str = "scanner-token-0123456789";
+const BILLING: &str = "billing-token-0123456789";
+
+/// Asserts a 403 whose reason contains `says`.
+fn refused(a: &Answer, says: &str) {
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert!(a.json()["error"].as_str().unwrap().contains(says), "wanted {says:?} in {}", a.text());
+}
+
+#[tokio::test]
+async fn each_token_sees_submits_and_cancels_only_what_its_scopes_and_namespaces_allow() {
+    let (_dir, setup) = api_only();
+    let server = setup
+        .tokens(&[
+            &format!("{READER} scopes=read namespaces=shop name=dashboard"),
+            &format!("{SCANNER} scopes=scan namespaces=shop name=ci-shop"),
+            &format!("{BILLING} scopes=scan namespaces=billing name=ci-billing"),
+            &format!("{TOKEN} scopes=admin namespaces=*"),
+        ])
+        .start();
+    let shop = json!({"target": {"namespace": "shop", "pod": "web"}});
+    let billing = json!({"target": {"namespace": "billing", "pod": "web"}});
+    // Submitting: the scope, then the namespace.
+    let a = server.as_token(READER, Method::POST, "/api/v1/scans", Some(&shop)).await;
+    refused(&a, "token \"dashboard\" has scope read: submitting scans needs scope scan");
+    let a = server.as_token(SCANNER, Method::POST, "/api/v1/scans", Some(&billing)).await;
+    refused(&a, "token \"ci-shop\" may not submit scans in namespace billing (its namespaces: shop)");
+    let elsewhere = json!({"target": {"namespace": "kube-system", "pod": "x"}});
+    let a = server.as_token(TOKEN, Method::POST, "/api/v1/scans", Some(&elsewhere)).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+    assert_eq!(a.json()["field"], "target.namespace");
+    assert!(
+        a.text().contains("namespace kube-system is not one this server serves (--namespaces billing,shop)"),
+        "{}",
+        a.text()
+    );
+    let a = server.as_token(SCANNER, Method::POST, "/api/v1/scans", Some(&shop)).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+    let in_shop = a.json()["id"].as_str().unwrap().to_owned();
+    let a = server.as_token(BILLING, Method::POST, "/api/v1/scans", Some(&billing)).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+    let in_billing = a.json()["id"].as_str().unwrap().to_owned();
+    // Listing: each sees its namespaces only.
+    let ids = |a: Answer| -> Vec<String> {
+        a.json()["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(server.as_token(READER, Method::GET, "/api/v1/scans", None).await), [in_shop.as_str()]);
+    assert_eq!(ids(server.as_token(BILLING, Method::GET, "/api/v1/scans", None).await), [in_billing.as_str()]);
+    assert_eq!(ids(server.as_token(TOKEN, Method::GET, "/api/v1/scans", None).await).len(), 2);
+    // One job: seen by who may see its namespace, cancelled by who may scan there.
+    let job = format!("/api/v1/scans/{in_shop}");
+    assert_eq!(server.as_token(READER, Method::GET, &job, None).await.status, StatusCode::OK);
+    for (method, path, says) in [
+        (Method::GET, job.clone(), "may not see it: scan"),
+        (Method::GET, format!("{job}/results"), "may not read its results: scan"),
+        (Method::DELETE, job.clone(), "may not cancel it: scan"),
+        (Method::POST, format!("{job}/retry"), "may not retry it: scan"),
+    ] {
+        let a = server.as_token(BILLING, method, &path, None).await;
+        refused(&a, says);
+        assert!(a.text().contains("is in a namespace it may not see"), "{}", a.text());
+    }
+    refused(&server.as_token(READER, Method::DELETE, &job, None).await, "cancel it needs scope scan");
+    refused(&server.as_token(READER, Method::POST, &format!("{job}/retry"), None).await, "retry it needs scope scan");
+    // Server-wide things: metrics for admin only; posture per namespace.
+    refused(
+        &server.as_token(SCANNER, Method::GET, "/metrics", None).await,
+        "reading the server's metrics needs scope admin",
+    );
+    assert_eq!(server.as_token(TOKEN, Method::GET, "/metrics", None).await.status, StatusCode::OK);
+    refused(
+        &server.as_token(READER, Method::GET, "/scan?namespace=billing", None).await,
+        "may not read posture in namespace billing",
+    );
+    let a = server.as_token(READER, Method::GET, "/scan?namespace=kube-system", None).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+    assert_eq!(server.as_token(READER, Method::GET, "/api/v1/thresholds", None).await.status, StatusCode::OK);
+    // The scanner may cancel its namespace's job (it may have ended already: 409 then).
+    let a = server.as_token(SCANNER, Method::DELETE, &job, None).await;
+    assert!(matches!(a.status, StatusCode::OK | StatusCode::CONFLICT), "{}", a.text());
+}
+
+#[test]
+fn a_tokens_file_that_names_an_unserved_namespace_or_a_bad_scope_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = nowhere_kubeconfig(dir.path());
+    for (line, says) in [
+        (format!("{READER} scopes=read namespaces=billing"), "namespace billing is not one this server serves"),
+        (format!("{READER} scopes=write namespaces=shop"), "unknown scope \"write\""),
+        (format!("{READER} namespaces=shop"), "scopes= is missing"),
+    ] {
+        std::fs::write(dir.path().join("tokens"), format!("{line}\n")).unwrap();
+        let output = support::kscan()
+            .args(["serve", "--namespaces", "shop", "--token-file"])
+            .arg(dir.path().join("tokens"))
+            .arg("--db")
+            .arg(dir.path().join("kscan.db"))
+            .env("KSCAN_KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{line}: {stderr}");
+        assert!(stderr.contains(says) && stderr.contains("line 1"), "{line}: {stderr}");
+        assert!(!stderr.contains(READER), "the token is never printed: {stderr}");
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_served() {
     let (_dir, setup) = api_only();
@@ -369,8 +489,9 @@ fn web() -> Value {
     json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
 }
 
-fn testbed(dir: &Path) -> Setup {
-    Setup::new(dir, support::testbed_kubeconfig()).arg(&[
+/// A server on the testbed that serves namespace `ns`.
+fn testbed(dir: &Path, ns: &str) -> Setup {
+    Setup::new(dir, support::testbed_kubeconfig()).arg(&["--namespaces", ns]).arg(&[
         "--thresholds",
         &repo("thresholds"),
         "--profiles",
@@ -442,7 +563,7 @@ async fn a_scan_runs_to_the_end_its_results_are_served_and_the_callback_lands_on
     cluster::in_namespace("serve-scan", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path()).arg(&["--callback-backoff", "200ms"]).start();
+        let server = testbed(dir.path(), &ns).arg(&["--callback-backoff", "200ms"]).start();
         let (url, seen) = receiver(2).await;
         let id = server
             .submit(&json!({
@@ -526,7 +647,7 @@ async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record.json");
-        let server = testbed(dir.path())
+        let server = testbed(dir.path(), &ns)
             .arg(&["--workers", "1", "--queue-limit", "1", "--engine-bin", &standin()])
             .env("STANDIN_MODE", "hang")
             .env("STANDIN_RECORD", &record.display().to_string())
@@ -571,7 +692,7 @@ async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record.json");
-        let hanging = testbed(dir.path())
+        let hanging = testbed(dir.path(), &ns)
             .arg(&["--workers", "1", "--engine-bin", &standin()])
             .env("STANDIN_MODE", "hang")
             .env("STANDIN_RECORD", &record.display().to_string());
@@ -590,10 +711,10 @@ async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         }
         assert_eq!(kscan_objects(&client, &ns).await.len(), ACCESS_OBJECTS, "a killed server leaves its run's objects");
-        let second = testbed(dir.path()).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
+        let second = testbed(dir.path(), &ns).arg(&["--workers", "1", "--engine-bin", &standin()]).start();
         let job = second.get(&format!("/api/v1/scans/{interrupted}")).await.json();
         assert_eq!(job["status"], "interrupted", "{job:#}");
-        assert!(job["error"].as_str().unwrap().contains("removed 3 object(s)"), "{job:#}");
+        assert!(job["error"].as_str().unwrap().contains(&format!("removed {ACCESS_OBJECTS} object(s)")), "{job:#}");
         // (The queued scan may already be creating its own objects.)
         let run = format!("kscan-{}", job["runId"].as_str().unwrap());
         let left: Vec<String> = kscan_objects(&client, &ns).await.into_iter().filter(|o| o.ends_with(&run)).collect();
@@ -616,7 +737,7 @@ async fn get_scan_answers_with_a_posture_scan_of_the_namespace() {
     cluster::in_namespace("serve-posture", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path()).start();
+        let server = testbed(dir.path(), &ns).start();
         let a = server.get(&format!("/scan?namespace={ns}")).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         let doc = a.json();
@@ -629,9 +750,13 @@ async fn get_scan_answers_with_a_posture_scan_of_the_namespace() {
             "{doc:#}"
         );
         assert_eq!(doc["errors"], json!([]));
-        let a = server.get("/scan?namespace=kscan-no-such-namespace").await;
+        // Without a namespace: the namespaces the server serves, no other.
+        let a = server.get("/scan").await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-        assert_eq!(a.json()["summary"]["containers"], 0);
+        assert_eq!(a.json()["summary"]["containers"], 1, "{}", a.text());
+        let a = server.get("/scan?namespace=kube-system").await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+        assert!(a.json()["error"].as_str().unwrap().contains("not one this server serves"), "{}", a.text());
     })
     .await;
 }
@@ -665,7 +790,7 @@ async fn watch_scans_a_pod_that_starts_after_the_server_once() {
     cluster::in_namespace("serve-watch", |client, ns| async move {
         labelled_pod(&client, &ns, "before", "watched").await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path()).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
+        let server = testbed(dir.path(), &ns).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
         // Give the watch its initial list before the new pod appears.
         tokio::time::sleep(Duration::from_secs(2)).await;
         labelled_pod(&client, &ns, "after", "watched").await;
@@ -749,7 +874,7 @@ async fn the_deploy_cluster_role_is_enough_to_scan_and_read_posture() {
             tokio::spawn(async move {
                 let dir = tempfile::tempdir().unwrap();
                 let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
-                let server = Setup::new(dir.path(), kubeconfig).arg(&["--workers", "1"]).start();
+                let server = Setup::new(dir.path(), kubeconfig).arg(&["--workers", "1", "--namespaces", &ns]).start();
                 let mut ids = Vec::new();
                 // (debug is left out: on the current testbed its ephemeral
                 // container ends before the agent runs, with any identity —
@@ -787,7 +912,7 @@ async fn schedule_rescans_matching_pods_at_each_tick() {
     cluster::in_namespace("serve-schedule", |client, ns| async move {
         labelled_pod(&client, &ns, "cron", "scheduled").await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path())
+        let server = testbed(dir.path(), &ns)
             .arg(&["--schedule", "*/5 * * * * *", "--schedule-selector", "app=scheduled", "--trigger-namespace", &ns])
             .arg(&["--trigger-threshold", "lenient"])
             .start();
@@ -851,7 +976,7 @@ async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupte
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record.json");
-        let hanging = testbed(dir.path())
+        let hanging = testbed(dir.path(), &ns)
             .arg(&["--engine-bin", &standin()])
             .env("STANDIN_MODE", "hang")
             .env("STANDIN_RECORD", &record.display().to_string());
@@ -864,7 +989,7 @@ async fn sigterm_stops_running_scans_with_teardown_and_they_come_back_interrupte
         let exit = first.child.wait().unwrap();
         assert!(exit.success(), "kscan serve exits 0 after a clean shutdown: {exit:?}");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "teardown ran before the exit");
-        let second = testbed(dir.path()).start();
+        let second = testbed(dir.path(), &ns).start();
         let job = second.get(&format!("/api/v1/scans/{id}")).await.json();
         assert_eq!(job["status"], "interrupted", "{job:#}");
         assert!(job["error"].as_str().unwrap().contains("teardown ran"), "{job:#}");
