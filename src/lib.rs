@@ -15,7 +15,7 @@ pub mod ci;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
-pub mod error;
+pub use kscan_agent::error;
 pub mod gate;
 pub mod hdf;
 pub mod posture;

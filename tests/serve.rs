@@ -63,7 +63,9 @@ impl Setup {
     fn start(&self) -> Server {
         let mut cmd = support::kscan();
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--token-file").arg(self.dir.join("tokens"));
-        cmd.arg("--db").arg(self.dir.join("kscan.db")).args(&self.args);
+        cmd.arg("--db").arg(self.dir.join("kscan.db"));
+        // The testbed's scanner, not the release's published default.
+        cmd.arg("--scanner-image").arg(cluster::SCANNER).args(&self.args);
         cmd.env("KSCAN_KUBECONFIG", &self.kubeconfig).env("KSCAN_LOG", "info");
         for (k, v) in &self.env {
             cmd.env(k, v);

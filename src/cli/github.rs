@@ -57,6 +57,7 @@ pub struct Common {
 /// Arguments of `kscan github comment`.
 #[derive(Debug, clap::Args)]
 pub struct CommentArgs {
+    /// The repository and how to reach GitHub.
     #[command(flatten)]
     pub common: Common,
 
@@ -73,6 +74,7 @@ pub struct CommentArgs {
 /// Arguments of `kscan github check-run`.
 #[derive(Debug, clap::Args)]
 pub struct CheckRunArgs {
+    /// The repository and how to reach GitHub.
     #[command(flatten)]
     pub common: Common,
 

@@ -9,7 +9,6 @@ use tracing_subscriber::EnvFilter;
 use crate::{Outcome, Result};
 
 pub mod access;
-pub mod agent;
 pub mod cleanup;
 pub mod gate;
 pub mod github;
@@ -72,9 +71,6 @@ pub enum Command {
     Access(access::Args),
     /// Remove objects earlier runs left behind.
     Cleanup(cleanup::Args),
-    /// Runs inside the scanner container of the debug and sidecar strategies.
-    #[command(hide = true)]
-    Agent(agent::Args),
 }
 
 /// Send logs to stderr at the level the flags ask for.
@@ -104,7 +100,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Access(args) => access::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
         Command::Summary(args) => summary::run(args),
-        Command::Agent(args) => agent::run(args).await,
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),
         Command::Posture(args) => posture::run(args).await,

@@ -79,13 +79,16 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Strategy::Auto)]
     pub strategy: Strategy,
 
-    /// Scanner image for debug and sidecar: the static kscan binary at
-    /// /usr/local/bin/kscan (see docs/strategies.md to build and publish it).
+    /// Scanner image for debug and sidecar: the static kscan-agent at
+    /// /usr/local/bin/kscan-agent. The default is this kscan release's
+    /// published image; pass a mirror of it where the cluster cannot pull
+    /// from there (docs/strategies.md says how to build and publish one).
     #[arg(long, value_name = "IMAGE", env = "KSCAN_SCANNER_IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
     pub scanner_image: String,
 
-    /// UID the scanner container runs as (default: the scanner image's, root).
-    /// Use the target's UID where Pod Security forbids root.
+    /// UID the scanner container runs as (default: the target container's
+    /// UID when its pod spec names one, else 0). Use the target's UID where
+    /// Pod Security forbids root.
     #[arg(long, value_name = "UID")]
     pub scanner_user: Option<u32>,
 

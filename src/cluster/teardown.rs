@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kscan_agent::protocol::Command;
 use kube::api::{Api, AttachParams, DeleteParams, PostParams};
 use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cluster::pod::{container_status, is_running, Kind};
+use crate::cluster::pod::{container_status, start_failure, Kind};
 use crate::cluster::retry::{is_refusal, Backoff};
 use crate::cluster::{api_status, RUN_LABEL};
 use crate::error::{Error, Result};
@@ -285,13 +286,8 @@ impl Teardown {
         order.sort_by_key(|o| !matches!(o, Owned::Secret { .. }));
         for object in order {
             match self.delete(&object).await {
-                Ok(()) => {
-                    if let Owned::EphemeralContainer { pod, name, .. } = &object {
-                        report.notes.push(format!(
-                            "ephemeral container {name} stays in the spec of pod {pod} (Kubernetes cannot remove \
-                             ephemeral containers); its process was stopped"
-                        ));
-                    }
+                Ok(note) => {
+                    report.notes.extend(note);
                     report.deleted.push(object)
                 }
                 Err(why) => report.left.push((object, why)),
@@ -306,81 +302,108 @@ impl Teardown {
         report
     }
 
-    async fn delete(&self, object: &Owned) -> std::result::Result<(), String> {
-        let backoff = &self.backoff;
-        match object {
+    /// Delete `object`, or for what cannot be deleted, end it; returns a
+    /// note for the report when the object could only be ended.
+    async fn delete(&self, object: &Owned) -> std::result::Result<Option<String>, String> {
+        let (client, backoff) = (&self.client, &self.backoff);
+        let deleted = match object {
             Owned::ServiceAccount { namespace, name } => {
-                delete::<ServiceAccount>(&self.client, backoff, namespace, name).await
+                delete::<ServiceAccount>(client, backoff, namespace, name).await
             }
-            Owned::Role { namespace, name } => delete::<Role>(&self.client, backoff, namespace, name).await,
-            Owned::RoleBinding { namespace, name } => {
-                delete::<RoleBinding>(&self.client, backoff, namespace, name).await
-            }
-            Owned::Secret { namespace, name } => delete::<Secret>(&self.client, backoff, namespace, name).await,
+            Owned::Role { namespace, name } => delete::<Role>(client, backoff, namespace, name).await,
+            Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(client, backoff, namespace, name).await,
+            Owned::Secret { namespace, name } => delete::<Secret>(client, backoff, namespace, name).await,
             Owned::EphemeralContainer { namespace, pod, name } => {
-                stop_ephemeral(&self.client, namespace, pod, name).await
+                return stop_ephemeral(&self.client, namespace, pod, name).await.map(Some)
             }
-            Owned::Pod { namespace, name } => {
-                let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-                let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
-                match backoff.retry(&format!("deleting {object}"), || pods.delete(name, &params)).await {
-                    Ok(_) => {}
-                    Err(e) if api_status(&e) == Some(404) => return Ok(()),
-                    Err(e) => return Err(e.to_string()),
-                }
-                let start = Instant::now();
-                loop {
-                    match backoff.retry(&format!("reading {object}"), || pods.get_opt(name)).await {
-                        Ok(None) => return Ok(()),
-                        Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => {
-                            tokio::time::sleep(Duration::from_millis(250)).await
-                        }
-                        Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-            }
+            Owned::Pod { namespace, name } => delete_pod(client, backoff, namespace, name).await,
+        };
+        deleted.map(|()| None)
+    }
+}
+
+/// Delete a pod and wait until it is gone.
+async fn delete_pod(
+    client: &kube::Client,
+    backoff: &Backoff,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<(), String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
+    let what = format!("pod {name} in namespace {namespace}");
+    match backoff.retry(&format!("deleting {what}"), || pods.delete(name, &params)).await {
+        Ok(_) => {}
+        Err(e) if api_status(&e) == Some(404) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let start = Instant::now();
+    loop {
+        match backoff.retry(&format!("reading {what}"), || pods.get_opt(name)).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
+            Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
+            Err(e) => return Err(e.to_string()),
         }
     }
 }
 
 /// End an ephemeral scanner container: run the agent's stop command in it
-/// and wait until the kubelet reports it terminated.
+/// and wait until the kubelet reports it terminated. Returns the note for
+/// the report: the container stays in the pod's spec either way.
 async fn stop_ephemeral(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     name: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<String, String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    // Gone from the status, or neither running nor waiting: ended.
-    let terminated = |p: &Pod| match container_status(p, Kind::Ephemeral, name) {
-        None => true,
-        Some(s) => s.state.as_ref().is_none_or(|st| st.running.is_none() && st.waiting.is_none()),
-    };
+    let stays = format!(
+        "ephemeral container {name} stays in the spec of pod {pod} (Kubernetes cannot remove ephemeral containers)"
+    );
     let start = Instant::now();
     let mut asked = false;
     loop {
         let current = match pods.get_opt(pod).await {
             Ok(Some(p)) => p,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(format!("pod {pod}, which held ephemeral container {name}, is gone")),
             Err(e) => return Err(e.to_string()),
         };
-        if terminated(&current) {
-            return Ok(());
+        // A container that cannot start never ran a process: nothing to
+        // stop, and nothing left running (the scan already failed on it).
+        if let Some(why) = start_failure(&current, Kind::Ephemeral, name) {
+            return Ok(format!("{stays}; it never started ({why})"));
         }
-        if is_running(&current, Kind::Ephemeral, name) && !asked {
-            asked = true;
-            let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
-            match pods.exec(pod, crate::strategy::agent::STOP_COMMAND, &params).await {
-                Ok(process) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(20), process.join()).await;
-                }
-                Err(e) => return Err(format!("cannot stop its process: {e}")),
+        let state = container_status(&current, Kind::Ephemeral, name).and_then(|s| s.state.clone());
+        match &state {
+            Some(st) if st.terminated.is_some() => {
+                let how = if asked { "its process was stopped" } else { "its process had ended" };
+                return Ok(format!("{stays}; {how}"));
             }
+            Some(st) if st.running.is_some() && !asked => {
+                asked = true;
+                let params = AttachParams::default().container(name).stdin(false).stdout(false).stderr(true);
+                match pods.exec(pod, Command::Stop.argv(), &params).await {
+                    Ok(process) => {
+                        let _ = tokio::time::timeout(Duration::from_secs(20), process.join()).await;
+                    }
+                    Err(e) => return Err(format!("cannot stop its process: {e}")),
+                }
+            }
+            _ => {}
         }
         if start.elapsed() > EPHEMERAL_STOP_TIMEOUT {
-            return Err(format!("its process still runs after {EPHEMERAL_STOP_TIMEOUT:?}"));
+            return Err(match state {
+                Some(st) if st.running.is_some() => {
+                    format!("its process still runs after {EPHEMERAL_STOP_TIMEOUT:?}")
+                }
+                Some(st) => format!(
+                    "it has not started after {EPHEMERAL_STOP_TIMEOUT:?} ({}); should it start, it stops by itself \
+                     when the run's token expires",
+                    st.waiting.and_then(|w| w.reason).unwrap_or_else(|| "waiting".into())
+                ),
+                None => format!("the kubelet reported no state for it within {EPHEMERAL_STOP_TIMEOUT:?}"),
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -9,7 +9,7 @@
 pub mod counts;
 pub mod evaluate;
 pub mod load;
-pub mod model;
+pub use kscan_agent::hdf as model;
 pub mod status;
 pub mod summary;
 

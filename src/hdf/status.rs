@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::fmt;
 
+pub use super::model::Severity;
 use super::model::{js_truthy, Control, ResultStatus};
 
 /// The status of a control as a whole.
@@ -74,97 +75,6 @@ impl ControlStatus {
 impl fmt::Display for ControlStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
-    }
-}
-
-/// Severity of a control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// impact < 0.1
-    None,
-    /// impact < 0.4
-    Low,
-    /// impact < 0.7
-    Medium,
-    /// impact < 0.9
-    High,
-    /// impact ≥ 0.9
-    Critical,
-}
-
-impl Severity {
-    /// Most severe first, the order SAF lists them.
-    pub const ALL: [Severity; 5] =
-        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::None];
-
-    /// The lower-case name.
-    pub fn key(self) -> &'static str {
-        match self {
-            Severity::None => "none",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// Index into [`Severity::ALL`].
-    pub fn index(self) -> usize {
-        match self {
-            Severity::Critical => 0,
-            Severity::High => 1,
-            Severity::Medium => 2,
-            Severity::Low => 3,
-            Severity::None => 4,
-        }
-    }
-
-    /// Parse a severity name, ignoring case (`HIGH`, `high`).
-    pub fn parse(name: &str) -> Option<Self> {
-        Severity::ALL.into_iter().find(|s| s.key().eq_ignore_ascii_case(name))
-    }
-
-    /// inspecjs `convertImpactToSeverity`: exact at the boundaries.
-    pub fn from_impact(impact: f64) -> Self {
-        if impact < 0.1 {
-            Severity::None
-        } else if impact < 0.4 {
-            Severity::Low
-        } else if impact < 0.7 {
-            Severity::Medium
-        } else if impact < 0.9 {
-            Severity::High
-        } else {
-            Severity::Critical
-        }
-    }
-
-    /// The severity of a control: `tags.severityoverride`, else
-    /// `tags.severity`, when the tag names a severity (any case); else from
-    /// impact. SAF keeps the tag's casing as its own bucket; kscan lower-cases.
-    pub fn of(control: &Control) -> Self {
-        ["severityoverride", "severity"]
-            .into_iter()
-            .find_map(|tag| control.tag_str(tag).and_then(Severity::parse))
-            .unwrap_or_else(|| Severity::from_impact(control.impact))
-    }
-
-    /// GitHub's `security-severity` score for this severity.
-    pub fn security_severity(self) -> &'static str {
-        match self {
-            Severity::Critical => "9.5",
-            Severity::High => "8.0",
-            Severity::Medium => "5.5",
-            Severity::Low => "2.0",
-            Severity::None => "0.0",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
     }
 }
 

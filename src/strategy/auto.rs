@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use super::{debug, exec, Reach, StrategyConfig};
+use super::{debug, exec, StrategyConfig};
 use crate::cluster::access::ScopedAccess;
 use crate::cluster::exec::Exec;
 use crate::cluster::teardown::Teardown;
+use crate::engine::Reach;
 use crate::error::Result;
 use crate::target::ContainerRef;
 

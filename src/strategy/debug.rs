@@ -9,17 +9,19 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
+use kscan_agent::protocol::Command;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::agent::{hold_command, Agent};
 use super::pods::{refused, wait_running};
-use super::{Reach, StrategyConfig, Via};
+use super::StrategyConfig;
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::api_error;
 use crate::cluster::exec::Exec;
 use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
+use crate::engine::agent::Agent;
+use crate::engine::{Reach, Via};
 use crate::error::{Error, Result};
 use crate::target::{ContainerRef, Label};
 
@@ -48,16 +50,13 @@ pub async fn reach(
         .ok_or_else(|| Error::scan(format!("{target} has no container id yet: is it running?")))?;
     let name = access.name.clone();
 
-    let mut container = json!({
+    let container = json!({
         "name": name,
         "image": config.scanner_image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": hold_command(access_seconds(access)),
+        "command": Command::hold_for(access_seconds(access)).argv(),
         "targetContainerName": target.container.as_str(),
+        "securityContext": config.scanner_security_context(pod.spec.as_ref(), target.container.as_str()),
     });
-    if let Some(uid) = config.scanner_user {
-        container["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
-    }
     tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
     let owned = Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() };

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::{Reach, Via};
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
 use crate::engine::probe::exec::ExecProbe;
+use crate::engine::{Reach, Via};
 use crate::target::ContainerRef;
 
 /// `get` on the pods (to find the container) and `get` + `create` on

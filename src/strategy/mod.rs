@@ -13,7 +13,6 @@
 //!   container, `shareProcessNamespace: true`, and scans the same way.
 //! - `auto` uses exec when the container has a usable shell, else debug.
 
-pub mod agent;
 pub mod auto;
 pub mod debug;
 pub mod exec;
@@ -22,20 +21,24 @@ pub mod sidecar;
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use k8s_openapi::api::core::v1::PodSpec;
+use serde_json::{json, Value};
 
 use crate::cluster::access::{Grant, ScopedAccess};
 use crate::cluster::teardown::Teardown;
 use crate::cluster::RunId;
-use crate::engine::probe::Probe;
+use crate::engine::Reach;
 use crate::error::Result;
 use crate::target::ContainerRef;
-use agent::Agent;
 
-/// The scanner image the testbed builds (`tests/testbed/testbed images`):
-/// the static kscan binary and busybox. Publish your own build and pass
-/// `--scanner-image` on real clusters.
-pub const DEFAULT_SCANNER_IMAGE: &str = "kscan.test/scanner:dev";
+/// The scanner image of this kscan's own release: the static `kscan-agent`
+/// and nothing else, published beside the binaries. A release build pins it
+/// by digest; forks and mirrors set `KSCAN_DEFAULT_SCANNER_IMAGE` when they
+/// build kscan, users pass `--scanner-image` (or `KSCAN_SCANNER_IMAGE`).
+pub const DEFAULT_SCANNER_IMAGE: &str = match option_env!("KSCAN_DEFAULT_SCANNER_IMAGE") {
+    Some(image) => image,
+    None => concat!("ghcr.io/kscan/kscan-scanner:", env!("CARGO_PKG_VERSION")),
+};
 
 /// The strategy chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,44 +62,11 @@ pub struct StrategyConfig {
     pub kind: Strategy,
     /// Image of the scanner container (debug, sidecar).
     pub scanner_image: String,
-    /// UID the scanner container runs as (default: the image's, root).
+    /// UID the scanner container runs as (default: the target's UID when its
+    /// pod spec names one, else root; see [`Self::scanner_security_context`]).
     pub scanner_user: Option<i64>,
     /// Image to scan with sidecar instead of the target container's.
     pub image: Option<String>,
-}
-
-/// How the engines see one target.
-pub enum Via {
-    /// Through a probe on this side (exec).
-    Probe(Box<dyn Probe>),
-    /// Through kscan running in a scanner container beside the target.
-    Agent(Box<Agent>),
-}
-
-/// How the engines reach one target once the strategy is in place.
-pub struct Reach {
-    /// The way in.
-    pub via: Via,
-    /// The train target for CINC Auditor / InSpec (exec only).
-    pub train_target: Option<String>,
-    /// Facts about how the scan ran, merged into the HDF `platform`.
-    pub platform: Map<String, Value>,
-}
-
-impl Reach {
-    fn new(via: Via, train_target: Option<String>, strategy: &str, reason: Option<String>) -> Self {
-        let mut platform = Map::new();
-        platform.insert("kscan_strategy".into(), json!(strategy));
-        if let Some(reason) = reason {
-            platform.insert("kscan_strategy_reason".into(), json!(reason));
-        }
-        Reach { via, train_target, platform }
-    }
-
-    /// The strategy that was used.
-    pub fn strategy(&self) -> &str {
-        self.platform.get("kscan_strategy").and_then(Value::as_str).unwrap_or("?")
-    }
 }
 
 impl Strategy {
@@ -129,6 +99,33 @@ impl Strategy {
 }
 
 impl StrategyConfig {
+    /// The scanner container's `securityContext`: its UID is
+    /// `--scanner-user`, else the target container's when its pod spec names
+    /// one (opening another process's root filesystem takes the same UID, or
+    /// CAP_SYS_PTRACE, which Pod Security forbids), else root. Root is asked
+    /// for explicitly because the scanner image runs as a non-root user by
+    /// default; the agent then takes the target's UID itself when it must.
+    pub fn scanner_security_context(&self, pod: Option<&PodSpec>, container: &str) -> Value {
+        let pod_context = pod.and_then(|p| p.security_context.as_ref());
+        let own = pod
+            .and_then(|p| p.containers.iter().find(|c| c.name == container))
+            .and_then(|c| c.security_context.as_ref());
+        let uid = self
+            .scanner_user
+            .or_else(|| own.and_then(|c| c.run_as_user))
+            .or_else(|| pod_context.and_then(|p| p.run_as_user))
+            .unwrap_or(0);
+        let mut context = json!({"runAsUser": uid});
+        if uid != 0 {
+            context["runAsNonRoot"] = json!(true);
+            let gid = own.and_then(|c| c.run_as_group).or_else(|| pod_context.and_then(|p| p.run_as_group));
+            if let (Some(gid), None) = (gid, self.scanner_user) {
+                context["runAsGroup"] = json!(gid);
+            }
+        }
+        context
+    }
+
     /// Put the strategy in place for the `index`-th `target` with the scoped
     /// credentials; whatever it creates is registered with `teardown` first.
     pub async fn reach(
@@ -151,5 +148,47 @@ impl StrategyConfig {
 impl std::fmt::Display for Strategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(scanner_user: Option<i64>) -> StrategyConfig {
+        StrategyConfig { kind: Strategy::Debug, scanner_image: "i".into(), scanner_user, image: None }
+    }
+
+    fn spec(value: Value) -> PodSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_scanner_takes_the_targets_uid_when_the_spec_names_it_else_asks_for_root() {
+        let none = spec(json!({"containers": [{"name": "app"}]}));
+        assert_eq!(config(None).scanner_security_context(Some(&none), "app"), json!({"runAsUser": 0}));
+        assert_eq!(config(None).scanner_security_context(None, "app"), json!({"runAsUser": 0}));
+
+        let pod_level = spec(json!({"securityContext": {"runAsUser": 1000, "runAsGroup": 2000},
+            "containers": [{"name": "app"}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&pod_level), "app"),
+            json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000})
+        );
+        let container_level = spec(json!({"securityContext": {"runAsUser": 1000},
+            "containers": [{"name": "app", "securityContext": {"runAsUser": 65532}}, {"name": "other"}]}));
+        assert_eq!(config(None).scanner_security_context(Some(&container_level), "app")["runAsUser"], 65532);
+        assert_eq!(config(None).scanner_security_context(Some(&container_level), "other")["runAsUser"], 1000);
+        // --scanner-user wins, and then the target's group is not borrowed.
+        assert_eq!(
+            config(Some(7)).scanner_security_context(Some(&pod_level), "app"),
+            json!({"runAsUser": 7, "runAsNonRoot": true})
+        );
+    }
+
+    #[test]
+    fn the_default_scanner_image_is_a_published_one() {
+        assert!(!DEFAULT_SCANNER_IMAGE.contains("kscan.test"), "{DEFAULT_SCANNER_IMAGE}");
+        assert!(DEFAULT_SCANNER_IMAGE.contains("kscan-scanner"), "{DEFAULT_SCANNER_IMAGE}");
     }
 }

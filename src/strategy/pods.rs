@@ -7,23 +7,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
 use crate::cluster::api_error;
-use crate::cluster::pod::{container_state, Kind};
+use crate::cluster::pod::{container_state, start_failure, Kind};
 use crate::error::{Error, Result};
 
 /// How long a scanner container may take to start.
 pub const START_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Waiting reasons that will not resolve by waiting.
-const HOPELESS: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerError",
-    "CreateContainerConfigError",
-    "RunContainerError",
-    "CrashLoopBackOff",
-];
 
 /// Wait until every container in `containers` of pod `name` runs; fail
 /// early, with the kubelet's reason, when one cannot start.
@@ -39,6 +27,12 @@ pub async fn wait_running(pods: &Api<Pod>, name: &str, kind: Kind, containers: &
                 continue;
             }
             all = false;
+            if let Some(why) = start_failure(&pod, kind, c) {
+                return Err(Error::scan(format!(
+                    "container {c} (image {image}) in pod {name} cannot start: {why}. Make the image available \
+                     to the node (see docs/strategies.md) or pass --scanner-image"
+                )));
+            }
             if let Some(t) = state.terminated {
                 return Err(Error::scan(format!(
                     "container {c} in pod {name} ended at once (exit {}, {}): {}",
@@ -46,16 +40,6 @@ pub async fn wait_running(pods: &Api<Pod>, name: &str, kind: Kind, containers: &
                     t.reason.unwrap_or_default(),
                     t.message.unwrap_or_default()
                 )));
-            }
-            if let Some(w) = state.waiting {
-                let reason = w.reason.unwrap_or_default();
-                if HOPELESS.contains(&reason.as_str()) {
-                    return Err(Error::scan(format!(
-                        "container {c} (image {image}) in pod {name} cannot start: {reason}: {}. Make the image \
-                         available to the node (see docs/strategies.md) or pass --scanner-image",
-                        w.message.unwrap_or_default()
-                    )));
-                }
             }
         }
         if all {

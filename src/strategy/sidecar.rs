@@ -11,18 +11,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
+use kscan_agent::protocol::{platform, Command};
 use kube::api::Api;
 use serde_json::json;
 
-use super::agent::{hold_command, Agent};
 use super::debug::access_seconds;
 use super::pods::{refused, wait_running};
-use super::{Reach, StrategyConfig, Via};
+use super::StrategyConfig;
 use crate::cluster::access::{expiry_annotation, Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
 use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
 use crate::cluster::{api_error, RunId, MANAGED_BY, RUN_LABEL};
+use crate::engine::agent::Agent;
+use crate::engine::{Reach, Via};
 use crate::error::{Error, Result};
 use crate::target::{ContainerRef, Label, Subdomain};
 
@@ -71,15 +73,12 @@ pub async fn reach(
     let name = pod_name(&access.name, index);
     let run = access.name.strip_prefix("kscan-").unwrap_or(&access.name);
 
-    let mut scanner = json!({
+    let scanner = json!({
         "name": SCANNER_CONTAINER,
         "image": config.scanner_image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": hold_command(access_seconds(access)),
+        "command": Command::hold_for(access_seconds(access)).argv(),
+        "securityContext": config.scanner_security_context(Some(&spec), target.container.as_str()),
     });
-    if let Some(uid) = config.scanner_user {
-        scanner["securityContext"] = json!({"runAsUser": uid, "runAsNonRoot": uid != 0});
-    }
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
     // The expiry lets `kscan cleanup --all-expired` find the pod of a killed run.
     let (expiry_key, expiry) = expiry_annotation(access.objects_expire_at);
@@ -142,8 +141,8 @@ pub async fn reach(
         strategy: "sidecar".into(),
     };
     let mut reach = Reach::new(Via::Agent(Box::new(agent)), None, "sidecar", None);
-    reach.platform.insert("kscan_sidecar_pod".into(), json!(name));
-    reach.platform.insert("kscan_image".into(), json!(image));
+    reach.platform.insert(platform::SIDECAR_POD.into(), json!(name));
+    reach.platform.insert(platform::IMAGE.into(), json!(image));
     Ok(reach)
 }
 

@@ -168,16 +168,16 @@ image_nonroot() {
       Cmd: $cmd, WorkingDir: "/home/nonroot"}')"
 }
 
-# The kscan binary, static (musl), built from this checkout.
+# The agent, static (musl), built from this checkout.
 scanner_binary() {
   local target=x86_64-unknown-linux-musl
-  log "building kscan (release, $target) for $SCANNER_IMAGE"
-  (cd "$KSCAN_ROOT" && cargo build --quiet --release --locked --target "$target" --bin kscan) >&2 \
-    || die "cargo could not build kscan for $target (is the target installed? rustup target add $target)"
-  printf '%s\n' "$CARGO_TARGET_DIR/$target/release/kscan"
+  log "building kscan-agent (release, $target) for $SCANNER_IMAGE"
+  (cd "$KSCAN_ROOT" && cargo build --quiet --release --locked --target "$target" -p kscan-agent) >&2 \
+    || die "cargo could not build kscan-agent for $target (is the target installed? rustup target add $target)"
+  printf '%s\n' "$CARGO_TARGET_DIR/$target/release/kscan-agent"
 }
 
-# The scanner: the kscan static binary and busybox.
+# The scanner: the agent and busybox.
 image_scanner() {
   local root=$1/scanner bin
   bin=$(scanner_binary)
@@ -185,7 +185,7 @@ image_scanner() {
   add_busybox "$root"
   add_users "$root"
   mkdir -p "$root/usr/local/bin"
-  install -m 0755 "$bin" "$root/usr/local/bin/kscan"
+  install -m 0755 "$bin" "$root/usr/local/bin/kscan-agent"
   os_release "$root" kscan-scanner "kscan scanner"
   import_image "$SCANNER_IMAGE" "$root" "$(jq -cn --argjson cmd "$(cmd_json "${KEEP_RUNNING[@]}")" \
     '{Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: $cmd, WorkingDir: "/"}')"

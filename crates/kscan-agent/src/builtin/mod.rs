@@ -10,9 +10,9 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::engine::probe::Probe;
 use crate::error::Result;
-use crate::hdf::model::{Control, Description, Execution, Platform, Profile, SourceLocation, Statistics};
+use crate::hdf::{Control, Description, Execution, Platform, Profile, SourceLocation, Statistics};
+use crate::probe::Probe;
 use checks::{Check, CHECKS};
 use facts::{os_release_fields, Facts};
 
@@ -22,10 +22,10 @@ pub const PROFILE_NAME: &str = "kscan-container-baseline";
 /// The InSpec profile's control files, to point each control's
 /// `source_location` at the same control in Ruby.
 const PROFILE_FILES: &[(&str, &str)] = &[
-    ("accounts.rb", include_str!("../../../profiles/container-baseline/controls/accounts.rb")),
-    ("filesystem.rb", include_str!("../../../profiles/container-baseline/controls/filesystem.rb")),
-    ("image.rb", include_str!("../../../profiles/container-baseline/controls/image.rb")),
-    ("processes.rb", include_str!("../../../profiles/container-baseline/controls/processes.rb")),
+    ("accounts.rb", include_str!("../../../../profiles/container-baseline/controls/accounts.rb")),
+    ("filesystem.rb", include_str!("../../../../profiles/container-baseline/controls/filesystem.rb")),
+    ("image.rb", include_str!("../../../../profiles/container-baseline/controls/image.rb")),
+    ("processes.rb", include_str!("../../../../profiles/container-baseline/controls/processes.rb")),
 ];
 
 /// Run every check against `probe`. `platform_extra` is merged into the HDF
@@ -36,7 +36,7 @@ pub async fn run(probe: &dyn Probe, platform_extra: Map<String, Value>) -> Resul
     let controls = CHECKS.iter().map(|check| control(check, &facts)).collect();
     let (name, release) = platform_name(&facts);
     let mut extra = platform_extra;
-    extra.entry("kscan_engine").or_insert_with(|| json!("builtin"));
+    extra.entry(crate::protocol::platform::ENGINE).or_insert_with(|| json!("builtin"));
     Ok(Execution {
         platform: Platform { name, release, target_id: Some(probe.target_id()), extra },
         profiles: vec![profile(controls)],

@@ -15,9 +15,9 @@
 //! pod specs and logs).
 
 use super::facts::{os_release_fields, Fact, Facts};
-use crate::engine::probe::proc::Capability;
-use crate::engine::probe::FileKind;
-use crate::hdf::model::{ResultStatus, TestResult};
+use crate::hdf::{ResultStatus, TestResult};
+use crate::probe::proc::Capability;
+use crate::probe::FileKind;
 
 /// One control of the baseline.
 #[derive(Debug, Clone, Copy)]
@@ -271,7 +271,7 @@ fn os_release(f: &Facts) -> Vec<TestResult> {
 fn owner_mode(
     fact: &Fact<impl Sized>,
     path: &str,
-    stat: &crate::engine::probe::FileStat,
+    stat: &crate::probe::FileStat,
     want_gid0: bool,
     max_mode: u32,
 ) -> Vec<TestResult> {
@@ -424,7 +424,7 @@ fn no_dangerous_capabilities(f: &Facts) -> Vec<TestResult> {
         .collect()
 }
 
-fn found_paths(fact: &Fact<crate::engine::probe::Found>, desc: &str, what: &str) -> Vec<TestResult> {
+fn found_paths(fact: &Fact<crate::probe::Found>, desc: &str, what: &str) -> Vec<TestResult> {
     let found = known_or_return!(fact, desc);
     let mut results = Vec::new();
     if found.matches.is_empty() {
@@ -499,9 +499,9 @@ fn no_secrets_in_environment(f: &Facts) -> Vec<TestResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::builtin::facts::FileFact;
-    use crate::engine::probe::proc::{Process, ProcessView};
-    use crate::engine::probe::{FileStat, Found};
+    use crate::builtin::facts::FileFact;
+    use crate::probe::proc::{Process, ProcessView};
+    use crate::probe::{FileStat, Found};
 
     fn stat(mode: u32, uid: u32, gid: u32) -> FileStat {
         FileStat::from_raw(0o100000 | mode, uid, gid, 10)

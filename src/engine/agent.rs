@@ -1,14 +1,14 @@
-//! Running kscan's own agent in a scanner container (debug, sidecar) and
-//! reading the HDF it streams back over the exec channel.
+//! The built-in checks run by the agent inside a scanner container (debug,
+//! sidecar): kscan sends the [`protocol`](kscan_agent::protocol) command over
+//! exec and reads back the HDF the agent prints.
+
+use kscan_agent::protocol::{Command, ScanRequest};
 
 use crate::cluster::exec::Exec;
 use crate::error::{Error, Result};
 use crate::hdf::{ResultSet, Source};
 
-/// Where the scanner image keeps kscan.
-pub const AGENT_PATH: &str = "/usr/local/bin/kscan";
-
-/// kscan in a scanner container that shares the target's PID namespace.
+/// The agent in a scanner container that shares the target's PID namespace.
 pub struct Agent {
     /// Exec into the scanner container (scoped identity).
     pub exec: Exec,
@@ -23,18 +23,13 @@ pub struct Agent {
 impl Agent {
     /// Run the built-in checks in the scanner container; returns exec JSON.
     pub async fn scan(&self) -> Result<Vec<u8>> {
-        let argv = [
-            AGENT_PATH,
-            "agent",
-            "scan",
-            "--container-id",
-            &self.container_id,
-            "--strategy",
-            &self.strategy,
-            "--target-id",
-            &self.target_id,
-        ];
-        let out = self.exec.run(&argv).await?;
+        let command = Command::Scan(ScanRequest {
+            container_id: self.container_id.clone(),
+            strategy: self.strategy.clone(),
+            target_id: self.target_id.clone(),
+            proc_dir: "/proc".into(),
+        });
+        let out = self.exec.run(&command.argv()).await?;
         if out.code != 0 {
             return Err(Error::scan(format!(
                 "the kscan agent in {} exited with {}: {}",
@@ -48,12 +43,3 @@ impl Agent {
         Ok(out.stdout)
     }
 }
-
-/// The scanner container's main process: hold until stopped, never longer
-/// than the token lives (plus a margin).
-pub fn hold_command(seconds: u32) -> Vec<String> {
-    vec![AGENT_PATH.into(), "agent".into(), "hold".into(), "--seconds".into(), (seconds + 120).to_string()]
-}
-
-/// The command that ends [`hold_command`] at teardown.
-pub const STOP_COMMAND: [&str; 3] = [AGENT_PATH, "agent", "stop"];

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::engine::probe::{FileStat, FindFilter, Found, Probe, ProbeError, ProcessView};
 use crate::error::Result;
+use crate::probe::{FileStat, FindFilter, Found, Probe, ProbeError, ProcessView};
 
 /// Files larger than this are read only up to it.
 const READ_LIMIT: usize = 1 << 20;
@@ -51,11 +51,13 @@ impl<T> Fact<T> {
         self.started.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 
+    /// A fact read just now (tests).
     #[cfg(test)]
     pub fn known(value: T) -> Self {
         Fact { value: Ok(value), started: Utc::now(), took: Duration::ZERO }
     }
 
+    /// A fact the target refused (tests).
     #[cfg(test)]
     pub fn refused(message: &str) -> Self {
         Fact { value: Err(message.to_owned()), started: Utc::now(), took: Duration::ZERO }
