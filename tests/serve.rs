@@ -410,6 +410,91 @@ async fn each_token_sees_submits_and_cancels_only_what_its_scopes_and_namespaces
     assert!(matches!(a.status, StatusCode::OK | StatusCode::CONFLICT), "{}", a.text());
 }
 
+#[tokio::test]
+async fn callbacks_to_internal_addresses_are_refused_at_submission() {
+    let (_dir, setup) = api_only();
+    let server = setup.start();
+    let (url, seen) = receiver(0).await; // http://127.0.0.1:PORT/hook
+    let port = url.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned();
+    for (callback, says) in [
+        (url.clone(), "callbacks must use https://"),
+        (format!("https://127.0.0.1:{port}/hook"), "127.0.0.1 (a loopback address)"),
+        (format!("https://localhost:{port}/hook"), "a loopback address"),
+        ("https://[::1]/hook".to_owned(), "::1 (a loopback address)"),
+        ("https://169.254.169.254/latest/meta-data/".to_owned(), "a cloud metadata address"),
+        ("https://[fd00:ec2::254]/".to_owned(), "a cloud metadata address"),
+        ("https://10.0.0.1/hook".to_owned(), "a private address"),
+        ("https://[::ffff:192.168.0.1]/hook".to_owned(), "a private address"),
+        ("https://user:pass@ci.example/hook".to_owned(), "URL with a host"),
+        ("https://kscan-no-such-host.invalid/hook".to_owned(), "does not resolve"),
+    ] {
+        let body = json!({"target": {"namespace": "shop", "pod": "web"}, "callback": {"url": callback}});
+        let a = server.post("/api/v1/scans", &body).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{callback}: {}", a.text());
+        assert_eq!(a.json()["field"], "callback.url", "{callback}");
+        assert!(a.json()["error"].as_str().unwrap().contains(says), "{callback}: wanted {says:?}: {}", a.text());
+    }
+    // With http allowed, loopback is still refused; an allow-listed network is not.
+    let (_dir, setup) = api_only();
+    let lax = setup.arg(&["--callback-allow-http"]).start();
+    let body = json!({"target": {"namespace": "shop", "pod": "web"}, "callback": {"url": url}});
+    let a = lax.post("/api/v1/scans", &body).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+    assert!(a.text().contains("--callback-allow-cidr"), "{}", a.text());
+    assert!(seen.lock().unwrap().calls.is_empty(), "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn a_failed_callback_does_not_tell_whether_the_port_is_open() {
+    // Both receivers are on loopback, allowed for this test: one port is
+    // closed, one accepts and resets, one accepts and never answers.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let resets = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (resets_at, silent_at) = (resets.local_addr().unwrap(), silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = resets.accept().await {
+            let _ = stream.set_zero_linger();
+        }
+    });
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = silent.accept().await {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let (_dir, setup) = api_only();
+    let server = setup
+        .arg(&["--callback-allow-http", "--callback-allow-cidr", "127.0.0.1/32", "--callback-attempts", "1"])
+        .start();
+    let mut errors = Vec::new();
+    for at in [closed, resets_at, silent_at] {
+        let body =
+            json!({"target": {"namespace": "shop", "pod": "web"}, "callback": {"url": format!("http://{at}/hook")}});
+        let id = server.submit(&body).await;
+        // The cluster is unreachable: the job ends in error, then the callback is tried once.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let job = loop {
+            let job = server.get(&format!("/api/v1/scans/{id}")).await.json();
+            if job["callback"]["state"] == "failed" {
+                break job;
+            }
+            assert!(Instant::now() < deadline, "the callback never failed: {job:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        errors.push(job["callback"]["lastError"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(errors[0], errors[1], "closed and resetting ports read the same");
+    assert_eq!(errors[0], errors[2], "closed and silent ports read the same");
+    assert!(
+        !errors[0].to_lowercase().contains("refused") && !errors[0].contains(&closed.port().to_string()),
+        "{}",
+        errors[0]
+    );
+    drop(held);
+}
+
 #[test]
 fn a_tokens_file_that_names_an_unserved_namespace_or_a_bad_scope_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -565,7 +650,9 @@ async fn a_scan_runs_to_the_end_its_results_are_served_and_the_callback_lands_on
     cluster::in_namespace("serve-scan", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path(), &ns).arg(&["--callback-backoff", "200ms"]).start();
+        let server = testbed(dir.path(), &ns)
+            .arg(&["--callback-backoff", "200ms", "--callback-allow-http", "--callback-allow-cidr", "127.0.0.1/32"])
+            .start();
         let (url, seen) = receiver(2).await;
         let id = server
             .submit(&json!({

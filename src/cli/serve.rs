@@ -13,6 +13,7 @@ use crate::server::api::Limits;
 use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
+use crate::server::destination::{Cidr, Destinations};
 use crate::server::store::sqlite::Sqlite;
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
@@ -91,6 +92,16 @@ pub struct Args {
     /// Delay before the first callback retry (doubled each time, jittered).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
     pub callback_backoff: Duration,
+
+    /// Accept plain http:// callback URLs (default: https:// only).
+    #[arg(long)]
+    pub callback_allow_http: bool,
+
+    /// A network callbacks may reach although it is not public (loopback,
+    /// private, link-local, metadata addresses are refused otherwise);
+    /// repeat or separate with commas.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub callback_allow_cidr: Vec<Cidr>,
 
     /// Scan the containers of pods matching this label selector when they
     /// become Running (once per pod UID, container and image digest).
@@ -218,7 +229,16 @@ pub async fn run(args: Args) -> Result<Outcome> {
             scanner_image: args.scanner_image,
             engine_bin: args.engine_bin,
         },
-        callbacks: Policy { attempts: args.callback_attempts, backoff: args.callback_backoff, ..Policy::default() },
+        callbacks: Policy {
+            attempts: args.callback_attempts,
+            backoff: args.callback_backoff,
+            destinations: Destinations {
+                allow_http: args.callback_allow_http,
+                allowed: args.callback_allow_cidr,
+                ..Destinations::default()
+            },
+            ..Policy::default()
+        },
         work_dir: work.path().to_owned(),
         watch,
         schedule,

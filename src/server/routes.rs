@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use super::api::*;
 use super::auth::{Principal, Scope};
 use super::callback::CallbackBody;
+use super::destination::Destinations;
 use super::error::ApiError;
 use super::jobs::Queue;
 use super::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The server's cluster identity (posture reads).
     pub admin: Connection,
+    /// Where callbacks may go (checked at submission).
+    pub destinations: Destinations,
 }
 
 #[derive(OpenApi)]
@@ -257,6 +260,9 @@ async fn submit(
     // Validate now (422 before anything is queued); the worker builds the plan again.
     request.plan(limits, std::env::temp_dir())?;
     who.require_in(Scope::Scan, &request.target.namespace, "target.namespace", "submit scans")?;
+    if let Some(callback) = &request.callback {
+        state.destinations.admit(&callback.url).await.map_err(|why| ApiError::invalid("callback.url", why))?;
+    }
     let job = state.queue.submit(request).await?;
     let at = location(&job.id);
     let mut response =
