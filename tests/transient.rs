@@ -299,7 +299,7 @@ async fn a_refused_create_is_not_owned_and_a_conflict_with_another_runs_object_i
 
 #[tokio::test]
 async fn access_setup_rides_out_transient_answers_on_every_step() {
-    // Each create meets one transient failure first: 503, a reset, 429, 502.
+    // Each step meets one transient failure first: 503, a reset, 429, 502, a reset, 500.
     let api = FakeApi::start(|req, state| {
         let n = state.count(req);
         let kind = req.path.rsplit('/').next().unwrap_or_default().to_owned();
@@ -350,7 +350,7 @@ async fn access_setup_rides_out_transient_answers_on_every_step() {
             *m.entry(s.path.rsplit('/').next().unwrap().to_owned()).or_default() += 1;
             m
         });
-    for kind in ["serviceaccounts", "secrets", "roles", "rolebindings", "token"] {
+    for kind in ["serviceaccounts", "secrets", "roles", "rolebindings", "token", "selfsubjectaccessreviews"] {
         assert_eq!(posts.get(kind), Some(&2), "{kind}: {posts:?}");
     }
     let report = teardown.finish().await;

@@ -30,6 +30,7 @@ use kube::api::{Api, PostParams};
 use kube::config::{AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
 use super::client::Connection;
+use super::retry::Backoff;
 use super::teardown::{Owned, Teardown};
 use super::{api_error, api_status, labels, RunId, EXPIRES_ANNOTATION};
 use crate::error::{Error, Result};
@@ -236,7 +237,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         .connect()
         .await
         .map_err(|e| e.context("using the scoped kubeconfig"))?;
-    wait_until_granted(&connection, ns, &spec.grants).await?;
+    wait_until_granted(&connection, ns, &spec.grants, teardown.backoff()).await?;
     Ok(ScopedAccess {
         name,
         namespace: spec.namespace.clone(),
@@ -311,8 +312,9 @@ pub fn write_kubeconfig(path: &Path, base: &kube::Config, user: &str, namespace:
 
 /// RBAC changes reach the authorizer after a moment: ask, as the scoped
 /// identity, until every grant is allowed (this also proves the Role works).
-async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Grant]) -> Result<()> {
+async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Grant], backoff: Backoff) -> Result<()> {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(scoped.client.clone());
+    let post = PostParams::default();
     let start = Instant::now();
     for grant in grants {
         let (resource, subresource) = match grant.resource.split_once('/') {
@@ -335,8 +337,8 @@ async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Gran
                 ..Default::default()
             };
             loop {
-                let answer = reviews
-                    .create(&PostParams::default(), &review)
+                let answer = backoff
+                    .retry("asking whether the scoped access works", || reviews.create(&post, &review))
                     .await
                     .map_err(|e| api_error(e, "asking the API server whether the scoped access works"))?;
                 if answer.status.is_some_and(|s| s.allowed) {
