@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
+mod support;
+
+use support::rng::Rng;
 
 /// Mutations tried per seed.
 const MUTATIONS: usize = 150;
@@ -23,22 +26,6 @@ fn files(dirs: &[&str]) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Bytes that matter to JSON and YAML, to splice in.
