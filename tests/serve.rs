@@ -1186,6 +1186,8 @@ fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
         (vec!["--schedule", "0 * * * *"], "--schedule-selector"),
         (vec!["--watch", "app=x", "--trigger-threshold", "lenient"], "--thresholds"),
         (vec!["--watch", "app=x", "--trigger-namespace", "Bad_NS"], "--trigger-namespace"),
+        (vec!["--watch", "app=x", "--namespaces", "shop", "--trigger-namespace", "other"], "not one of --namespaces"),
+        (vec!["--namespaces", "shop,Not_OK"], "--namespaces"),
     ] {
         let output = support::kscan()
             .arg("serve")
