@@ -12,22 +12,14 @@ use kscan::posture::manifest::read_stream;
 use kscan::posture::pss::{allowed, Level, CHECKS};
 use serde_json::{json, Value};
 
-/// A small deterministic generator (xorshift64*), so a failing corpus can be rebuilt.
-struct Rng(u64);
+use support::rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
+/// A tri-state field: true, false, null or absent.
+trait Tri {
+    fn tri(&mut self) -> Value;
+}
+
+impl Tri for Rng {
     fn tri(&mut self) -> Value {
         match self.next() % 4 {
             0 => json!(true),

@@ -20,7 +20,8 @@ use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{json, Value};
 use support::cluster::{
-    self, distroless, is_forbidden, kscan_objects, nonroot, running_pod, scanner, standard, KEEP_RUNNING,
+    self, distroless, is_forbidden, kscan_objects, nonroot, running_pod, scanner, standard, ACCESS_OBJECTS,
+    KEEP_RUNNING,
 };
 
 fn standin() -> PathBuf {
@@ -256,13 +257,18 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
         let (run, path) = (value("KSCAN_RUN").to_owned(), PathBuf::from(value("KUBECONFIG")));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "ServiceAccount, Role, RoleBinding");
+        assert_eq!(
+            kscan_objects(&client, &ns).await.len(),
+            ACCESS_OBJECTS,
+            "ServiceAccount, Secret, Role, RoleBinding"
+        );
 
         let kubeconfig = Kubeconfig::read_from(&path).unwrap();
         let token = kubeconfig.auth_infos[0].auth_info.as_ref().unwrap().token.as_ref().unwrap();
         let claims = jwt_claims(secrecy::ExposeSecret::expose_secret(token));
         let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
         assert!((600..=900).contains(&lifetime), "token lifetime {lifetime}s");
+        assert_eq!(claims["kubernetes.io"]["secret"]["name"], format!("kscan-{run}"), "bound to the run's Secret");
 
         let scoped = cluster::client_for(kubeconfig).await;
         let pods: Api<Pod> = Api::namespaced(scoped.clone(), &ns);
@@ -296,9 +302,98 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
         assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
         assert!(!path.exists(), "the kubeconfig is removed with the access");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
-        // The token died with its ServiceAccount.
+        // The token died with its Secret and ServiceAccount.
         let pods_after = pods.get("web").await;
         assert!(matches!(&pods_after, Err(kube::Error::Api(s)) if s.code == 401 || s.code == 403), "{pods_after:?}");
+    })
+    .await;
+}
+
+/// The token of a kubeconfig kscan wrote (read, never printed).
+fn token_of(kubeconfig: &Path) -> String {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).unwrap();
+    let token = kubeconfig.auth_infos[0].auth_info.as_ref().unwrap().token.as_ref().unwrap();
+    secrecy::ExposeSecret::expose_secret(token).to_owned()
+}
+
+/// A client that presents `token` to the testbed's API server.
+async fn client_with_token(token: &str) -> kube::Client {
+    let mut kubeconfig = Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
+    kubeconfig.auth_infos = vec![serde_json::from_value(json!({"name": "t", "user": {"token": token}})).unwrap()];
+    for context in &mut kubeconfig.contexts {
+        if let Some(c) = context.context.as_mut() {
+            c.user = Some("t".into());
+        }
+    }
+    cluster::client_for(kubeconfig).await
+}
+
+/// Polls until the API server refuses `client` as unauthenticated (401);
+/// returns how long that took. Fails after 5 s.
+async fn refused_within(client: &kube::Client, ns: &str) -> Duration {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let start = Instant::now();
+    loop {
+        match pods.get("web").await {
+            Err(kube::Error::Api(s)) if s.code == 401 => return start.elapsed(),
+            other => {
+                assert!(start.elapsed() < Duration::from_secs(5), "the token still works: {:?}", other.map(|_| ()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_token_is_bound_to_the_runs_secret_and_dies_with_it() {
+    cluster::in_namespace("scan-bound", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web"]);
+        assert_no_token(&output);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let find = |key: &str| stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap().to_owned();
+        let (run, path) = (find("KSCAN_RUN="), PathBuf::from(find("KUBECONFIG=")));
+        let token = token_of(&path);
+        let claims = jwt_claims(&token);
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let secret = secrets.get(&format!("kscan-{run}")).await.expect("the run's Secret");
+        assert_eq!(secret.type_.as_deref(), Some("kscan.dev/token-binding"));
+        assert!(secret.data.unwrap_or_default().is_empty(), "it holds nothing");
+        assert_eq!(claims["kubernetes.io"]["secret"]["uid"], json!(secret.metadata.uid), "bound by UID");
+        let scoped = client_with_token(&token).await;
+        Api::<Pod>::namespaced(scoped.clone(), &ns).get("web").await.expect("the token works while the Secret exists");
+        // The Secret alone goes (as when a teardown got only that far): the token is refused at once,
+        // though its ServiceAccount, Role and RoleBinding are still there.
+        secrets.delete(&format!("kscan-{run}"), &DeleteParams::default()).await.unwrap();
+        let took = refused_within(&scoped, &ns).await;
+        eprintln!("token refused {took:?} after its Secret was deleted");
+        assert_eq!(kscan_objects(&client, &ns).await.len(), ACCESS_OBJECTS - 1);
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_scan_token_is_refused_right_after_teardown() {
+    cluster::in_namespace("scan-revoke", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let work = tempfile::tempdir().unwrap();
+        let record = work.path().join("record.json");
+        let child = hanging_scan(&client, &ns, &[], &record).await;
+        let record: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+        let token = token_of(Path::new(record["kubeconfig"].as_str().unwrap()));
+        let scoped = client_with_token(&token).await;
+        Api::<Pod>::namespaced(scoped.clone(), &ns).get("web").await.expect("the token works during the scan");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+        let took = refused_within(&scoped, &ns).await;
+        eprintln!("token refused {took:?} after the scan's teardown");
+        assert!(took < Duration::from_secs(2), "refused right after teardown, not {took:?} later");
     })
     .await;
 }
@@ -349,7 +444,7 @@ async fn hanging_scan(client: &kube::Client, ns: &str, extra: &[&str], record: &
         assert!(Instant::now() < deadline, "the engine never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(kscan_objects(client, ns).await.len(), 3, "the run's access exists while the engine runs");
+    assert_eq!(kscan_objects(client, ns).await.len(), ACCESS_OBJECTS, "the run's access exists while the engine runs");
     child
 }
 
@@ -381,7 +476,7 @@ async fn after_kill_9_cleanup_removes_everything() {
         let mut child = hanging_scan(&client, &ns, &[], &record).await;
         child.kill().unwrap();
         let output = child.wait_with_output().unwrap();
-        assert_eq!(kscan_objects(&client, &ns).await.len(), 3, "SIGKILL leaves the access behind");
+        assert_eq!(kscan_objects(&client, &ns).await.len(), ACCESS_OBJECTS, "SIGKILL leaves the access behind");
         let stderr = text(&output.stderr);
         let run = stderr
             .split("run ")
@@ -398,7 +493,7 @@ async fn after_kill_9_cleanup_removes_everything() {
         assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
         assert_eq!(
             text(&cleaned.stdout).lines().filter(|l| l.starts_with("deleted ")).count(),
-            3,
+            ACCESS_OBJECTS,
             "{}",
             text(&cleaned.stdout)
         );
@@ -782,6 +877,76 @@ async fn a_scanner_that_cannot_start_is_exit_3_with_the_start_error_not_left_run
         assert!(!err.contains("still runs"), "a container that never ran is not left running:\n{err}");
         assert!(err.contains("never started"), "teardown says so:\n{err}");
         assert!(clock.elapsed() < Duration::from_secs(60), "took {:?}:\n{err}", clock.elapsed());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cleanup_all_expired_removes_every_kind_of_object_a_killed_sidecar_run_left() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Patch, PatchParams};
+    cluster::in_namespace("scan-expired", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let mut child = support::kscan()
+            .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
+            .args(["scan", "-n", &ns, "--pod", "web", "--strategy", "sidecar", "--scanner-image", &scanner()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill the run as soon as its scan pod exists: everything it made is left.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let selector = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while pods.list_metadata(&selector).await.unwrap().items.is_empty() {
+            assert!(Instant::now() < deadline, "the sidecar pod never appeared");
+            assert!(child.try_wait().unwrap().is_none(), "the scan ended before its pod was seen");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let left = kscan_objects(&client, &ns).await;
+        let kinds: Vec<&str> = left.iter().map(|o| o.split('/').next().unwrap()).collect();
+        assert_eq!(kinds, ["ServiceAccount", "Secret", "Role", "RoleBinding", "Pod"], "{left:?}");
+
+        // Each carries the expiry; none has passed: --all-expired keeps them.
+        let name = |kind: &str| left.iter().find_map(|o| o.strip_prefix(&format!("{kind}/"))).unwrap().to_owned();
+        macro_rules! annotations {
+            ($kind:ty, $label:literal) => {{
+                let api: Api<$kind> = Api::namespaced(client.clone(), &ns);
+                (api.clone(), api.get(&name($label)).await.unwrap().metadata.annotations.unwrap_or_default())
+            }};
+        }
+        let (sas, a1) = annotations!(ServiceAccount, "ServiceAccount");
+        let (_, a2) = annotations!(Secret, "Secret");
+        let (roles, a3) = annotations!(Role, "Role");
+        let (bindings, a4) = annotations!(RoleBinding, "RoleBinding");
+        let (pods, a5) = annotations!(Pod, "Pod");
+        for (kind, a) in [("ServiceAccount", a1), ("Secret", a2), ("Role", a3), ("RoleBinding", a4), ("Pod", a5)] {
+            let at = a.get("kscan.dev/expires-at").unwrap_or_else(|| panic!("{kind} has no expiry: {a:?}"));
+            let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+            assert!(at > chrono::Utc::now(), "{kind} expires in the future");
+        }
+        let kept = kscan_admin(&["cleanup", "-n", &ns, "--all-expired"]);
+        assert_eq!(kept.status.code(), Some(0), "{}", text(&kept.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, left, "nothing has expired yet");
+
+        // Time passes (the annotation is moved into the past): each kind goes.
+        let past = json!({"metadata": {"annotations": {"kscan.dev/expires-at": "2000-01-01T00:00:00Z"}}});
+        let patch = Patch::Merge(&past);
+        let params = PatchParams::default();
+        sas.patch(&name("ServiceAccount"), &params, &patch).await.unwrap();
+        roles.patch(&name("Role"), &params, &patch).await.unwrap();
+        bindings.patch(&name("RoleBinding"), &params, &patch).await.unwrap();
+        pods.patch(&name("Pod"), &params, &patch).await.unwrap();
+        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--all-expired"]);
+        assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
+        let stdout = text(&cleaned.stdout);
+        let mut deleted: Vec<&str> =
+            stdout.lines().filter_map(|l| l.strip_prefix("deleted ")?.split('/').next()).collect();
+        deleted.sort();
+        assert_eq!(deleted, ["pod", "role", "rolebinding", "secret", "serviceaccount"], "{stdout}");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;

@@ -1,5 +1,6 @@
 //! `kscan serve`: the scan service (HTTP API, job queue, store, callbacks).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::server::api::Limits;
 use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
+use crate::server::destination::{Cidr, Destinations};
 use crate::server::store::sqlite::Sqlite;
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
@@ -35,9 +37,17 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// File of accepted bearer tokens, one per line (at least 16 characters each).
+    /// File of accepted bearer tokens, one per line with its scopes and
+    /// namespaces: `TOKEN scopes=read|scan|admin namespaces=a,b|* [name=NAME]`
+    /// (see docs/serve.md).
     #[arg(long, value_name = "PATH", env = "KSCAN_TOKEN_FILE")]
     pub token_file: PathBuf,
+
+    /// The namespaces the service may scan and read (comma-separated).
+    /// Requests for any other are refused. Default: the namespace the service
+    /// runs in (in a pod), else the kubeconfig context's namespace.
+    #[arg(long, value_name = "NS,…", value_delimiter = ',', env = "KSCAN_NAMESPACES")]
+    pub namespaces: Vec<String>,
 
     /// SQLite database of jobs and results (created, mode 0600).
     #[arg(long, value_name = "PATH", default_value = "kscan.db")]
@@ -83,6 +93,16 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
     pub callback_backoff: Duration,
 
+    /// Accept plain http:// callback URLs (default: https:// only).
+    #[arg(long)]
+    pub callback_allow_http: bool,
+
+    /// A network callbacks may reach although it is not public (loopback,
+    /// private, link-local, metadata addresses are refused otherwise);
+    /// repeat or separate with commas.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub callback_allow_cidr: Vec<Cidr>,
+
     /// Scan the containers of pods matching this label selector when they
     /// become Running (once per pod UID, container and image digest).
     #[arg(long, value_name = "SELECTOR")]
@@ -98,7 +118,7 @@ pub struct Args {
     #[arg(long, value_name = "SELECTOR", requires = "schedule")]
     pub schedule_selector: Option<String>,
 
-    /// Limit --watch and --schedule to this namespace (default: every namespace).
+    /// Limit --watch and --schedule to this namespace (default: every one of --namespaces).
     #[arg(long, value_name = "NS")]
     pub trigger_namespace: Option<String>,
 
@@ -121,11 +141,28 @@ fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
 
 type Triggers = (Option<TriggerConfig>, Option<(Schedule, TriggerConfig)>);
 
-/// `--watch` and `--schedule`, checked.
-fn triggers(args: &Args) -> Result<Triggers> {
-    if let Some(ns) = &args.trigger_namespace {
-        Label::parse("--trigger-namespace", ns)?;
-    }
+/// `--namespaces`, checked; `own` (the service's namespace) when not given.
+fn served(args: &Args, own: &str) -> Result<BTreeSet<String>> {
+    let given: Vec<&str> = args.namespaces.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).collect();
+    let names = if given.is_empty() { vec![own] } else { given };
+    names.into_iter().map(|n| Ok(Label::parse("--namespaces", n)?.as_str().to_owned())).collect()
+}
+
+/// `--watch` and `--schedule`, checked; they look in `served` only.
+fn triggers(args: &Args, served: &BTreeSet<String>) -> Result<Triggers> {
+    let namespaces: Vec<String> = match &args.trigger_namespace {
+        None => served.iter().cloned().collect(),
+        Some(ns) => {
+            Label::parse("--trigger-namespace", ns)?;
+            if !served.contains(ns) {
+                return Err(Error::input(format!(
+                    "--trigger-namespace {ns} is not one of --namespaces ({})",
+                    served.iter().cloned().collect::<Vec<_>>().join(",")
+                )));
+            }
+            vec![ns.clone()]
+        }
+    };
     if let Some(name) = &args.trigger_threshold {
         let Some(dir) = &args.thresholds else {
             return Err(Error::input("--trigger-threshold needs --thresholds DIR"));
@@ -139,7 +176,7 @@ fn triggers(args: &Args) -> Result<Triggers> {
         }
         Ok(TriggerConfig {
             selector: selector.to_owned(),
-            namespace: args.trigger_namespace.clone(),
+            namespaces: namespaces.clone(),
             strategy: StrategyName::Auto,
             threshold: args.trigger_threshold.clone(),
         })
@@ -159,7 +196,9 @@ fn triggers(args: &Args) -> Result<Triggers> {
 
 /// Run `kscan serve` until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<Outcome> {
-    let tokens = Tokens::load(&args.token_file)?;
+    let admin = args.cluster.connect().await?;
+    let served = served(&args, &admin.config.default_namespace)?;
+    let tokens = Tokens::load(&args.token_file, served.clone())?;
     if args.scan_timeout > args.max_scan_timeout {
         return Err(Error::input("--scan-timeout is longer than --max-scan-timeout"));
     }
@@ -168,9 +207,9 @@ pub async fn run(args: Args) -> Result<Outcome> {
             return Err(Error::input(format!("{flag} {}: not a directory", d.display())));
         }
     }
-    let (watch, schedule) = triggers(&args)?;
+    let (watch, schedule) = triggers(&args, &served)?;
     let store = Arc::new(Sqlite::open(&args.db)?);
-    let admin = args.cluster.connect().await?;
+    tracing::info!("serving namespaces {}", served.iter().cloned().collect::<Vec<_>>().join(","));
     let work = tempfile::Builder::new()
         .prefix("kscan-serve-")
         .tempdir()
@@ -190,7 +229,16 @@ pub async fn run(args: Args) -> Result<Outcome> {
             scanner_image: args.scanner_image,
             engine_bin: args.engine_bin,
         },
-        callbacks: Policy { attempts: args.callback_attempts, backoff: args.callback_backoff, ..Policy::default() },
+        callbacks: Policy {
+            attempts: args.callback_attempts,
+            backoff: args.callback_backoff,
+            destinations: Destinations {
+                allow_http: args.callback_allow_http,
+                allowed: args.callback_allow_cidr,
+                ..Destinations::default()
+            },
+            ..Policy::default()
+        },
         work_dir: work.path().to_owned(),
         watch,
         schedule,

@@ -4,8 +4,11 @@
 //! grants only what the strategy needs on the target pod(s) by name, and a
 //! RoleBinding, all named `kscan-<run id>`, labelled
 //! `app.kubernetes.io/managed-by=kscan` and `kscan.dev/run=<run id>`, and
-//! annotated with `kscan.dev/expires-at`. It then requests a token for the
-//! ServiceAccount (TokenRequest, 600–3600 s, default 900 s) and writes a
+//! annotated with `kscan.dev/expires-at`. It then creates an empty Secret of
+//! the same name, the object the token is bound to, and requests a token for
+//! the ServiceAccount (TokenRequest, 600–3600 s, default 900 s,
+//! `boundObjectRef` that Secret): the API server refuses the token as soon
+//! as the Secret is gone, and teardown deletes the Secret first. It writes a
 //! kubeconfig with it — server and CA from the caller's configuration — at
 //! mode 0600 in a private (0700) temporary directory. Everything after setup
 //! (exec, the engine) runs with that kubeconfig only.
@@ -18,19 +21,24 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::config::{AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
 
 use super::client::Connection;
+use super::retry::Backoff;
 use super::teardown::{Owned, Teardown};
 use super::{api_error, api_status, labels, RunId, EXPIRES_ANNOTATION};
 use crate::error::{Error, Result};
 use crate::target::Label;
+
+/// Type of the Secret a run's token is bound to. It holds no data: its only
+/// job is to exist while the run does.
+pub const TOKEN_BINDING_TYPE: &str = "kscan.dev/token-binding";
 
 /// How long RBAC changes may take to reach the authorizer.
 const RBAC_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -115,6 +123,14 @@ pub struct ScopedAccess {
     pub connection: Connection,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// The expiry every object of the run carries in its
+    /// `kscan.dev/expires-at` annotation (a little after the token's).
+    pub objects_expire_at: DateTime<Utc>,
+}
+
+/// `kscan.dev/expires-at` as the objects of a run carry it.
+pub fn expiry_annotation(at: DateTime<Utc>) -> (String, String) {
+    (EXPIRES_ANNOTATION.to_owned(), at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 fn metadata(name: &str, namespace: &Label, run: &RunId, expires_at: DateTime<Utc>) -> ObjectMeta {
@@ -122,10 +138,7 @@ fn metadata(name: &str, namespace: &Label, run: &RunId, expires_at: DateTime<Utc
         name: Some(name.to_owned()),
         namespace: Some(namespace.as_str().to_owned()),
         labels: Some(labels(run)),
-        annotations: Some(BTreeMap::from([(
-            EXPIRES_ANNOTATION.to_owned(),
-            expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        )])),
+        annotations: Some(BTreeMap::from([expiry_annotation(expires_at)])),
         ..Default::default()
     }
 }
@@ -134,7 +147,7 @@ fn forbidden_hint(err: kube::Error, admin: &Connection, what: &str, namespace: &
     if api_status(&err) == Some(403) {
         Error::scan(format!(
             "the identity from {} may not {what} in namespace {namespace}: kscan needs create/delete on \
-             serviceaccounts, roles, rolebindings and create on serviceaccounts/token there, and must itself \
+             serviceaccounts, secrets, roles, rolebindings and create on serviceaccounts/token there, and must itself \
              hold every permission the scan Role grants (RBAC forbids granting more than you have)",
             admin.source
         ))
@@ -144,8 +157,9 @@ fn forbidden_hint(err: kube::Error, admin: &Connection, what: &str, namespace: &
     }
 }
 
-/// Create the ServiceAccount, Role, RoleBinding and token for `run`, each
-/// registered with `teardown` before it is created.
+/// Create the ServiceAccount, Role, RoleBinding, the Secret the token is
+/// bound to, and the token for `run`, each registered with `teardown`
+/// before it is created.
 pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown: &Teardown) -> Result<ScopedAccess> {
     let name = run.object_name();
     let ns = spec.namespace.as_str();
@@ -159,7 +173,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let account =
         ServiceAccount { metadata: meta(), automount_service_account_token: Some(false), ..Default::default() };
     teardown
-        .create(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() }, sas.create(&post, &account))
+        .create_object(Owned::ServiceAccount { namespace: ns.into(), name: name.clone() }, &sas, &account)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create ServiceAccounts", &spec.namespace))?;
 
@@ -167,7 +181,7 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
     let rules = spec.grants.iter().map(Grant::rule).collect();
     let role = Role { metadata: meta(), rules: Some(rules) };
     teardown
-        .create(Owned::Role { namespace: ns.into(), name: name.clone() }, roles.create(&post, &role))
+        .create_object(Owned::Role { namespace: ns.into(), name: name.clone() }, &roles, &role)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create Roles", &spec.namespace))?;
 
@@ -183,16 +197,33 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         }]),
     };
     teardown
-        .create(Owned::RoleBinding { namespace: ns.into(), name: name.clone() }, bindings.create(&post, &binding))
+        .create_object(Owned::RoleBinding { namespace: ns.into(), name: name.clone() }, &bindings, &binding)
         .await
         .map_err(|e| forbidden_hint(e, admin, "create RoleBindings", &spec.namespace))?;
 
+    let secrets: Api<Secret> = Api::namespaced(admin.client.clone(), ns);
+    let binding_object = Secret { metadata: meta(), type_: Some(TOKEN_BINDING_TYPE.into()), ..Default::default() };
+    let binding_object = teardown
+        .create_object(Owned::Secret { namespace: ns.into(), name: name.clone() }, &secrets, &binding_object)
+        .await
+        .map_err(|e| forbidden_hint(e, admin, "create Secrets", &spec.namespace))?;
+
     let request = TokenRequest {
-        spec: TokenRequestSpec { expiration_seconds: Some(i64::from(spec.ttl.seconds())), ..Default::default() },
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(i64::from(spec.ttl.seconds())),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(name.clone()),
+                uid: binding_object.metadata.uid,
+            }),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let issued = sas
-        .create_token_request(&name, &post, &request)
+    let issued = teardown
+        .backoff()
+        .retry("requesting a token", || sas.create_token_request(&name, &post, &request))
         .await
         .map_err(|e| forbidden_hint(e, admin, "create tokens (serviceaccounts/token)", &spec.namespace))?;
     let status = issued.status.ok_or_else(|| Error::scan("the API server answered a TokenRequest without a token"))?;
@@ -206,8 +237,15 @@ pub async fn create(admin: &Connection, run: &RunId, spec: &AccessSpec, teardown
         .connect()
         .await
         .map_err(|e| e.context("using the scoped kubeconfig"))?;
-    wait_until_granted(&connection, ns, &spec.grants).await?;
-    Ok(ScopedAccess { name, namespace: spec.namespace.clone(), kubeconfig, connection, expires_at: token_expiry })
+    wait_until_granted(&connection, ns, &spec.grants, teardown.backoff()).await?;
+    Ok(ScopedAccess {
+        name,
+        namespace: spec.namespace.clone(),
+        kubeconfig,
+        connection,
+        expires_at: token_expiry,
+        objects_expire_at: expires_at,
+    })
 }
 
 /// The start of the name of a run's private kubeconfig directory in the
@@ -274,8 +312,9 @@ pub fn write_kubeconfig(path: &Path, base: &kube::Config, user: &str, namespace:
 
 /// RBAC changes reach the authorizer after a moment: ask, as the scoped
 /// identity, until every grant is allowed (this also proves the Role works).
-async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Grant]) -> Result<()> {
+async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Grant], backoff: Backoff) -> Result<()> {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(scoped.client.clone());
+    let post = PostParams::default();
     let start = Instant::now();
     for grant in grants {
         let (resource, subresource) = match grant.resource.split_once('/') {
@@ -298,8 +337,8 @@ async fn wait_until_granted(scoped: &Connection, namespace: &str, grants: &[Gran
                 ..Default::default()
             };
             loop {
-                let answer = reviews
-                    .create(&PostParams::default(), &review)
+                let answer = backoff
+                    .retry("asking whether the scoped access works", || reviews.create(&post, &review))
                     .await
                     .map_err(|e| api_error(e, "asking the API server whether the scoped access works"))?;
                 if answer.status.is_some_and(|s| s.allowed) {

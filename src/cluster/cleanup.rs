@@ -1,18 +1,23 @@
 //! Finding and removing what earlier runs left: every object labelled
 //! `app.kubernetes.io/managed-by=kscan`, of one run (`--run`) or past its
 //! `kscan.dev/expires-at` time (`--all-expired`).
+//!
+//! Secrets are never listed (listing Secrets is reading them): the Secret a
+//! run's token is bound to has the name of the run's ServiceAccount, so it is
+//! removed with each ServiceAccount found, and by name for `--run`.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use serde::de::DeserializeOwned;
 
 use super::access::kubeconfig_dir_prefix;
 use super::client::Connection;
+use super::retry::Backoff;
 use super::teardown::{Owned, Teardown, TeardownReport};
-use super::{api_error, RunId, EXPIRES_ANNOTATION, MANAGED_BY};
+use super::{api_error, api_status, RunId, EXPIRES_ANNOTATION, MANAGED_BY};
 use crate::error::Result;
 use crate::target::Label;
 
@@ -42,13 +47,36 @@ pub async fn cleanup(admin: &Connection, scope: &Scope, which: &Which) -> Result
     found.extend(list::<Role>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Role)));
     found.extend(list::<RoleBinding>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Binding)));
     found.extend(list::<Pod>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Pod)));
+    let mut accounts = 0;
     for (meta, object) in found {
         if matches!(which, Which::Expired) && !expired(&meta, now) {
             continue;
         }
+        if let Owned::ServiceAccount { namespace, name } = &object {
+            accounts += 1;
+            teardown.own(Owned::Secret { namespace: namespace.clone(), name: name.clone() });
+        }
         teardown.own(object);
     }
-    Ok(teardown.finish().await)
+    let mut report = teardown.finish().await;
+    if let (Which::Run(run), Some(ns), 0) = (which, scope, accounts) {
+        report.deleted.extend(orphan_secret(admin, ns, run).await?);
+    }
+    Ok(report)
+}
+
+/// The run's Secret when its ServiceAccount is gone already (a teardown
+/// that could delete the account but not the Secret): deleted by name, and
+/// returned when it was there.
+async fn orphan_secret(admin: &Connection, ns: &Label, run: &RunId) -> Result<Option<Owned>> {
+    let secrets: Api<Secret> = Api::namespaced(admin.client.clone(), ns.as_str());
+    let name = run.object_name();
+    let params = DeleteParams::default();
+    match Backoff::API.retry("deleting the run's secret", || secrets.delete(&name, &params)).await {
+        Ok(_) => Ok(Some(Owned::Secret { namespace: ns.to_string(), name })),
+        Err(e) if matches!(api_status(&e), Some(404)) => Ok(None),
+        Err(e) => Err(api_error(e, &format!("deleting secret {name} in namespace {ns}"))),
+    }
 }
 
 /// Remove the run's private directories (kubeconfig, work files) from the

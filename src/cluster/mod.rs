@@ -8,6 +8,7 @@ pub mod client;
 pub mod exec;
 pub mod pod;
 pub mod resolve;
+pub mod retry;
 pub mod teardown;
 
 use std::collections::BTreeMap;

@@ -5,20 +5,25 @@
 //!
 //! Objects are registered *before* they are created, so an object whose
 //! creation succeeded but whose answer was lost is still deleted; deleting
-//! what does not exist counts as done.
+//! what does not exist counts as done. Creates and deletes are retried on
+//! transient answers ([`super::retry`]); only a definite refusal (a 4xx)
+//! means an object was not created.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kscan_agent::protocol::Command;
-use kube::api::{Api, AttachParams, DeleteParams};
+use kube::api::{Api, AttachParams, DeleteParams, PostParams};
+use kube::ResourceExt;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::cluster::api_status;
 use crate::cluster::pod::{container_status, start_failure, Kind};
+use crate::cluster::retry::{is_refusal, Backoff};
+use crate::cluster::{api_status, RUN_LABEL};
 use crate::error::{Error, Result};
 
 /// How long a deleted pod may take to disappear.
@@ -38,6 +43,14 @@ pub enum Owned {
     },
     /// A Role.
     Role {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// A Secret: the object the run's token is bound to (deleting it
+    /// revokes the token at once).
+    Secret {
         /// Namespace.
         namespace: String,
         /// Name.
@@ -75,6 +88,7 @@ impl std::fmt::Display for Owned {
             Owned::ServiceAccount { namespace, name } => ("serviceaccount", namespace, name),
             Owned::Role { namespace, name } => ("role", namespace, name),
             Owned::RoleBinding { namespace, name } => ("rolebinding", namespace, name),
+            Owned::Secret { namespace, name } => ("secret", namespace, name),
             Owned::Pod { namespace, name } => ("pod", namespace, name),
             Owned::EphemeralContainer { namespace, pod, name } => {
                 return write!(f, "ephemeral container {name} of pod {pod} in namespace {namespace}");
@@ -122,6 +136,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Teardown {
     client: kube::Client,
+    backoff: Backoff,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -131,6 +146,7 @@ impl Teardown {
     pub fn new(client: kube::Client) -> Self {
         Teardown {
             client,
+            backoff: Backoff::API,
             inner: Arc::new(Mutex::new(Inner {
                 objects: Vec::new(),
                 dirs: Vec::new(),
@@ -138,6 +154,17 @@ impl Teardown {
                 finished: false,
             })),
         }
+    }
+
+    /// The same guard retrying with `backoff` instead of [`Backoff::API`].
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How creates and deletes are retried.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -156,16 +183,51 @@ impl Teardown {
         self.lock().objects.retain(|o| o != object);
     }
 
-    /// Create `object` with `create`, owning it first; a definite refusal
-    /// (an API status) disowns it again.
-    pub async fn create<T>(
-        &self,
-        object: Owned,
-        create: impl std::future::Future<Output = kube::Result<T>>,
-    ) -> kube::Result<T> {
+    /// Bring `object` into being with `op` (retried on transient answers),
+    /// owning it first. A definite refusal (a 4xx) disowns it again; any
+    /// other failure keeps it owned, since the server may have carried the
+    /// request out before its answer was lost.
+    pub async fn create<T, F, Fut>(&self, object: Owned, op: F) -> kube::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = kube::Result<T>>,
+    {
         self.own(object.clone());
-        let result = create.await;
-        if let Err(kube::Error::Api(_)) = &result {
+        let result = self.backoff.retry(&format!("creating {object}"), op).await;
+        if result.as_ref().is_err_and(is_refusal) {
+            self.disown(&object);
+        }
+        result
+    }
+
+    /// Create `value` (labelled with its run) as `object` through `api`,
+    /// like [`Self::create`]. A conflict means the name is taken: when the
+    /// object there carries the same run label it is this run's own, made
+    /// by an attempt whose answer was lost, and is taken as created;
+    /// anything else is not the run's and is never deleted by it.
+    pub async fn create_object<K>(&self, object: Owned, api: &Api<K>, value: &K) -> kube::Result<K>
+    where
+        K: kube::Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    {
+        self.own(object.clone());
+        let post = PostParams::default();
+        let name = value.name_any();
+        let result = self.backoff.retry(&format!("creating {object}"), || api.create(&post, value)).await;
+        let result = match result {
+            Err(e) if api_status(&e) == Some(409) => {
+                match self.backoff.retry("reading it", || api.get_opt(&name)).await {
+                    Ok(Some(existing)) if same_run(&existing, value) => {
+                        tracing::info!(
+                            "{object} already exists from an earlier attempt of this run: taking it as created"
+                        );
+                        Ok(existing)
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        if result.as_ref().is_err_and(is_refusal) {
             self.disown(&object);
         }
         result
@@ -210,8 +272,9 @@ impl Teardown {
         std::mem::take(&mut inner.dirs).into_iter().map(tempfile::TempDir::keep).collect()
     }
 
-    /// Delete everything owned, newest first, and remove the directories.
-    /// Safe to call more than once.
+    /// Delete everything owned — the Secrets that tokens are bound to first,
+    /// so that the run's token dies before anything else goes, then the rest
+    /// newest first — and remove the directories. Safe to call more than once.
     pub async fn finish(&self) -> TeardownReport {
         let (objects, dirs, notes) = {
             let mut inner = self.lock();
@@ -219,7 +282,9 @@ impl Teardown {
             (std::mem::take(&mut inner.objects), std::mem::take(&mut inner.dirs), inner.notes.clone())
         };
         let mut report = TeardownReport { notes, ..Default::default() };
-        for object in objects.into_iter().rev() {
+        let mut order: Vec<Owned> = objects.into_iter().rev().collect();
+        order.sort_by_key(|o| !matches!(o, Owned::Secret { .. }));
+        for object in order {
             match self.delete(&object).await {
                 Ok(note) => {
                     report.notes.extend(note);
@@ -240,31 +305,41 @@ impl Teardown {
     /// Delete `object`, or for what cannot be deleted, end it; returns a
     /// note for the report when the object could only be ended.
     async fn delete(&self, object: &Owned) -> std::result::Result<Option<String>, String> {
+        let (client, backoff) = (&self.client, &self.backoff);
         let deleted = match object {
-            Owned::ServiceAccount { namespace, name } => delete::<ServiceAccount>(&self.client, namespace, name).await,
-            Owned::Role { namespace, name } => delete::<Role>(&self.client, namespace, name).await,
-            Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(&self.client, namespace, name).await,
+            Owned::ServiceAccount { namespace, name } => {
+                delete::<ServiceAccount>(client, backoff, namespace, name).await
+            }
+            Owned::Role { namespace, name } => delete::<Role>(client, backoff, namespace, name).await,
+            Owned::RoleBinding { namespace, name } => delete::<RoleBinding>(client, backoff, namespace, name).await,
+            Owned::Secret { namespace, name } => delete::<Secret>(client, backoff, namespace, name).await,
             Owned::EphemeralContainer { namespace, pod, name } => {
                 return stop_ephemeral(&self.client, namespace, pod, name).await.map(Some)
             }
-            Owned::Pod { namespace, name } => delete_pod(&self.client, namespace, name).await,
+            Owned::Pod { namespace, name } => delete_pod(client, backoff, namespace, name).await,
         };
         deleted.map(|()| None)
     }
 }
 
 /// Delete a pod and wait until it is gone.
-async fn delete_pod(client: &kube::Client, namespace: &str, name: &str) -> std::result::Result<(), String> {
+async fn delete_pod(
+    client: &kube::Client,
+    backoff: &Backoff,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<(), String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
-    match pods.delete(name, &params).await {
+    let what = format!("pod {name} in namespace {namespace}");
+    match backoff.retry(&format!("deleting {what}"), || pods.delete(name, &params)).await {
         Ok(_) => {}
         Err(e) if api_status(&e) == Some(404) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     }
     let start = Instant::now();
     loop {
-        match pods.get_opt(name).await {
+        match backoff.retry(&format!("reading {what}"), || pods.get_opt(name)).await {
             Ok(None) => return Ok(()),
             Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
@@ -334,13 +409,26 @@ async fn stop_ephemeral(
     }
 }
 
-async fn delete<K>(client: &kube::Client, namespace: &str, name: &str) -> std::result::Result<(), String>
+/// Whether `existing` carries the run label of `ours`.
+fn same_run<K: kube::Resource>(existing: &K, ours: &K) -> bool {
+    let run = |k: &K| k.meta().labels.as_ref().and_then(|l| l.get(RUN_LABEL)).cloned();
+    run(ours).is_some() && run(existing) == run(ours)
+}
+
+async fn delete<K>(
+    client: &kube::Client,
+    backoff: &Backoff,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<(), String>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
     <K as kube::Resource>::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
+    let what = format!("deleting {} {name} in namespace {namespace}", K::kind(&Default::default()));
+    let params = DeleteParams::default();
+    match backoff.retry(&what, || api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(e) if api_status(&e) == Some(404) => Ok(()),
         Err(e) => Err(e.to_string()),

@@ -4,6 +4,12 @@
 //! a circuit breaker per host stops hammering a receiver that keeps failing:
 //! after [`Policy::breaker_threshold`] failures in a row the host is skipped
 //! for [`Policy::breaker_cooldown`], then one attempt is let through.
+//!
+//! Every connection goes through [`super::destination`]: the host is
+//! resolved, each address checked against the operator's rules, and only a
+//! checked address is connected to. A failure to connect is recorded as
+//! one message whatever its cause (refused, reset, timed out), so a
+//! callback cannot be used to learn whether a port is open.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,15 +18,16 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use http_body_util::Full;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api::{CallbackState, JobStatus, Summary};
+use super::destination::{ConnectError, Connector, Destinations};
 use super::metrics::Metrics;
 use super::store::{rfc3339, Job, Store};
+use crate::cluster::retry::jitter;
 
 /// Retry settings.
 #[derive(Debug, Clone)]
@@ -37,6 +44,8 @@ pub struct Policy {
     pub breaker_threshold: u32,
     /// How long an open breaker skips its host.
     pub breaker_cooldown: Duration,
+    /// Where callbacks may go.
+    pub destinations: Destinations,
 }
 
 impl Default for Policy {
@@ -48,6 +57,7 @@ impl Default for Policy {
             timeout: Duration::from_secs(10),
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
+            destinations: Destinations::default(),
         }
     }
 }
@@ -78,7 +88,10 @@ struct Breaker {
     open_until: Option<Instant>,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<Connector>, Full<Bytes>>;
+
+/// What a failed connection is recorded as, whatever its cause.
+const UNREACHABLE: &str = "could not connect to the receiver, or it did not answer in time";
 
 /// The delivery service (cheap to clone).
 #[derive(Clone)]
@@ -97,7 +110,7 @@ impl Callbacks {
             .map_err(|e| crate::Error::scan("cannot load the system's CA certificates for callbacks").with_source(e))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(policy.destinations.connector());
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Callbacks { client, policy, breakers: Arc::default(), metrics })
     }
@@ -165,8 +178,14 @@ impl Callbacks {
         }
         let request = request.body(Full::new(body)).map_err(|e| format!("cannot build the request: {e}"))?;
         match tokio::time::timeout(self.policy.timeout, self.client.request(request)).await {
-            Err(_) => Err(format!("no answer within {}s", self.policy.timeout.as_secs())),
-            Ok(Err(e)) => Err(format!("cannot reach the receiver: {e}")),
+            Err(_) => {
+                tracing::debug!("callback to {url}: no answer within {:?}", self.policy.timeout);
+                Err(UNREACHABLE.into())
+            }
+            Ok(Err(e)) => Err(refusal(&e).unwrap_or_else(|| {
+                tracing::debug!("callback to {url}: {e:?}");
+                UNREACHABLE.into()
+            })),
             Ok(Ok(response)) if response.status().is_success() => Ok(()),
             Ok(Ok(response)) => Err(format!("the receiver answered {}", response.status())),
         }
@@ -213,31 +232,27 @@ impl Callbacks {
     }
 }
 
+/// The reason when the destination broke a rule (safe to show: nothing
+/// was connected to).
+fn refusal(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(ConnectError::Refused(why)) = e.downcast_ref::<ConnectError>() {
+            return Some(format!("refused: {why}"));
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// `host[:port]` of a URL (the breaker's key).
 fn host_of(url: &str) -> String {
     url.parse::<hyper::Uri>().ok().and_then(|u| u.authority().map(|a| a.as_str().to_owned())).unwrap_or_default()
 }
 
-/// A random delay in `[d/2, d]` ("equal jitter": never zero, never above d).
-fn jitter(d: Duration) -> Duration {
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    let half = d.as_millis() as u64 / 2;
-    Duration::from_millis(half + if half == 0 { 0 } else { random % (half + 1) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_whole() {
-        for _ in 0..200 {
-            let j = jitter(Duration::from_millis(1000));
-            assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000), "{j:?}");
-        }
-        let values: std::collections::BTreeSet<_> = (0..50).map(|_| jitter(Duration::from_secs(10))).collect();
-        assert!(values.len() > 1, "jitter must vary");
-    }
 
     #[tokio::test]
     async fn the_breaker_opens_after_failures_in_a_row_and_a_success_closes_it() {

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod callback;
+pub mod destination;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
@@ -69,6 +70,7 @@ pub struct Config {
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let stop = CancellationToken::new();
+    let destinations = config.callbacks.destinations.clone();
     let callbacks = Callbacks::new(config.callbacks, metrics.clone())?;
     let queue = Queue::start(
         config.store,
@@ -90,7 +92,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     if let Some((schedule, targets)) = config.schedule {
         triggers::spawn_schedule(queue.clone(), config.admin.client.clone(), schedule, targets, stop.clone());
     }
-    let state = AppState { queue: queue.clone(), metrics, admin: config.admin };
+    let state = AppState { queue: queue.clone(), metrics, admin: config.admin, destinations };
     let (api, mut doc) = routes::api()
         .layer(axum::middleware::from_fn_with_state(config.tokens.clone(), auth::require))
         .split_for_parts();

@@ -1,5 +1,5 @@
-//! `GET /scan`: a posture scan of the live cluster with the server's own
-//! identity, answered in the seed-json shape of `kscan posture`.
+//! `GET /scan`: a posture scan of the namespaces a token sees, with the
+//! server's own identity, answered in the seed-json shape of `kscan posture`.
 
 use axum::http::StatusCode;
 
@@ -9,14 +9,13 @@ use crate::posture::live::{self, Selection, PAGE_SIZE};
 use crate::posture::pss::Level;
 use crate::posture::scan::{Origin, Scan, SourceError};
 
-/// Read the pods of `namespace` (or every namespace) and check them.
-pub async fn scan(admin: &Connection, namespace: Option<String>) -> Result<serde_json::Value, ApiError> {
-    let selection = Selection {
-        namespaces: namespace.into_iter().collect(),
-        exclude: Vec::new(),
-        concurrency: 4,
-        page_size: PAGE_SIZE,
-    };
+/// Read the pods of `namespaces` and check them (none: an empty scan; the
+/// server never reads every namespace).
+pub async fn scan(admin: &Connection, namespaces: Vec<String>) -> Result<serde_json::Value, ApiError> {
+    if namespaces.is_empty() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "this token sees no namespace this server serves"));
+    }
+    let selection = Selection { namespaces, exclude: Vec::new(), concurrency: 4, page_size: PAGE_SIZE };
     let mut scan = Scan::new(Level::Restricted);
     let mut errors = Vec::new();
     let totals = live::read(

@@ -10,6 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,7 +19,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::api::*;
+use super::auth::{Principal, Scope};
 use super::callback::CallbackBody;
+use super::destination::Destinations;
 use super::error::ApiError;
 use super::jobs::Queue;
 use super::metrics::Metrics;
@@ -36,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The server's cluster identity (posture reads).
     pub admin: Connection,
+    /// Where callbacks may go (checked at submission).
+    pub destinations: Destinations,
 }
 
 #[derive(OpenApi)]
@@ -114,8 +119,12 @@ fn job_id(id: &str) -> Result<&str, ApiError> {
     uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| ApiError::no_job(id))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<Job, ApiError> {
-    state.queue.store().get(job_id(id)?).await?.ok_or_else(|| ApiError::no_job(id))
+/// The job `id`, if `who` may `action` on it with `scope` (403 otherwise).
+async fn load(state: &AppState, who: &Principal, scope: Scope, id: &str, action: &str) -> Result<Job, ApiError> {
+    who.require(scope, action)?;
+    let job = state.queue.store().get(job_id(id)?).await?.ok_or_else(|| ApiError::no_job(id))?;
+    who.require_on(scope, &job.id, &job.request.target.namespace, action)?;
+    Ok(job)
 }
 
 fn view(job: &Job) -> ScanView {
@@ -170,7 +179,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn metrics(State(state): State<AppState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
+    who.require(Scope::Admin, "reading the server's metrics")?;
     let gauges = state.queue.gauges().await?;
     let text = state.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
@@ -193,13 +203,20 @@ struct PostureQuery {
               (status = 422, body = ErrorBody), (status = 502, description = "The cluster could not be read", body = ErrorBody)))]
 async fn posture_scan(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<PostureQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
-    if let Some(ns) = &q.namespace {
-        crate::target::Label::parse("namespace", ns).map_err(|e| ApiError::invalid("namespace", e.message()))?;
-    }
-    let doc = super::posture::scan(&state.admin, q.namespace).await?;
+    who.require(Scope::Read, "reading posture")?;
+    let namespaces = match &q.namespace {
+        Some(ns) => {
+            crate::target::Label::parse("namespace", ns).map_err(|e| ApiError::invalid("namespace", e.message()))?;
+            who.require_in(Scope::Read, ns, "namespace", "read posture")?;
+            vec![ns.clone()]
+        }
+        None => who.namespaces(),
+    };
+    let doc = super::posture::scan(&state.admin, namespaces).await?;
     Ok(Json(doc))
 }
 
@@ -220,7 +237,13 @@ async fn posture_scan(
               (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
               (status = 429, description = "The queue is full; see Retry-After", body = ErrorBody,
                 headers(("Retry-After" = u64, description = "Seconds")))))]
-async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn submit(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    who.require(Scope::Scan, "submitting scans")?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -235,6 +258,10 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let limits = state.queue.limits();
     // Validate now (422 before anything is queued); the worker builds the plan again.
     request.plan(limits, std::env::temp_dir())?;
+    who.require_in(Scope::Scan, &request.target.namespace, "target.namespace", "submit scans")?;
+    if let Some(callback) = &request.callback {
+        state.destinations.admit(&callback.url).await.map_err(|why| ApiError::invalid("callback.url", why))?;
+    }
     let job = state.queue.submit(request).await?;
     let at = location(&job.id);
     let mut response =
@@ -283,13 +310,15 @@ struct ListQuery {
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_scans(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ScanList>, ApiError> {
+    who.require(Scope::Read, "listing scans")?;
     let limit = query(q)?.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "give 1 to 500"));
     }
-    let jobs = state.queue.store().recent(limit as usize).await?;
+    let jobs = state.queue.store().recent(&who.namespaces(), limit as usize).await?;
     Ok(Json(ScanList { items: jobs.iter().map(view).collect() }))
 }
 
@@ -297,8 +326,12 @@ async fn list_scans(
 #[utoipa::path(get, path = "/api/v1/scans/{id}", tag = "scans", params(("id" = String, Path, description = "Job id")),
     responses((status = 200, body = ScanView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-async fn get_scan(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ScanView>, ApiError> {
-    Ok(Json(view(&load(&state, &id).await?)))
+async fn get_scan(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanView>, ApiError> {
+    Ok(Json(view(&load(&state, &who, Scope::Read, &id, "see it").await?)))
 }
 
 /// Cancel a scan: a queued one never runs; a running one stops and is torn
@@ -308,8 +341,13 @@ async fn get_scan(State(state): State<AppState>, Path(id): Path<String>) -> Resu
     responses((status = 200, description = "The job after cancelling", body = ScanView),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, description = "It already ended", body = ErrorBody)))]
-async fn cancel_scan(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ScanView>, ApiError> {
-    let id = job_id(&id)?;
+async fn cancel_scan(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanView>, ApiError> {
+    let id = load(&state, &who, Scope::Scan, &id, "cancel it").await?.id;
+    let id = id.as_str();
     Ok(Json(view(&state.queue.cancel(id, Duration::from_secs(120)).await?)))
 }
 
@@ -317,8 +355,13 @@ async fn cancel_scan(State(state): State<AppState>, Path(id): Path<String>) -> R
 #[utoipa::path(post, path = "/api/v1/scans/{id}/retry", tag = "scans", params(("id" = String, Path, description = "Job id")),
     responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn retry_scan(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = job_id(&id)?;
+async fn retry_scan(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = load(&state, &who, Scope::Scan, &id, "retry it").await?.id;
+    let id = id.as_str();
     let job = state.queue.retry(id).await?;
     let at = location(&job.id);
     Ok((StatusCode::ACCEPTED, Json(Accepted { id: job.id.clone(), status: job.status, location: at })).into_response())
@@ -342,11 +385,12 @@ struct ResultsQuery {
               (status = 404, body = ErrorBody), (status = 409, description = "No results (yet)", body = ErrorBody)))]
 async fn results(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     q: Result<Query<ResultsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let job = load(&state, &id).await?;
+    let job = load(&state, &who, Scope::Read, &id, "read its results").await?;
     let format = q.format.or(job.request.options.report_format).unwrap_or_default();
     // A job whose teardown left objects (status error) still has its results.
     if !matches!(job.status, JobStatus::Passed | JobStatus::Failed) && job.summary.is_none() {
@@ -401,7 +445,11 @@ fn render(job: &Job, files: &[ResultFile], format: Format) -> Result<Vec<u8>, Ap
 /// Profiles in the server's profile directory (for `scan.profile`).
 #[utoipa::path(get, path = "/api/v1/profiles", tag = "catalog",
     responses((status = 200, body = NameList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn profiles(State(state): State<AppState>) -> Result<Json<NameList>, ApiError> {
+async fn profiles(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<NameList>, ApiError> {
+    who.require(Scope::Read, "listing profiles")?;
     let items = match &state.queue.limits().profiles {
         None => Vec::new(),
         Some(dir) => list_dir(dir, |p| p.join("inspec.yml").is_file().then(|| file_name(p)))?,
@@ -412,7 +460,11 @@ async fn profiles(State(state): State<AppState>) -> Result<Json<NameList>, ApiEr
 /// Threshold files in the server's threshold directory (for `scan.threshold`).
 #[utoipa::path(get, path = "/api/v1/thresholds", tag = "catalog",
     responses((status = 200, body = NameList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn thresholds(State(state): State<AppState>) -> Result<Json<NameList>, ApiError> {
+async fn thresholds(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<NameList>, ApiError> {
+    who.require(Scope::Read, "listing thresholds")?;
     let items = match &state.queue.limits().thresholds {
         None => Vec::new(),
         Some(dir) => list_dir(dir, |p| {

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 pub struct TriggerConfig {
     /// Label selector of the pods.
     pub selector: String,
-    /// Only this namespace (default: every namespace).
-    pub namespace: Option<String>,
+    /// The namespaces to look in (those the server serves, or one of them).
+    pub namespaces: Vec<String>,
     /// Strategy of the scans.
     pub strategy: StrategyName,
     /// Threshold file name for the scans' gate.
@@ -116,19 +116,18 @@ async fn submit(queue: &Queue, request: ScanRequest, stop: &CancellationToken) {
     }
 }
 
-fn pods(client: kube::Client, namespace: Option<&str>) -> Api<Pod> {
-    match namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+/// Watch for pods that become Running and queue a scan of each new
+/// (pod UID, container, image digest), in each of the config's namespaces.
+/// Pods already running when the watch starts are not scanned (use
+/// `--schedule` for those).
+pub fn spawn_watch(queue: Arc<Queue>, client: kube::Client, config: TriggerConfig, stop: CancellationToken) {
+    for ns in &config.namespaces {
+        watch_namespace(queue.clone(), Api::namespaced(client.clone(), ns), config.clone(), stop.clone());
     }
 }
 
-/// Watch for pods that become Running and queue a scan of each new
-/// (pod UID, container, image digest). Pods already running when the watch
-/// starts are not scanned (use `--schedule` for those).
-pub fn spawn_watch(queue: Arc<Queue>, client: kube::Client, config: TriggerConfig, stop: CancellationToken) {
+fn watch_namespace(queue: Arc<Queue>, api: Api<Pod>, config: TriggerConfig, stop: CancellationToken) {
     tokio::spawn(async move {
-        let api = pods(client, config.namespace.as_deref());
         let stream = watcher::watcher(api, watcher::Config::default().labels(&config.selector)).default_backoff();
         let mut stream = std::pin::pin!(stream);
         let mut seen: HashSet<(String, String, String)> = HashSet::new();
@@ -184,7 +183,7 @@ pub fn spawn_schedule(
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let api = pods(client, config.namespace.as_deref());
+        let apis: Vec<Api<Pod>> = config.namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect();
         loop {
             let now = chrono::Utc::now();
             let Some(next) = schedule.next_after(now) else {
@@ -197,15 +196,16 @@ pub fn spawn_schedule(
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => return,
             }
-            let list = match api.list(&ListParams::default().labels(&config.selector)).await {
-                Ok(list) => list,
-                Err(e) => {
-                    tracing::error!("scheduled scan: cannot list pods matching {:?}: {e}", config.selector);
-                    continue;
+            let mut items = Vec::new();
+            for (api, ns) in apis.iter().zip(&config.namespaces) {
+                match api.list(&ListParams::default().labels(&config.selector)).await {
+                    Ok(list) => items.extend(list.items),
+                    Err(e) => {
+                        tracing::error!("scheduled scan: cannot list pods matching {:?} in {ns}: {e}", config.selector)
+                    }
                 }
-            };
-            let targets: Vec<(String, String, String)> = list
-                .items
+            }
+            let targets: Vec<(String, String, String)> = items
                 .iter()
                 .filter(|p| !made_by_kscan(p))
                 .flat_map(|p| {

@@ -60,8 +60,9 @@ pub async fn reach(
     tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
     let owned = Owned::EphemeralContainer { namespace: ns.into(), pod: pod_name.into(), name: name.clone() };
+    let (params, patch) = (PatchParams::default(), Patch::Strategic(&patch));
     teardown
-        .create(owned, pods.patch_ephemeral_containers(pod_name, &PatchParams::default(), &Patch::Strategic(&patch)))
+        .create(owned, || pods.patch_ephemeral_containers(pod_name, &params, &patch))
         .await
         .map_err(|e| refused(e, &format!("the ephemeral scanner container for {target}")))?;
     wait_running(&pods, pod_name, Kind::Ephemeral, &[&name], &config.scanner_image).await?;

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kscan_agent::protocol::{platform, Command};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use serde_json::json;
 
 use super::debug::access_seconds;
 use super::pods::{refused, wait_running};
 use super::StrategyConfig;
-use crate::cluster::access::{Grant, ScopedAccess};
+use crate::cluster::access::{expiry_annotation, Grant, ScopedAccess};
 use crate::cluster::exec::Exec;
 use crate::cluster::pod::{container_id, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
@@ -80,12 +80,14 @@ pub async fn reach(
         "securityContext": config.scanner_security_context(Some(&spec), target.container.as_str()),
     });
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
+    // The expiry lets `kscan cleanup --all-expired` find the pod of a killed run.
+    let (expiry_key, expiry) = expiry_annotation(access.objects_expire_at);
     let pod = json!({
         "metadata": {
             "name": name,
             "namespace": ns,
             "labels": labels,
-            "annotations": {"kscan.dev/scans": target.uri()},
+            "annotations": {"kscan.dev/scans": target.uri(), expiry_key: expiry},
         },
         "spec": {
             "shareProcessNamespace": true,
@@ -114,7 +116,7 @@ pub async fn reach(
         serde_json::from_value(strip_nulls(pod)).map_err(|e| Error::scan(format!("building pod {name}: {e}")))?;
     tracing::info!("{target}: starting pod {name} (image {image}) with a scanner sidecar");
     teardown
-        .create(Owned::Pod { namespace: ns.into(), name: name.clone() }, pods.create(&PostParams::default(), &pod))
+        .create_object(Owned::Pod { namespace: ns.into(), name: name.clone() }, &pods, &pod)
         .await
         .map_err(|e| refused(e, &format!("the sidecar pod {name}")))?;
     let running = wait_running(

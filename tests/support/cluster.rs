@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -84,6 +84,9 @@ pub fn scanner() -> &'static str {
 }
 /// A command that keeps a container running and stops at once on SIGTERM.
 pub const KEEP_RUNNING: [&str; 3] = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
+/// What `kscan access create` (and every scan) makes: ServiceAccount,
+/// Secret (the token's bound object), Role, RoleBinding.
+pub const ACCESS_OBJECTS: usize = 4;
 /// How long a pod may take to start.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -223,6 +226,7 @@ pub async fn kscan_objects(client: &Client, ns: &str) -> Vec<String> {
         };
     }
     collect!(ServiceAccount, "ServiceAccount");
+    collect!(Secret, "Secret");
     collect!(Role, "Role");
     collect!(RoleBinding, "RoleBinding");
     collect!(Pod, "Pod");

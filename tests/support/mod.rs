@@ -49,3 +49,4 @@ pub fn testbed_kubeconfig() -> PathBuf {
     path
 }
 pub mod cluster;
+pub mod rng;

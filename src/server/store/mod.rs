@@ -90,8 +90,8 @@ pub trait Store: Send + Sync {
     async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>>;
     /// How many jobs have `status`.
     async fn count(&self, status: JobStatus) -> Result<usize>;
-    /// The latest `limit` jobs, newest first.
-    async fn recent(&self, limit: usize) -> Result<Vec<Job>>;
+    /// The latest `limit` jobs whose target is in one of `namespaces`, newest first.
+    async fn recent(&self, namespaces: &[String], limit: usize) -> Result<Vec<Job>>;
     /// Store the result files of a job (replacing earlier ones).
     async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()>;
     /// The result files of a job, in target order.

@@ -189,10 +189,14 @@ impl Store for Sqlite {
         .await
     }
 
-    async fn recent(&self, limit: usize) -> Result<Vec<Job>> {
+    async fn recent(&self, namespaces: &[String], limit: usize) -> Result<Vec<Job>> {
+        let namespaces = serde_json::to_string(namespaces).expect("names serialize");
         self.with("list", move |c| {
-            let mut stmt = c.prepare("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?1")?;
-            let rows = stmt.query_map([limit as i64], job_from_row)?;
+            let mut stmt = c.prepare(
+                "SELECT * FROM jobs WHERE json_extract(request, '$.target.namespace') IN \
+                 (SELECT value FROM json_each(?1)) ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![namespaces, limit as i64], job_from_row)?;
             rows.collect()
         })
         .await
@@ -273,7 +277,10 @@ mod tests {
         assert_eq!(store.with_status(JobStatus::Queued).await.unwrap()[0].id, "b");
         assert_eq!(store.count(JobStatus::Queued).await.unwrap(), 1);
         assert_eq!(store.count(JobStatus::Passed).await.unwrap(), 0);
-        assert_eq!(store.recent(10).await.unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        let ids = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.recent(&["ns".into()], 10).await.unwrap()), ["b", "a"]);
+        assert_eq!(ids(store.recent(&["ns".into()], 1).await.unwrap()), ["b"]);
+        assert!(store.recent(&["other".into()], 10).await.unwrap().is_empty(), "only the namespaces asked for");
         assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
