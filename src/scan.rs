@@ -175,7 +175,7 @@ async fn scan_all(
         grants: plan.strategy.kind.grants(&run, &pods),
         ttl: plan.ttl,
     };
-    tracing::info!("run {run}: creating ServiceAccount, Role and RoleBinding {}", run.object_name());
+    tracing::info!("run {run}: creating ServiceAccount, token Secret, Role and RoleBinding {}", run.object_name());
     let access = access::create(&admin, &run, &spec, &teardown).await?;
     tracing::info!("run {run}: scoped access ready (token expires {})", access.expires_at.to_rfc3339());
 

@@ -329,7 +329,9 @@ async fn client_with_token(token: &str) -> kube::Client {
 }
 
 /// Polls until the API server refuses `client` as unauthenticated (401);
-/// returns how long that took. Fails after 5 s.
+/// returns how long that took. Fails after 15 s: the kube-apiserver keeps a
+/// token it has authenticated in a cache for 10 s (`TokenSuccessCacheTTL`),
+/// so a revoked token may be accepted that long, never longer.
 async fn refused_within(client: &kube::Client, ns: &str) -> Duration {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let start = Instant::now();
@@ -337,7 +339,7 @@ async fn refused_within(client: &kube::Client, ns: &str) -> Duration {
         match pods.get("web").await {
             Err(kube::Error::Api(s)) if s.code == 401 => return start.elapsed(),
             other => {
-                assert!(start.elapsed() < Duration::from_secs(5), "the token still works: {:?}", other.map(|_| ()));
+                assert!(start.elapsed() < Duration::from_secs(15), "the token still works: {:?}", other.map(|_| ()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -363,7 +365,7 @@ async fn the_token_is_bound_to_the_runs_secret_and_dies_with_it() {
         assert_eq!(claims["kubernetes.io"]["secret"]["uid"], json!(secret.metadata.uid), "bound by UID");
         let scoped = client_with_token(&token).await;
         Api::<Pod>::namespaced(scoped.clone(), &ns).get("web").await.expect("the token works while the Secret exists");
-        // The Secret alone goes (as when a teardown got only that far): the token is refused at once,
+        // The Secret alone goes (as when a teardown got only that far): the token is refused (within the API server's 10 s cache),
         // though its ServiceAccount, Role and RoleBinding are still there.
         secrets.delete(&format!("kscan-{run}"), &DeleteParams::default()).await.unwrap();
         let took = refused_within(&scoped, &ns).await;
@@ -393,7 +395,8 @@ async fn the_scan_token_is_refused_right_after_teardown() {
         assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
         let took = refused_within(&scoped, &ns).await;
         eprintln!("token refused {took:?} after the scan's teardown");
-        assert!(took < Duration::from_secs(2), "refused right after teardown, not {took:?} later");
+        // Bounded by the API server's 10 s authentication cache, not by the token's 15 minutes.
+        assert!(took < Duration::from_secs(12), "refused right after teardown, not {took:?} later");
     })
     .await;
 }

@@ -1301,7 +1301,7 @@ async fn results_after_the_threshold_file_changed_show_the_verdict_the_job_was_g
         // Nothing may fail: the testbed's root container fails it.
         std::fs::write(thresholds.join("gate.yml"), "failed:\n  total:\n    max: 0\n").unwrap();
         let server = Setup::new(dir.path(), support::testbed_kubeconfig())
-            .arg(&["--thresholds", thresholds.to_str().unwrap()])
+            .arg(&["--thresholds", thresholds.to_str().unwrap(), "--namespaces", &ns])
             .start();
         let id =
             server.submit(&json!({"target": {"namespace": ns, "pod": "web"}, "scan": {"threshold": "gate"}})).await;

@@ -49,7 +49,7 @@ impl RunId {
         &self.0
     }
 
-    /// Name of the run's ServiceAccount, Role and RoleBinding.
+    /// Name of the run's ServiceAccount, token Secret, Role and RoleBinding.
     pub fn object_name(&self) -> String {
         format!("kscan-{}", self.0)
     }

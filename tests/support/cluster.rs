@@ -252,7 +252,7 @@ pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Pa
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
-        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "create"]},
     ]}))
