@@ -257,7 +257,12 @@ impl ExecProbe {
         let args = arguments(&self.boundary, &self.proc_dir, steps)?;
         let mut argv: Vec<String> = ["sh", "-c", SURVEY, "kscan"].map(String::from).to_vec();
         argv.extend(args);
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let n = self.round_trips.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(
+            "{}: exec round trip {n}: the survey script, {} operation(s)",
+            self.exec.target_uri(),
+            steps.len()
+        );
         let out = self.exec.run(&argv).await.map_err(ProbeError::Broken)?;
         if out.code != 0 {
             return Err(ProbeError::Denied(format!(
