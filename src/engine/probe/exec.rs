@@ -504,15 +504,22 @@ fn parse_find(filter: FindFilter, f: &Frame) -> Result<Found, String> {
             found.matches.push(path.to_owned());
         }
     }
-    // find reports directories it cannot read on stderr and exits 1.
+    found.unreadable = denied_directories(f, "find")?;
+    Ok(found.sorted())
+}
+
+/// The directories `find` could not read, from its standard error (it
+/// exits 1 then); any other complaint is a refusal.
+fn denied_directories(f: &Frame, what: &str) -> Result<Vec<String>, String> {
+    let mut denied = Vec::new();
     for line in String::from_utf8_lossy(f.stderr).lines() {
         if line.contains("Permission denied") {
-            found.unreadable.push(denied_path(line).unwrap_or_else(|| line.to_owned()));
+            denied.push(denied_path(line).unwrap_or_else(|| line.to_owned()));
         } else if !line.trim().is_empty() {
-            return Err(format!("find: {line}"));
+            return Err(format!("{what}: {line}"));
         }
     }
-    Ok(found.sorted())
+    Ok(denied)
 }
 
 fn parse_secrets(f: &Frame) -> Result<SensitiveFiles, String> {
@@ -531,13 +538,7 @@ fn parse_secrets(f: &Frame) -> Result<SensitiveFiles, String> {
             out.found.push((path.to_owned(), kind.to_owned()));
         }
     }
-    for line in String::from_utf8_lossy(f.stderr).lines() {
-        if line.contains("Permission denied") {
-            out.unreadable.push(denied_path(line).unwrap_or_else(|| line.to_owned()));
-        } else if !line.trim().is_empty() {
-            return Err(format!("searching for keys: {line}"));
-        }
-    }
+    out.unreadable.extend(denied_directories(f, "searching for keys")?);
     Ok(out.sorted())
 }
 
