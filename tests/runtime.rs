@@ -104,9 +104,12 @@ fn container(image: &str, security_context: Value) -> Value {
             "securityContext": security_context}])
 }
 
-/// The pods, the spec that makes each, and the controls each must pass
-/// (`passed`) or fail (`failed`).
-fn pods() -> Vec<(&'static str, Value, Value, &'static [(&'static str, &'static str)])> {
+/// A test pod: its name, its containers, the rest of its spec, and the
+/// controls it must pass (`passed`) or fail (`failed`).
+type TestPod = (&'static str, Value, Value, &'static [(&'static str, &'static str)]);
+
+/// The pods of the runtime tests.
+fn test_pods() -> Vec<TestPod> {
     let hardened = json!({
         "runAsNonRoot": true, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
@@ -171,7 +174,7 @@ fn pods() -> Vec<(&'static str, Value, Value, &'static [(&'static str, &'static 
 async fn runtime_controls_pass_and_fail_alike_with_exec_and_debug() {
     cluster::in_namespace("runtime", |client, ns| async move {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let all = pods();
+        let all = test_pods();
         for (name, containers, extra, _) in &all {
             cluster::create_pod_with(&pods, name, containers.clone(), extra.clone()).await;
         }
@@ -207,7 +210,7 @@ async fn runtime_controls_pass_and_fail_alike_with_exec_and_debug() {
 async fn asked_but_not_applied_is_a_failure_naming_the_spec_and_the_kernel() {
     cluster::in_namespace("runtime-spec", |client, ns| async move {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let (_, containers, extra, _) = pods().into_iter().find(|p| p.0 == "privileged").unwrap();
+        let (_, containers, extra, _) = test_pods().into_iter().find(|p| p.0 == "privileged").unwrap();
         cluster::create_pod_with(&pods, "privileged", containers, extra).await;
         cluster::wait_running(&pods, "privileged").await;
         for strategy in ["exec", "debug"] {
