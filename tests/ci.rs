@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::json;
-use support::cluster::{KEEP_RUNNING, STANDARD};
+use support::cluster::{standard, KEEP_RUNNING};
 
 /// An HDF file with `n` failed controls per (severity tag, impact) and one
 /// passed control.
@@ -89,7 +89,7 @@ fn strict_threshold() -> PathBuf {
 
 /// A running pod `web` (container `app`) of the testbed's standard image.
 async fn web_pod(client: &kube::Client, ns: &str) {
-    let containers = json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}]);
+    let containers = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
     support::cluster::running_pod(client, ns, "web", containers).await;
 }
 

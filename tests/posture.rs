@@ -428,17 +428,36 @@ mod live {
 
     async fn deploy_violations(client: &Client) {
         let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-        let image = "kscan.test/standard:1";
-        recreate(&pods, pod("posture-latest", json!([]), json!([
-            {"name": "app", "image": "kscan.test/standard", "imagePullPolicy": "Never", "securityContext": {"runAsUser": 1000}}
-        ]))).await;
-        recreate(&pods, pod("posture-root", json!([
-            {"name": "setup", "image": image, "imagePullPolicy": "Never", "securityContext": {"runAsUser": 0}}
-        ]), json!([
-            {"name": "app", "image": image, "imagePullPolicy": "Never", "securityContext": {"runAsNonRoot": true, "runAsUser": 1000}}
-        ]))).await;
+        // The testbed's standard image by tag and digest, and its repository
+        // without a tag (implicitly `latest`: only its spec matters here).
+        let image = support::cluster::standard();
+        let untagged = image.split('@').next().unwrap().rsplit_once(':').unwrap().0;
+        recreate(
+            &pods,
+            pod(
+                "posture-latest",
+                json!([]),
+                json!([
+                    {"name": "app", "image": untagged, "securityContext": {"runAsUser": 1000}}
+                ]),
+            ),
+        )
+        .await;
+        recreate(
+            &pods,
+            pod(
+                "posture-root",
+                json!([
+                    {"name": "setup", "image": image, "securityContext": {"runAsUser": 0}}
+                ]),
+                json!([
+                    {"name": "app", "image": image, "securityContext": {"runAsNonRoot": true, "runAsUser": 1000}}
+                ]),
+            ),
+        )
+        .await;
         recreate(&pods, pod("posture-privileged", json!([]), json!([
-            {"name": "app", "image": image, "imagePullPolicy": "Never",
+            {"name": "app", "image": image,
              "securityContext": {"privileged": true, "runAsUser": 1000}, "ports": [{"containerPort": 80, "hostPort": 18080}]}
         ]))).await;
     }

@@ -20,7 +20,7 @@ use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{json, Value};
 use support::cluster::{
-    self, is_forbidden, kscan_objects, running_pod, DISTROLESS, KEEP_RUNNING, NONROOT, SCANNER, STANDARD,
+    self, distroless, is_forbidden, kscan_objects, nonroot, running_pod, scanner, standard, KEEP_RUNNING,
 };
 
 fn standin() -> PathBuf {
@@ -47,7 +47,7 @@ fn assert_no_token(output: &Output) {
 }
 
 fn web() -> Value {
-    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+    json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}])
 }
 
 // ---------------------------------------------------------------------------
@@ -279,7 +279,7 @@ async fn the_scoped_token_can_exec_into_its_pod_and_do_nothing_else() {
         assert!(is_forbidden(&pods.exec("other", ["true"], &params).await.map(|_| ())), "exec in another pod");
         assert!(is_forbidden(&pods.delete("web", &DeleteParams::default()).await.map(|_| ())), "delete its pod");
         let pod: Pod = serde_json::from_value(
-            json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": STANDARD}]}}),
+            json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": standard()}]}}),
         )
         .unwrap();
         assert!(is_forbidden(&pods.create(&PostParams::default(), &pod).await), "create pods");
@@ -495,8 +495,23 @@ async fn a_caller_who_may_not_create_access_gets_exit_3_and_nothing_is_left() {
 /// Runs `kscan scan` as admin with `args` into a fresh directory; returns the
 /// output and the HDF of `pod`'s container `container`, if written.
 fn scan_into(ns: &str, pod: &str, container: &str, args: &[&str]) -> (Output, Option<Value>) {
+    scan_with_scanner(ns, pod, container, Some(scanner()), args)
+}
+
+/// [`scan_into`] with the scanner image `scanner_image` (None: kscan's default).
+fn scan_with_scanner(
+    ns: &str,
+    pod: &str,
+    container: &str,
+    scanner_image: Option<&str>,
+    args: &[&str],
+) -> (Output, Option<Value>) {
     let out = tempfile::tempdir().unwrap();
-    let mut all = vec!["scan", "-n", ns, "--pod", pod, "--scanner-image", SCANNER, "--out-dir"];
+    let mut all = vec!["scan", "-n", ns, "--pod", pod];
+    if let Some(image) = scanner_image {
+        all.extend(["--scanner-image", image]);
+    }
+    all.push("--out-dir");
     all.push(out.path().to_str().unwrap());
     all.extend_from_slice(args);
     let output = kscan_admin(&all);
@@ -520,8 +535,8 @@ fn statuses(doc: &Value, id: &str) -> Vec<String> {
     control(doc, id)["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect()
 }
 
-fn distroless() -> Value {
-    json!([{"name": "app", "image": DISTROLESS}])
+fn distroless_app() -> Value {
+    json!([{"name": "app", "image": distroless()}])
 }
 
 /// The ephemeral containers of `pod` have all ended.
@@ -539,14 +554,14 @@ async fn ephemeral_ended(client: &kube::Client, ns: &str, pod: &str) -> Vec<Stri
 #[tokio::test]
 async fn auto_scans_the_distroless_target_through_a_debug_container() {
     cluster::in_namespace("scan-auto", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         let (output, doc) = scan_into(&ns, "dl", "app", &[]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.expect("results");
         assert_eq!(doc["platform"]["kscan_strategy"], "debug");
         assert!(doc["platform"]["kscan_strategy_reason"].as_str().unwrap().contains("no usable shell"));
         // The target's own filesystem, not the scanner image's: its
-        // os-release, and no shell (the scanner image has one).
+        // os-release, and no shell.
         assert_eq!(doc["platform"]["name"], "kscan-distroless");
         assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
         assert_eq!(doc["platform"]["target_id"], format!("k8s-container://{ns}/dl/app"));
@@ -568,7 +583,7 @@ async fn debug_sees_a_change_to_the_planted_file() {
         // A helper container in the same PID namespace changes the distroless
         // container's file between two scans.
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let containers = json!([{"name": "app", "image": DISTROLESS}, {"name": "helper", "image": STANDARD, "command": KEEP_RUNNING}]);
+        let containers = json!([{"name": "app", "image": distroless()}, {"name": "helper", "image": standard(), "command": KEEP_RUNNING}]);
         cluster::create_pod_with(&pods, "flip", containers, json!({"shareProcessNamespace": true})).await;
         cluster::wait_running(&pods, "flip").await;
         let ww = "kscan-no-world-writable-system-files";
@@ -599,14 +614,14 @@ async fn debug_sees_a_change_to_the_planted_file() {
 #[tokio::test]
 async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() {
     cluster::in_namespace("scan-sidecar", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "sidecar"]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.unwrap();
         assert_eq!(doc["platform"]["kscan_strategy"], "sidecar");
         assert_eq!(doc["platform"]["name"], "kscan-distroless");
         assert_eq!(statuses(&doc, "kscan-no-shell"), ["passed"]);
-        assert_eq!(doc["platform"]["kscan_image"], DISTROLESS);
+        assert_eq!(doc["platform"]["kscan_image"], distroless());
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "the sidecar pod is gone too");
         let left = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
         assert_eq!(left.items.len(), 1, "only the target pod remains");
@@ -617,7 +632,7 @@ async fn sidecar_scans_a_copy_of_the_distroless_container_and_deletes_its_pod() 
 #[tokio::test]
 async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told_what_to_change() {
     cluster::in_namespace("scan-nonroot", |client, ns| async move {
-        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": NONROOT, "command": KEEP_RUNNING}])).await;
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
         let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
         assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
         let doc = doc.unwrap();
@@ -645,7 +660,7 @@ async fn the_debug_token_may_add_ephemeral_containers_to_its_pod_only() {
         let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
         let pods: Api<Pod> = Api::namespaced(scoped, &ns);
         let patch = |name: &str| {
-            json!({"spec": {"ephemeralContainers": [{"name": name, "image": SCANNER, "command": ["true"], "targetContainerName": "app"}]}})
+            json!({"spec": {"ephemeralContainers": [{"name": name, "image": scanner(), "command": ["true"], "targetContainerName": "app"}]}})
         };
         let params = kube::api::PatchParams::default();
         let other = pods.patch_ephemeral_containers("other", &params, &kube::api::Patch::Strategic(patch("x"))).await;
@@ -690,7 +705,7 @@ async fn the_exec_scan_follows_the_targets_real_state() {
 #[tokio::test]
 async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
     cluster::in_namespace("scan-pss", |client, ns| async move {
-        running_pod(&client, &ns, "dl", distroless()).await;
+        running_pod(&client, &ns, "dl", distroless_app()).await;
         // Enforce `restricted` from now on: the running pod stays, but a root
         // scanner container may no longer be added to it.
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
@@ -707,4 +722,193 @@ async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// A scanner image that cannot be pulled
+// ---------------------------------------------------------------------------
+
+/// A debug scan whose scanner image cannot be pulled ends with exit 3 within
+/// 60 s, naming the image and the pull error, and leaves nothing behind.
+async fn assert_unpullable_scanner(client: &kube::Client, ns: &str, image: &str, error: &[&str]) {
+    let clock = Instant::now();
+    let (output, doc) = scan_with_scanner(ns, "dl", "app", Some(image), &["--strategy", "debug"]);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "stderr:\n{err}");
+    assert!(doc.is_none());
+    assert!(clock.elapsed() < Duration::from_secs(60), "took {:?}:\n{err}", clock.elapsed());
+    assert!(err.contains(image), "names the image {image}:\n{err}");
+    assert!(err.contains("ErrImagePull") || err.contains("ImagePullBackOff"), "names the pull error:\n{err}");
+    assert!(error.iter().any(|e| err.contains(e)), "says why the pull failed ({error:?}):\n{err}");
+    assert_eq!(kscan_objects(client, ns).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_scanner_image_missing_from_the_registry_is_a_named_pull_error() {
+    cluster::in_namespace("scan-nopull", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless_app()).await;
+        // The testbed's own registry, a repository that it does not hold.
+        let (registry, _) = scanner().split_once('/').unwrap();
+        let image = format!("{registry}/kscan/no-such-scanner:0.0.0");
+        assert_unpullable_scanner(&client, &ns, &image, &["not found"]).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_that_refuses_connections_is_a_named_pull_error() {
+    cluster::in_namespace("scan-refused", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless_app()).await;
+        // A loopback port nothing listens on: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let image = format!("127.0.0.1:{port}/kscan/kscan-scanner:0.0.0");
+        assert_unpullable_scanner(&client, &ns, &image, &["connection refused"]).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Real Debian targets: what to expect comes from their root filesystems
+// ---------------------------------------------------------------------------
+
+mod debian {
+    use super::*;
+    use kscan::engine::builtin::facts::{SHELLS, SYSTEM_DIRS};
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::MetadataExt;
+
+    /// `path` (absolute, as inside the image) resolved in `root` the way the
+    /// kernel would inside the container: symbolic links, absolute ones
+    /// included, stay in `root`. None when it does not exist.
+    fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+        let mut parts: Vec<String> = path.split('/').filter(|p| !p.is_empty()).map(String::from).collect();
+        parts.reverse();
+        let mut at = PathBuf::from("/");
+        let mut hops = 0;
+        while let Some(part) = parts.pop() {
+            match part.as_str() {
+                "." => continue,
+                ".." => {
+                    at.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let next = at.join(&part);
+            let meta = std::fs::symlink_metadata(root.join(next.strip_prefix("/").unwrap())).ok()?;
+            if meta.file_type().is_symlink() {
+                hops += 1;
+                assert!(hops < 40, "symbolic link loop at {path} in {}", root.display());
+                let target = std::fs::read_link(root.join(next.strip_prefix("/").unwrap())).unwrap();
+                let target = target.to_str().unwrap();
+                if target.starts_with('/') {
+                    at = PathBuf::from("/");
+                }
+                parts.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(String::from));
+            } else {
+                at = next;
+            }
+        }
+        Some(root.join(at.strip_prefix("/").unwrap()))
+    }
+
+    /// The shells kscan looks for that the root filesystem has.
+    fn shells(root: &Path) -> BTreeSet<String> {
+        SHELLS.iter().filter(|s| resolve(root, s).is_some()).map(|s| s.to_string()).collect()
+    }
+
+    /// setuid/setgid regular files under the system directories, by `find`
+    /// over the extracted tree (directories that are symbolic links are
+    /// passed over: they point into others that are searched).
+    fn setid_files(root: &Path) -> BTreeSet<String> {
+        let dirs: Vec<PathBuf> = SYSTEM_DIRS
+            .iter()
+            .map(|d| root.join(d.trim_start_matches('/')))
+            .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+            .collect();
+        let out = Command::new("find").args(&dirs).args(["-xdev", "-type", "f", "-perm", "/6000"]).output().unwrap();
+        assert!(out.status.success(), "find: {}", text(&out.stderr));
+        text(&out.stdout).lines().map(|l| format!("/{}", Path::new(l).strip_prefix(root).unwrap().display())).collect()
+    }
+
+    /// Whether kscan's rule for /etc/shadow (absent, or owned by root with
+    /// mode 0640 or stricter) holds for the tree, by stat.
+    fn shadow_passes(root: &Path) -> bool {
+        match resolve(root, "/etc/shadow") {
+            None => true,
+            Some(path) => {
+                let meta = std::fs::metadata(path).unwrap();
+                meta.uid() == 0 && meta.mode() & 0o7777 & !0o640 == 0
+            }
+        }
+    }
+
+    /// The paths a failed result of control `id` names after "...: ".
+    fn named_paths(doc: &Value, id: &str) -> BTreeSet<String> {
+        let mut paths = BTreeSet::new();
+        for r in control(doc, id)["results"].as_array().unwrap() {
+            if r["status"] == "failed" {
+                let message = r["message"].as_str().unwrap();
+                let (_, list) = message.split_once(": ").unwrap_or_else(|| panic!("{id}: {message}"));
+                paths.extend(list.split(", ").map(String::from));
+            }
+        }
+        paths
+    }
+
+    /// The scan's verdicts agree with find/stat over the tree it was built from.
+    fn assert_matches_rootfs(doc: &Value, root: &Path) {
+        let expected_setid = setid_files(root);
+        let setid = "kscan-no-setid-binaries";
+        assert_eq!(named_paths(doc, setid), expected_setid, "{}", control(doc, setid));
+        assert_eq!(statuses(doc, setid).contains(&"failed".to_owned()), !expected_setid.is_empty());
+
+        let expected_shells = shells(root);
+        assert_eq!(named_paths(doc, "kscan-no-shell"), expected_shells, "{}", control(doc, "kscan-no-shell"));
+
+        let shadow = statuses(doc, "kscan-shadow-owner-mode");
+        assert_eq!(
+            !shadow.contains(&"failed".to_owned()),
+            shadow_passes(root),
+            "{}",
+            control(doc, "kscan-shadow-owner-mode")
+        );
+        assert!(shadow.iter().all(|s| s == "passed" || s == "failed"), "{shadow:?}");
+    }
+
+    #[tokio::test]
+    async fn an_exec_scan_of_the_debian_target_matches_its_root_filesystem() {
+        cluster::in_namespace("scan-debian", |client, ns| async move {
+            let containers = json!([{"name": "app", "image": cluster::debian_standard(), "command": KEEP_RUNNING}]);
+            running_pod(&client, &ns, "deb", containers).await;
+            // exec needs no scanner image.
+            let (output, doc) = scan_with_scanner(&ns, "deb", "app", None, &["--strategy", "exec"]);
+            assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+            let doc = doc.unwrap();
+            assert_eq!(doc["platform"]["name"], "debian");
+            let root = cluster::rootfs("debian-standard");
+            // A real minbase Debian: setuid helpers and shells are there to find.
+            assert!(!setid_files(root).is_empty() && !shells(root).is_empty(), "{}", root.display());
+            assert_matches_rootfs(&doc, root);
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_debug_scan_of_the_debian_distroless_target_matches_its_root_filesystem() {
+        cluster::in_namespace("scan-debian-dl", |client, ns| async move {
+            running_pod(&client, &ns, "dl", json!([{"name": "app", "image": cluster::debian_distroless()}])).await;
+            let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug"]);
+            assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+            let doc = doc.unwrap();
+            assert_eq!(doc["platform"]["kscan_strategy"], "debug");
+            assert_eq!(doc["platform"]["name"], "debian");
+            let root = cluster::rootfs("debian-distroless");
+            assert_matches_rootfs(&doc, root);
+            assert_eq!(statuses(&doc, "kscan-main-process-not-root"), ["passed"], "the image runs as 65532");
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        })
+        .await;
+    }
 }

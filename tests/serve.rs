@@ -17,7 +17,7 @@ use hyper::{HeaderMap, Method, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
-use support::cluster::{self, kscan_objects, running_pod, KEEP_RUNNING, STANDARD};
+use support::cluster::{self, kscan_objects, running_pod, standard, KEEP_RUNNING};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -368,7 +368,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
 // ---------------------------------------------------------------------------
 
 fn web() -> Value {
-    json!([{"name": "app", "image": STANDARD, "command": KEEP_RUNNING}])
+    json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}])
 }
 
 fn testbed(dir: &Path) -> Setup {
@@ -642,7 +642,7 @@ async fn labelled_pod(client: &kube::Client, ns: &str, name: &str, app: &str) {
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "labels": {"app": app}},
         "spec": {
-            "containers": [{"name": "app", "image": STANDARD, "command": KEEP_RUNNING, "imagePullPolicy": "Never"}],
+            "containers": [{"name": "app", "image": standard(), "command": KEEP_RUNNING}],
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": false,
         }
@@ -888,7 +888,7 @@ async fn dropping_a_running_scan_future_still_tears_down() {
             },
             strategy: StrategyConfig {
                 kind: Strategy::Exec,
-                scanner_image: cluster::SCANNER.into(),
+                scanner_image: cluster::scanner().into(),
                 scanner_user: None,
                 image: None,
             },

@@ -3,7 +3,9 @@
 //! testbed's images, and what kscan left behind.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
@@ -13,14 +15,73 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
 
+/// The testbed's images for this checkout, as `tests/testbed/testbed up`
+/// pushed them to its registry: `{"NAME": {"ref": "...@sha256:...", "rootfs":
+/// "..."}}` in the checkout's `target/testbed-images.json` (or the file
+/// `KSCAN_TESTBED_IMAGES` names).
+static IMAGES: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    let path = std::env::var_os("KSCAN_TESTBED_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testbed-images.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading the testbed's image references {}: {e}: run `tests/testbed/testbed up` from this checkout \
+             (it builds and pushes the images and writes that file)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+});
+
+fn image_entry(name: &str) -> &'static serde_json::Value {
+    let entry = &IMAGES[name];
+    assert!(
+        entry.is_object(),
+        "no image '{name}' in the testbed's image references: run `tests/testbed/testbed up` (or `testbed images \
+         {name}`) from this checkout"
+    );
+    entry
+}
+
+/// The registry reference (by digest) of one of the testbed's images.
+pub fn image(name: &str) -> &'static str {
+    image_entry(name)["ref"].as_str().unwrap_or_else(|| panic!("image '{name}' has no reference"))
+}
+
+/// The root filesystem the testbed built image `name` from (the Debian
+/// targets): tests derive what to expect of a scan from it.
+pub fn rootfs(name: &str) -> &'static Path {
+    let path = image_entry(name)["rootfs"].as_str().unwrap_or_else(|| panic!("image '{name}' records no rootfs"));
+    let path = Path::new(path);
+    assert!(path.is_dir(), "{}: the root filesystem of {name} is gone: run `tests/testbed/testbed up`", path.display());
+    path
+}
+
 /// The testbed's conventional target: busybox shell, users, runs as root.
-pub const STANDARD: &str = "kscan.test/standard:1";
+pub fn standard() -> &'static str {
+    image("standard")
+}
 /// One static binary, no shell, a planted file.
-pub const DISTROLESS: &str = "kscan.test/distroless:1";
+pub fn distroless() -> &'static str {
+    image("distroless")
+}
 /// Runs as UID 65532.
-pub const NONROOT: &str = "kscan.test/nonroot:1";
-/// The kscan static binary and busybox, built from this checkout.
-pub const SCANNER: &str = "kscan.test/scanner:dev";
+pub fn nonroot() -> &'static str {
+    image("nonroot")
+}
+/// A minbase Debian root filesystem (mmdebstrap): dash, bash, setuid helpers.
+pub fn debian_standard() -> &'static str {
+    image("debian-standard")
+}
+/// Debian packages unpacked the distroless way: libc, certificates, time
+/// zones, one static program, no shell; runs as 65532.
+pub fn debian_distroless() -> &'static str {
+    image("debian-distroless")
+}
+/// The scanner image built from this checkout (`scripts/scanner-image`).
+pub fn scanner() -> &'static str {
+    image("scanner")
+}
 /// A command that keeps a container running and stops at once on SIGTERM.
 pub const KEEP_RUNNING: [&str; 3] = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
 /// How long a pod may take to start.
@@ -79,12 +140,9 @@ where
     }
 }
 
-/// Creates a pod whose containers use the local images (never pulled);
-/// `extra` is merged into its spec.
-pub async fn create_pod_with(pods: &Api<Pod>, name: &str, mut containers: serde_json::Value, extra: serde_json::Value) {
-    for c in containers.as_array_mut().unwrap() {
-        c["imagePullPolicy"] = json!("Never");
-    }
+/// Creates a pod whose containers pull their images from the testbed's
+/// registry (the default pull policy); `extra` is merged into its spec.
+pub async fn create_pod_with(pods: &Api<Pod>, name: &str, containers: serde_json::Value, extra: serde_json::Value) {
     let mut spec = json!({
         "containers": containers,
         "terminationGracePeriodSeconds": 0,
@@ -119,7 +177,8 @@ pub async fn wait_until<T>(pods: &Api<Pod>, name: &str, what: &str, ready: impl 
         for c in all {
             let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
             if let Some(
-                r @ ("ErrImageNeverPull"
+                r @ ("ErrImagePull"
+                | "ImagePullBackOff"
                 | "CreateContainerError"
                 | "CreateContainerConfigError"
                 | "CrashLoopBackOff"

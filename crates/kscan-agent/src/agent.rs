@@ -143,9 +143,7 @@ fn stop_holders() -> Result<usize> {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<String> =
-            cmdline.split(|&b| b == 0).skip(1).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if matches!(Command::parse(args), Ok(Command::Hold { .. })) {
+        if matches!(Command::parse(cmdline_args(&cmdline)), Ok(Command::Hold { .. })) {
             // SAFETY: kill(2) with a PID read from /proc and a valid signal.
             if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } == 0 {
                 stopped += 1;
@@ -155,9 +153,30 @@ fn stop_holders() -> Result<usize> {
     Ok(stopped)
 }
 
+/// The arguments after the program name in a `/proc/<pid>/cmdline`: each
+/// argument ends in a NUL, the last one too.
+fn cmdline_args(cmdline: &[u8]) -> Vec<String> {
+    let mut args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    if cmdline.last() == Some(&0) {
+        args.pop();
+    }
+    args.into_iter().skip(1).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_process_is_recognised_from_its_cmdline() {
+        let argv = Command::Hold { seconds: 1020 }.argv();
+        let mut cmdline = argv.join("\0").into_bytes();
+        cmdline.push(0);
+        assert_eq!(cmdline_args(&cmdline), argv[1..]);
+        assert_eq!(Command::parse(cmdline_args(&cmdline)).unwrap(), Command::Hold { seconds: 1020 });
+        let me = std::fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(cmdline_args(&me), std::env::args().skip(1).collect::<Vec<_>>());
+    }
 
     #[test]
     fn hold_returns_at_its_limit() {

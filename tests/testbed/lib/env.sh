@@ -43,16 +43,33 @@ CNI_BIN_DIR=/usr/lib/cni
 OCI_RUNTIME="${TESTBED_OCI_RUNTIME:-/usr/sbin/runc}"
 CTR=(ctr --address "$CONTAINERD_SOCK" --namespace k8s.io)
 
-# Images (imported into containerd's k8s.io namespace; pods use
-# imagePullPolicy: Never).
-PAUSE_IMAGE=kscan.test/pause:1
-STANDARD_IMAGE=kscan.test/standard:1
-DISTROLESS_IMAGE=kscan.test/distroless:1
-NONROOT_IMAGE=kscan.test/nonroot:1
-SCANNER_IMAGE=kscan.test/scanner:dev
+# The image registry (Debian's docker-registry) on loopback, plain HTTP;
+# containerd pulls from it. Its storage outlives `down`, so a warm `up`
+# pushes no blob twice.
+REGISTRY_PORT=15000
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+REGISTRY_STORAGE="$TB_CACHE/registry"
+# containerd's sandbox_image, pulled from the registry like the others.
+PAUSE_TAG=1
+PAUSE_IMAGE="$REGISTRY/kscan/pause:$PAUSE_TAG"
+# The references `up` pushed, by digest: {"NAME": {"ref": ..., "rootfs": ...}}
+# for the testbed (every image but a scanner) and for this checkout (those
+# and the scanner built from it). Tests and scripts read this checkout's.
+IMAGE_REFS="$RUN/images.json"
+CHECKOUT_IMAGE_REFS="${KSCAN_TESTBED_IMAGES:-$KSCAN_ROOT/target/testbed-images.json}"
+CHECKOUT_KEY=$(printf '%s' "$KSCAN_ROOT" | sha256sum | cut -c1-12)
+
+# image_ref NAME: the reference of one of the testbed's images for this
+# checkout (standard, distroless, nonroot, debian-standard,
+# debian-distroless, scanner, pause).
+image_ref() {
+  [ -f "$CHECKOUT_IMAGE_REFS" ] || die "no image references at $CHECKOUT_IMAGE_REFS: run \`tests/testbed/testbed up\` from this checkout"
+  jq -er --arg n "$1" '.[$n].ref // empty' "$CHECKOUT_IMAGE_REFS" \
+    || die "no '$1' image in $CHECKOUT_IMAGE_REFS: run \`tests/testbed/testbed up\` (or \`testbed images $1\`) from this checkout"
+}
 
 # A namespace `up` creates for tests.
 TEST_NAMESPACE=kscan-test
 
 # The components `up` starts, in order (`down` stops them in reverse).
-COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
+COMPONENTS=(registry containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)

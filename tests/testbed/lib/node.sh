@@ -97,6 +97,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CNI_BIN_DIR"
     conf_dir = "$RUN/cni/net.d"
+  # Registry hosts, one directory per registry (containerd 1.6's hosts.toml).
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$RUN/containerd/certs.d"
+TOML
+  # The testbed registry speaks plain HTTP on loopback; every other registry
+  # keeps containerd's defaults (HTTPS) and is unreachable from here anyway.
+  mkdir -p "$RUN/containerd/certs.d/$REGISTRY"
+  cat >"$RUN/containerd/certs.d/$REGISTRY/hosts.toml" <<TOML
+server = "http://$REGISTRY"
+
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
 TOML
   # containerd's CRI plugin reports the network ready once this exists.
   cat >"$RUN/cni/net.d/10-kscan-testbed.conflist" <<JSON
@@ -117,6 +129,37 @@ TOML
   }]
 }
 JSON
+}
+
+# The registry: Debian's docker-registry (distribution 2.8) on loopback,
+# plain HTTP, no authentication (nothing but this machine reaches it), its
+# storage under $REGISTRY_STORAGE so that it survives `down`.
+write_registry_config() {
+  mkdir -p "$RUN/registry" "$REGISTRY_STORAGE"
+  cat >"$RUN/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+  accesslog: {disabled: true}
+  fields: {service: kscan-testbed-registry}
+storage:
+  filesystem: {rootdirectory: $REGISTRY_STORAGE}
+  delete: {enabled: true}
+  maintenance:
+    uploadpurging: {enabled: true, age: 24h, interval: 24h, dryrun: false}
+http:
+  addr: $REGISTRY
+  headers:
+    X-Content-Type-Options: [nosniff]
+YAML
+}
+
+registry_ready() { curl -fsS --max-time 2 "http://$REGISTRY/v2/" >/dev/null; }
+
+start_registry() {
+  write_registry_config
+  start registry docker-registry serve "$RUN/registry/config.yml"
+  wait_for "the registry on $REGISTRY" 30 registry registry_ready
 }
 
 write_kubelet_config() {
@@ -146,7 +189,7 @@ clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 podLogsDir: $RUN/pod-logs
 # A disposable node on a shared disk: never evict for disk pressure, never
-# garbage-collect the imported images (they cannot be pulled back).
+# garbage-collect images (a test should not wait for a pull it already paid).
 imageGCHighThresholdPercent: 100
 evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
 maxPods: 110
