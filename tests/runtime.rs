@@ -11,7 +11,7 @@ use std::process::Output;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::{json, Value};
-use support::cluster::{self, NONROOT, SCANNER, STANDARD};
+use support::cluster::{self, debian_standard, nonroot, scanner, standard};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -25,7 +25,7 @@ fn scan(ns: &str, pod: &str, strategy: &str) -> (Output, Value) {
         .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
         .env("KSCAN_LOG", "kscan=debug")
         .args(["scan", "-n", ns, "--pod", pod, "--container", "app", "--strategy", strategy])
-        .args(["--scanner-image", SCANNER, "--out-dir"])
+        .args(["--scanner-image", scanner(), "--out-dir"])
         .arg(out.path())
         .output()
         .expect("running kscan");
@@ -117,7 +117,7 @@ fn test_pods() -> Vec<TestPod> {
     vec![
         (
             "hardened",
-            container(NONROOT, hardened),
+            container(nonroot(), hardened),
             json!({"automountServiceAccountToken": false}),
             &[
                 ("kscan-seccomp-applied", "passed"),
@@ -132,7 +132,7 @@ fn test_pods() -> Vec<TestPod> {
         ),
         (
             "loose",
-            container(STANDARD, json!({})),
+            container(standard(), json!({})),
             json!({"automountServiceAccountToken": true}),
             &[
                 ("kscan-seccomp-applied", "failed"),
@@ -149,7 +149,7 @@ fn test_pods() -> Vec<TestPod> {
             // interfaces writable.
             "privileged",
             container(
-                STANDARD,
+                standard(),
                 json!({"privileged": true, "readOnlyRootFilesystem": true,
                        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}),
             ),
@@ -163,7 +163,7 @@ fn test_pods() -> Vec<TestPod> {
         ),
         (
             "host",
-            container(STANDARD, json!({})),
+            container(standard(), json!({})),
             json!({"hostNetwork": true, "hostPID": true, "hostIPC": true}),
             &[("kscan-no-host-namespaces", "failed")],
         ),
@@ -236,15 +236,17 @@ async fn asked_but_not_applied_is_a_failure_naming_the_spec_and_the_kernel() {
 async fn a_setuid_root_process_in_a_non_root_container_fails_no_root_processes_under_exec() {
     cluster::in_namespace("runtime-suid", |client, ns| async move {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        // An init container (root) leaves a setuid-root copy of the static
-        // kscan-agent in a shared volume; the non-root container starts it,
-        // so it runs with effective UID 0 beside the UID 65532 main process.
-        let init = json!([{"name": "setuid", "image": SCANNER, "imagePullPolicy": "Never",
-            "command": ["/bin/sh", "-c", "cp /usr/local/bin/kscan-agent /shared/helper && chmod 4755 /shared/helper"],
+        // An init container (root) leaves a setuid-root copy of GNU sleep
+        // (which keeps the privilege it was given) in a shared volume; the
+        // container, UID 65532, starts it, so it runs with effective UID 0
+        // beside the non-root main process.
+        let init = json!([{"name": "setuid", "image": debian_standard(),
+            "command": ["/bin/sh", "-c", "cp /bin/sleep /shared/helper && chmod 4755 /shared/helper"],
             "securityContext": {"runAsUser": 0}, "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}]);
-        let app = json!([{"name": "app", "image": NONROOT,
+        let app = json!([{"name": "app", "image": debian_standard(),
             "command": ["/bin/sh", "-c",
-                "/shared/helper hold --seconds 3600 & trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
+                "/shared/helper 3600 & trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
+            "securityContext": {"runAsUser": 65532, "runAsGroup": 65532},
             "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}]);
         let extra = json!({"initContainers": init, "volumes": [{"name": "shared", "emptyDir": {}}]});
         cluster::create_pod_with(&pods, "suid", app, extra).await;
