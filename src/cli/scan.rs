@@ -234,7 +234,7 @@ async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Opti
     }
     scan::check_out_dir(&args.out_dir)?;
     let probe = LocalProbe::directory(root)?;
-    let execution = builtin::run(&probe, serde_json::Map::new()).await?;
+    let execution = builtin::run(&probe, serde_json::Map::new(), None).await?;
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| Error::input(format!("cannot create --out-dir {}", args.out_dir.display())).with_source(e))?;
     let file = args.out_dir.join("root.hdf.json");

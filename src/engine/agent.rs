@@ -3,6 +3,7 @@
 //! exec and reads back the HDF the agent prints.
 
 use kscan_agent::protocol::{Command, ScanRequest};
+use kscan_agent::spec::PodSpecFacts;
 
 use crate::cluster::exec::Exec;
 use crate::error::{Error, Result};
@@ -21,13 +22,15 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Run the built-in checks in the scanner container; returns exec JSON.
-    pub async fn scan(&self) -> Result<Vec<u8>> {
+    /// Run the built-in checks in the scanner container, comparing the
+    /// runtime with `spec` when given; returns exec JSON.
+    pub async fn scan(&self, spec: Option<PodSpecFacts>) -> Result<Vec<u8>> {
         let command = Command::Scan(ScanRequest {
             container_id: self.container_id.clone(),
             strategy: self.strategy.clone(),
             target_id: self.target_id.clone(),
             proc_dir: "/proc".into(),
+            spec: spec.map(Box::new),
         });
         let out = self.exec.run(&command.argv()).await?;
         if out.code != 0 {

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod cinc;
 pub mod probe;
+pub mod spec;
 
 pub use kscan_agent::builtin;
 
@@ -18,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result, ResultExt};
 use kscan_agent::protocol::platform;
+use kscan_agent::spec::PodSpecFacts;
 
 /// The engine chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +55,9 @@ pub struct Reach {
     pub train_target: Option<String>,
     /// Facts about how the scan ran, merged into the HDF `platform`.
     pub platform: Map<String, Value>,
+    /// What the target's pod spec asks of the kernel, for the runtime
+    /// controls to compare with what it applied.
+    pub spec: Option<PodSpecFacts>,
 }
 
 impl Reach {
@@ -64,7 +69,7 @@ impl Reach {
         if let Some(reason) = reason {
             facts.insert(platform::STRATEGY_REASON.into(), json!(reason));
         }
-        Reach { via, train_target, platform: facts }
+        Reach { via, train_target, platform: facts, spec: None }
     }
 
     /// The strategy that was used.
@@ -80,11 +85,11 @@ impl Engine {
         let strategy = reach.strategy().to_owned();
         match (self, reach.via) {
             (Engine::Builtin, Via::Probe(probe)) => {
-                let execution = builtin::run(probe.as_ref(), reach.platform).await?;
+                let execution = builtin::run(probe.as_ref(), reach.platform, reach.spec).await?;
                 serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())
             }
             (Engine::Builtin, Via::Agent(agent)) => {
-                let json = agent.scan().await?;
+                let json = agent.scan(reach.spec).await?;
                 with_platform(&json, reach.platform)
             }
             (Engine::Cinc(cinc), _) => match &reach.train_target {

@@ -18,7 +18,7 @@ use crate::target::ContainerRef;
 
 /// The tools the exec probe uses, checked with the shell's `command -v`.
 const CHECK_TOOLS: &str =
-    r#"for t in head stat find cat; do command -v "$t" >/dev/null || { echo "$t"; exit 3; }; done"#;
+    r#"for t in head stat find cat tr; do command -v "$t" >/dev/null || { echo "$t"; exit 3; }; done"#;
 
 /// Choose and put in place.
 pub async fn reach(
@@ -31,7 +31,7 @@ pub async fn reach(
     let probe = Exec::new(access.connection.client.clone(), target.clone(), timeout.min(Duration::from_secs(30)));
     let reason = match probe.run(&["sh", "-c", CHECK_TOOLS]).await {
         Ok(out) if out.code == 0 => {
-            let reason = "auto: the container has sh, head, stat, find and cat".to_owned();
+            let reason = "auto: the container has sh, head, stat, find, cat and tr".to_owned();
             tracing::info!("{target}: strategy exec ({reason})");
             return Ok(exec::reach(access, target, timeout, Some(reason)));
         }

@@ -46,7 +46,7 @@ pub enum Strategy {
     /// exec when the container has a usable shell, else debug.
     Auto,
     /// Run commands in the target container through the Kubernetes exec API
-    /// (WebSocket). Needs `sh`, `head`, `stat`, `find` and `cat` in the image.
+    /// (WebSocket). Needs `sh`, `head`, `stat`, `find`, `cat` and `tr` in the image.
     Exec,
     /// Add an ephemeral scanner container to the target pod (distroless images).
     Debug,
@@ -136,13 +136,27 @@ impl StrategyConfig {
         timeout: Duration,
         teardown: &Teardown,
     ) -> Result<Reach> {
-        match self.kind {
-            Strategy::Exec => Ok(exec::reach(access, target, timeout, None)),
-            Strategy::Debug => debug::reach(self, access, target, timeout, teardown, None).await,
-            Strategy::Sidecar => sidecar::reach(self, access, target, index, timeout, teardown).await,
-            Strategy::Auto => auto::reach(self, access, target, timeout, teardown).await,
-        }
+        let mut reach = match self.kind {
+            Strategy::Exec => exec::reach(access, target, timeout, None),
+            Strategy::Debug => debug::reach(self, access, target, timeout, teardown, None).await?,
+            Strategy::Sidecar => sidecar::reach(self, access, target, index, timeout, teardown).await?,
+            Strategy::Auto => auto::reach(self, access, target, timeout, teardown).await?,
+        };
+        reach.spec = Some(target_spec(access, target).await?);
+        Ok(reach)
     }
+}
+
+/// What the target's pod spec asks of the kernel, read with the scoped
+/// identity (every strategy's Role may `get` the target pod).
+async fn target_spec(access: &ScopedAccess, target: &ContainerRef) -> Result<kscan_agent::spec::PodSpecFacts> {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(access.connection.client.clone(), target.namespace.as_str());
+    let pod = pods
+        .get(target.pod.as_str())
+        .await
+        .map_err(|e| crate::cluster::api_error(e, &format!("reading pod {}/{}", target.namespace, target.pod)))?;
+    Ok(crate::engine::spec::spec_facts(&pod, target.container.as_str()))
 }
 
 impl std::fmt::Display for Strategy {

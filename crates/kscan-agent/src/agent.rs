@@ -41,7 +41,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
 
 /// Run the built-in checks on the target of `request`; returns exec JSON.
 pub fn scan(request: &ScanRequest) -> Result<String> {
-    let ScanRequest { container_id: id, strategy, target_id, proc_dir } = request;
+    let ScanRequest { container_id: id, strategy, target_id, proc_dir, spec } = request;
     let processes = Processes::ContainerId { proc_dir: proc_dir.clone(), id: id.clone() };
     let probe = match LocalProbe::container(processes.clone(), target_id.clone()) {
         Ok(probe) => probe,
@@ -57,7 +57,7 @@ pub fn scan(request: &ScanRequest) -> Result<String> {
     };
     let mut extra = Map::new();
     extra.insert(platform::STRATEGY.into(), json!(strategy));
-    let execution = crate::block_on(builtin::run(&probe, extra))?;
+    let execution = crate::block_on(builtin::run(&probe, extra, spec.as_deref().cloned()))?;
     serde_json::to_string(&execution).scan_err(|| "cannot encode the results".into())
 }
 

@@ -13,6 +13,7 @@
 //!   gates and reports;
 //! - [`protocol`]: the argument vectors `kscan` sends and the agent parses,
 //!   and the keys both write into the HDF `platform`;
+//! - [`spec`]: what the pod spec asks of the kernel, for the runtime controls;
 //! - [`agent`]: what the agent does for each command;
 //! - [`error`]: errors and the exit codes every kscan program uses.
 //!
@@ -24,6 +25,7 @@ pub mod error;
 pub mod hdf;
 pub mod probe;
 pub mod protocol;
+pub mod spec;
 
 pub use error::{Error, Outcome, Result};
 

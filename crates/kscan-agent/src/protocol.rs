@@ -9,11 +9,12 @@
 //! |---|---|
 //! | `hold --seconds N` | the scanner container's main process: wait for SIGTERM, at most N seconds |
 //! | `stop` | SIGTERM the `hold` processes of its own container (teardown) |
-//! | `scan --container-id ID --strategy S --target-id T` | find the target's processes, run the built-in checks on its root filesystem, write HDF to standard output |
+//! | `scan --container-id ID --strategy S --target-id T [--pod-spec JSON]` | find the target's processes, run the built-in checks on its root filesystem (comparing the runtime with what the pod spec asks, when given), write HDF to standard output |
 
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::spec::PodSpecFacts;
 
 /// Where the scanner image keeps the agent.
 pub const AGENT_PATH: &str = "/usr/local/bin/kscan-agent";
@@ -62,6 +63,9 @@ pub struct ScanRequest {
     pub target_id: String,
     /// The proc filesystem to read (`/proc`; another path only in tests).
     pub proc_dir: PathBuf,
+    /// What the target's pod spec asks for (`--pod-spec`, JSON), when kscan
+    /// read the pod.
+    pub spec: Option<Box<PodSpecFacts>>,
 }
 
 /// The agent's usage text.
@@ -73,9 +77,10 @@ the Kubernetes exec API; it is not meant to be run by hand.
 usage:
   kscan-agent hold [--seconds N]      keep running until SIGTERM, at most N seconds (default 3600)
   kscan-agent stop                    SIGTERM the hold processes of this container
-  kscan-agent scan --container-id ID --strategy NAME --target-id URI
+  kscan-agent scan --container-id ID --strategy NAME --target-id URI [--pod-spec JSON]
                                       run the built-in checks on the container with runtime
-                                      id ID (shared PID namespace) and print HDF
+                                      id ID (shared PID namespace) and print HDF; JSON is what
+                                      its pod spec asks for, compared with what the kernel applied
   kscan-agent --version | --help
 
 exit codes: 0 done, 2 usage error, 3 the scan could not run";
@@ -97,6 +102,9 @@ impl Command {
                 argv.extend(["--strategy".into(), r.strategy.clone(), "--target-id".into(), r.target_id.clone()]);
                 if r.proc_dir != std::path::Path::new("/proc") {
                     argv.extend(["--proc-dir".into(), r.proc_dir.display().to_string()]);
+                }
+                if let Some(spec) = &r.spec {
+                    argv.extend(["--pod-spec".into(), spec.to_json()]);
                 }
             }
         }
@@ -129,6 +137,13 @@ impl Command {
                     strategy: options.require("--strategy")?,
                     target_id: options.require("--target-id")?,
                     proc_dir: options.take("--proc-dir").map_or_else(|| PathBuf::from("/proc"), PathBuf::from),
+                    spec: match options.take("--pod-spec") {
+                        None => None,
+                        Some(json) => Some(Box::new(
+                            PodSpecFacts::from_json(&json)
+                                .map_err(|e| usage(&format!("--pod-spec is not the pod spec's JSON: {e}")))?,
+                        )),
+                    },
                 })
             }
             other => return Err(usage(&format!("unknown command {other:?}"))),
@@ -194,6 +209,7 @@ mod tests {
             strategy: "debug".into(),
             target_id: "k8s-container://ns/pod/app".into(),
             proc_dir: "/proc".into(),
+            spec: None,
         });
         let in_test = Command::Scan(ScanRequest {
             proc_dir: "/tmp/proc".into(),
@@ -202,7 +218,19 @@ mod tests {
                 _ => unreachable!(),
             }
         });
-        for command in [Command::Hold { seconds: 42 }, Command::Stop, scan, in_test] {
+        let with_spec = Command::Scan(ScanRequest {
+            spec: Some(Box::new(PodSpecFacts {
+                pod: "ns/pod".into(),
+                read_only_root_filesystem: Some(true),
+                capabilities_drop: vec!["ALL".into()],
+                ..Default::default()
+            })),
+            ..match &scan {
+                Command::Scan(r) => r.clone(),
+                _ => unreachable!(),
+            }
+        });
+        for command in [Command::Hold { seconds: 42 }, Command::Stop, scan, in_test, with_spec] {
             assert_eq!(parse(&command.argv()).unwrap(), command);
         }
         assert_eq!(Command::hold_for(900), Command::Hold { seconds: 900 + HOLD_MARGIN_SECONDS });
@@ -234,5 +262,7 @@ mod tests {
         assert!(err(&["scan", "--strategy", "debug"]).contains("--container-id is required"));
         assert!(err(&["hold", "--seconds", "1", "--seconds", "2"]).contains("given twice"));
         assert!(err(&["hold", "now"]).contains("unexpected argument"));
+        let bad_spec = ["scan", "--container-id", "ab", "--strategy", "d", "--target-id", "t", "--pod-spec", "{"];
+        assert!(err(&bad_spec).contains("--pod-spec is not"));
     }
 }

@@ -15,8 +15,9 @@
 //! pod specs and logs).
 
 use super::facts::{os_release_fields, Fact, Facts};
-use crate::hdf::{ResultStatus, TestResult};
-use crate::probe::proc::Capability;
+use super::outcome::{error, fail, pass, skip, NO_PROCESSES};
+use crate::hdf::TestResult;
+use crate::probe::proc::{Capability, ProcessView};
 use crate::probe::FileKind;
 
 /// One control of the baseline.
@@ -38,6 +39,10 @@ pub struct Check {
     pub fix: &'static str,
     /// The InSpec file with the same control, under `profiles/container-baseline/controls/`.
     pub file: &'static str,
+    /// Where the control comes from, as HDF tags: `(tag, reference)` pairs
+    /// such as `("cis_docker", "5.21")`; several of one tag are listed
+    /// together.
+    pub sources: &'static [(&'static str, &'static str)],
     /// The test.
     pub run: fn(&Facts) -> Vec<TestResult>,
 }
@@ -53,6 +58,7 @@ pub const CHECKS: &[Check] = &[
         check: "/etc/os-release exists and has an ID field.",
         fix: "Base the image on a distribution that ships /etc/os-release, or add one naming the image's base.",
         file: "image.rb",
+        sources: &[],
         run: os_release,
     },
     Check {
@@ -64,6 +70,7 @@ pub const CHECKS: &[Check] = &[
         check: "/etc/passwd is owned by UID 0 and GID 0 with mode 0644 or stricter.",
         fix: "chown root:root /etc/passwd && chmod 0644 /etc/passwd in the image build.",
         file: "accounts.rb",
+        sources: &[],
         run: passwd_owner_mode,
     },
     Check {
@@ -75,6 +82,7 @@ pub const CHECKS: &[Check] = &[
         check: "If /etc/shadow exists, it is owned by UID 0 with mode 0640 or stricter.",
         fix: "chown root /etc/shadow && chmod 0640 /etc/shadow (or remove it if the image needs no local accounts).",
         file: "accounts.rb",
+        sources: &[],
         run: shadow_owner_mode,
     },
     Check {
@@ -86,6 +94,7 @@ pub const CHECKS: &[Check] = &[
         check: "No /etc/shadow entry has an empty second field.",
         fix: "Lock the account (passwd -l NAME) or set a password hash in the image build.",
         file: "accounts.rb",
+        sources: &[],
         run: shadow_no_empty_passwords,
     },
     Check {
@@ -97,6 +106,7 @@ pub const CHECKS: &[Check] = &[
         check: "The only /etc/passwd entry with UID 0 is named root.",
         fix: "Remove the extra UID 0 accounts from /etc/passwd or give them their own UIDs.",
         file: "accounts.rb",
+        sources: &[],
         run: passwd_single_uid0,
     },
     Check {
@@ -108,6 +118,7 @@ pub const CHECKS: &[Check] = &[
         check: "The real UID of the container's main process (its entrypoint) is not 0.",
         fix: "Set USER in the image and runAsNonRoot: true with a runAsUser in the pod's securityContext.",
         file: "processes.rb",
+        sources: &[],
         run: main_process_not_root,
     },
     Check {
@@ -119,6 +130,7 @@ pub const CHECKS: &[Check] = &[
         check: "Every process of the container has a non-zero effective UID.",
         fix: "Run as a non-root user and set allowPrivilegeEscalation: false so no process can regain root.",
         file: "processes.rb",
+        sources: &[],
         run: no_root_processes,
     },
     Check {
@@ -130,6 +142,7 @@ pub const CHECKS: &[Check] = &[
         check: "No process of the container is named sshd, httpd, nginx, apache2, telnetd, vsftpd or dropbear.",
         fix: "Remove the daemon from the image; use kubectl exec for access and a dedicated ingress for HTTP.",
         file: "processes.rb",
+        sources: &[],
         run: no_remote_access_daemons,
     },
     Check {
@@ -141,6 +154,7 @@ pub const CHECKS: &[Check] = &[
         check: "None of these bits is set in the main process's effective capability set (CapEff).",
         fix: "Drop ALL capabilities in the container's securityContext and add back only what the workload needs.",
         file: "processes.rb",
+        sources: &[],
         run: no_dangerous_capabilities,
     },
     Check {
@@ -152,6 +166,7 @@ pub const CHECKS: &[Check] = &[
         check: "No regular file under /bin, /sbin, /usr, /lib, /lib64, /etc, /opt, /boot is writable by others, and no directory there is writable by others without the sticky bit.",
         fix: "chmod o-w the listed paths in the image build.",
         file: "filesystem.rb",
+        sources: &[],
         run: no_world_writable,
     },
     Check {
@@ -163,6 +178,7 @@ pub const CHECKS: &[Check] = &[
         check: "No regular file under the system paths has the setuid or setgid bit.",
         fix: "Remove the binaries or their setuid/setgid bits (chmod ug-s) in the image build, and set allowPrivilegeEscalation: false.",
         file: "filesystem.rb",
+        sources: &[],
         run: no_setid_binaries,
     },
     Check {
@@ -174,6 +190,7 @@ pub const CHECKS: &[Check] = &[
         check: "None of apt, apt-get, dpkg, apk, yum, dnf, microdnf, rpm, zypper, pip, pip3 exists at its usual path.",
         fix: "Use a multi-stage build and copy only the application into a minimal or distroless base.",
         file: "image.rb",
+        sources: &[],
         run: no_package_manager,
     },
     Check {
@@ -185,6 +202,7 @@ pub const CHECKS: &[Check] = &[
         check: "None of sh, bash, ash, dash, zsh exists in /bin or /usr/bin.",
         fix: "Use a distroless base; scan it with --strategy debug or sidecar.",
         file: "image.rb",
+        sources: &[],
         run: no_shell,
     },
     Check {
@@ -196,57 +214,10 @@ pub const CHECKS: &[Check] = &[
         check: "No non-empty variable of the main process has a name containing PASSWORD, PASSWD, SECRET, TOKEN, API_KEY, APIKEY, PRIVATE_KEY, ACCESS_KEY or CREDENTIAL (names ending in _FILE or _PATH, which point at files, are allowed). Only names are read into the report, never values.",
         fix: "Mount secrets as files (a Secret volume) and pass the path instead.",
         file: "processes.rb",
+        sources: &[],
         run: no_secrets_in_environment,
     },
 ];
-
-fn result<T>(fact: &Fact<T>, status: ResultStatus, code_desc: String, message: Option<String>) -> TestResult {
-    let skip_message = if status == ResultStatus::Skipped { message.clone() } else { None };
-    TestResult {
-        message: if status == ResultStatus::Skipped { None } else { message },
-        skip_message,
-        status: Some(status),
-        code_desc,
-        run_time: Some(fact.took.as_secs_f64()),
-        start_time: fact.start_time(),
-        exception: None,
-        backtrace: None,
-        resource: None,
-        resource_id: None,
-    }
-}
-
-fn pass<T>(fact: &Fact<T>, code_desc: impl Into<String>) -> TestResult {
-    result(fact, ResultStatus::Passed, code_desc.into(), None)
-}
-
-fn fail<T>(fact: &Fact<T>, code_desc: impl Into<String>, message: impl Into<String>) -> TestResult {
-    result(fact, ResultStatus::Failed, code_desc.into(), Some(message.into()))
-}
-
-fn skip<T>(fact: &Fact<T>, code_desc: impl Into<String>, why: impl Into<String>) -> TestResult {
-    result(fact, ResultStatus::Skipped, code_desc.into(), Some(why.into()))
-}
-
-fn error<T>(fact: &Fact<T>, code_desc: impl Into<String>, message: impl Into<String>) -> TestResult {
-    let mut r = result(fact, ResultStatus::Error, code_desc.into(), Some(message.into()));
-    r.exception = Some("ProbeRefused".into());
-    r
-}
-
-/// The fact's value, or an error result saying why it is missing.
-fn known<'a, T>(fact: &'a Fact<T>, code_desc: &str) -> Result<&'a T, Vec<TestResult>> {
-    fact.value.as_ref().map_err(|why| vec![error(fact, code_desc, format!("could not read the target: {why}"))])
-}
-
-macro_rules! known_or_return {
-    ($fact:expr, $desc:expr) => {
-        match known($fact, $desc) {
-            Ok(v) => v,
-            Err(results) => return results,
-        }
-    };
-}
 
 fn os_release(f: &Facts) -> Vec<TestResult> {
     let desc = "File /etc/os-release names the distribution";
@@ -356,8 +327,6 @@ fn passwd_single_uid0(f: &Facts) -> Vec<TestResult> {
     }
 }
 
-const NO_PROCESSES: &str = "a directory scan has no processes; scan the running container to check this";
-
 fn main_process_not_root(f: &Facts) -> Vec<TestResult> {
     let desc = "Main process runs as a non-root user";
     let Some(view) = known_or_return!(&f.processes, desc) else {
@@ -379,11 +348,27 @@ fn no_root_processes(f: &Facts) -> Vec<TestResult> {
     };
     let root: Vec<String> =
         view.all.iter().filter(|p| p.euid() == 0).map(|p| format!("{} (pid {})", p.name, p.pid)).collect();
-    if root.is_empty() {
-        vec![pass(&f.processes, format!("{desc} ({} processes)", view.all.len()))]
+    let mut results = vec![if root.is_empty() {
+        pass(&f.processes, format!("{desc} ({} processes)", view.all.len()))
     } else {
-        vec![fail(&f.processes, desc, format!("effective uid 0: {}", root.join(", ")))]
-    }
+        fail(&f.processes, desc, format!("effective uid 0: {}", root.join(", ")))
+    }];
+    results.extend(unreadable_processes(&f.processes, view, desc));
+    results
+}
+
+/// An error result naming the processes of the container whose status or
+/// membership could not be read: a check over every process cannot pass
+/// for them.
+pub(super) fn unreadable_processes(
+    fact: &Fact<Option<ProcessView>>,
+    view: &ProcessView,
+    desc: &str,
+) -> Option<TestResult> {
+    (!view.unreadable.is_empty()).then(|| {
+        let list: Vec<String> = view.unreadable.iter().map(|u| format!("pid {} ({})", u.pid, u.why)).collect();
+        error(fact, format!("{desc} (every process read)"), format!("could not read process {}", list.join(", ")))
+    })
 }
 
 const REMOTE_DAEMONS: &[&str] = &["sshd", "httpd", "nginx", "apache2", "telnetd", "vsftpd", "dropbear"];
@@ -392,7 +377,7 @@ fn no_remote_access_daemons(f: &Facts) -> Vec<TestResult> {
     let Some(view) = known_or_return!(&f.processes, "No remote-access daemon runs") else {
         return vec![skip(&f.processes, "No remote-access daemon runs", NO_PROCESSES)];
     };
-    REMOTE_DAEMONS
+    let mut results: Vec<TestResult> = REMOTE_DAEMONS
         .iter()
         .map(|daemon| {
             let desc = format!("No {daemon} process runs");
@@ -404,7 +389,9 @@ fn no_remote_access_daemons(f: &Facts) -> Vec<TestResult> {
                 fail(&f.processes, desc, format!("{daemon} runs as pid {}", running.join(", ")))
             }
         })
-        .collect()
+        .collect();
+    results.extend(unreadable_processes(&f.processes, view, "No remote-access daemon runs"));
+    results
 }
 
 fn no_dangerous_capabilities(f: &Facts) -> Vec<TestResult> {
@@ -499,36 +486,10 @@ fn no_secrets_in_environment(f: &Facts) -> Vec<TestResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin::facts::FileFact;
-    use crate::probe::proc::{Process, ProcessView};
-    use crate::probe::{FileStat, Found};
-
-    fn stat(mode: u32, uid: u32, gid: u32) -> FileStat {
-        FileStat::from_raw(0o100000 | mode, uid, gid, 10)
-    }
-
-    fn process(pid: u32, name: &str, uid: u32, cap: u64) -> Process {
-        Process { pid, ppid: 0, name: name.into(), uids: [uid; 4], cap_eff: cap }
-    }
-
-    fn facts() -> Facts {
-        let main = process(1, "app", 1000, 0);
-        Facts {
-            os_release: Fact::known(FileFact { stat: Some(stat(0o644, 0, 0)), contents: Some(b"ID=kscan\n".to_vec()) }),
-            passwd: Fact::known(FileFact {
-                stat: Some(stat(0o644, 0, 0)),
-                contents: Some(b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/false\n".to_vec()),
-            }),
-            shadow_stat: Fact::known(None),
-            shadow: Fact::known(None),
-            processes: Fact::known(Some(ProcessView { main: main.clone(), all: vec![main] })),
-            main_environment: Fact::known(Some(vec!["PATH".into()])),
-            setid_files: Fact::known(Found::default()),
-            world_writable: Fact::known(Found::default()),
-            package_managers: Fact::known(vec![]),
-            shells: Fact::known(vec![]),
-        }
-    }
+    use crate::builtin::facts::testing::{facts, process, stat};
+    use crate::hdf::ResultStatus;
+    use crate::probe::proc::{ProcessView, Unreadable};
+    use crate::probe::Found;
 
     fn statuses(check_id: &str, f: &Facts) -> Vec<ResultStatus> {
         let check = CHECKS.iter().find(|c| c.id == check_id).unwrap();
@@ -560,7 +521,7 @@ mod tests {
         f.passwd.value.as_mut().unwrap().contents = Some(b"root:x:0:0::/:/bin/sh\ntoor:x:0:0::/:/bin/sh\n".to_vec());
         assert_eq!(statuses("kscan-passwd-single-uid0", &f), [Failed]);
         let root = process(1, "nginx", 0, 1 << 21);
-        f.processes = Fact::known(Some(ProcessView { main: root.clone(), all: vec![root] }));
+        f.processes = Fact::known(Some(ProcessView { main: root.clone(), all: vec![root], unreadable: vec![] }));
         assert_eq!(statuses("kscan-main-process-not-root", &f), [Failed]);
         assert_eq!(statuses("kscan-no-root-processes", &f), [Failed]);
         assert!(statuses("kscan-no-remote-access-daemons", &f).contains(&Failed));
@@ -584,6 +545,19 @@ mod tests {
         }
         f.setid_files = Fact::known(Found { matches: vec![], unreadable: vec!["/usr/secret".into()] });
         assert_eq!(statuses("kscan-no-setid-binaries", &f), [Passed, Error]);
+    }
+
+    #[test]
+    fn a_process_that_cannot_be_read_is_an_error_never_a_pass() {
+        use ResultStatus::*;
+        let mut f = facts();
+        let main = process(1, "app", 1000, 0);
+        let unreadable = vec![Unreadable { pid: 9, why: "status: Permission denied".into() }];
+        f.processes = Fact::known(Some(ProcessView { main: main.clone(), all: vec![main], unreadable }));
+        assert_eq!(statuses("kscan-no-root-processes", &f), [Passed, Error]);
+        let results = (CHECKS.iter().find(|c| c.id == "kscan-no-root-processes").unwrap().run)(&f);
+        assert!(results[1].message.as_deref().unwrap().contains("pid 9"), "{results:?}");
+        assert!(statuses("kscan-no-remote-access-daemons", &f).ends_with(&[Error]));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::error::Result;
-use crate::probe::{FileStat, FindFilter, Found, Probe, ProbeError, ProcessView};
+use crate::probe::{FileStat, FindFilter, Found, Op, Probe, ProbeError, ProcessView, RuntimeView, SensitiveFiles};
+use crate::spec::PodSpecFacts;
 
 /// Files larger than this are read only up to it.
 const READ_LIMIT: usize = 1 << 20;
@@ -33,6 +34,39 @@ pub const PACKAGE_MANAGERS: &[&str] = &[
 /// Shells looked for by path.
 pub const SHELLS: &[&str] =
     &["/bin/sh", "/bin/bash", "/bin/ash", "/bin/dash", "/bin/zsh", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/zsh"];
+
+/// Where Kubernetes mounts a pod's service account token.
+pub const SERVICE_ACCOUNT_TOKENS: &[&str] =
+    &["/var/run/secrets/kubernetes.io/serviceaccount/token", "/run/secrets/kubernetes.io/serviceaccount/token"];
+
+/// Says `Y` when the node's kernel runs AppArmor (sysfs, readable in a container).
+pub const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
+
+/// Exists when the node runs SELinux and the runtime mounted selinuxfs.
+pub const SELINUX_ENFORCE: &str = "/sys/fs/selinux/enforce";
+
+/// Every question [`Facts::gather`] asks, in its order: what a probe
+/// fetches at once when each question would cost a round trip.
+pub fn plan() -> Vec<Op> {
+    let mut ops = vec![Op::Processes, Op::MainEnvironment, Op::MainRuntime];
+    ops.extend([
+        Op::Stat { path: "/etc/os-release" },
+        Op::Read { path: "/etc/os-release", limit: READ_LIMIT },
+        Op::Stat { path: "/etc/passwd" },
+        Op::Read { path: "/etc/passwd", limit: READ_LIMIT },
+        Op::Stat { path: "/etc/shadow" },
+        Op::Read { path: "/etc/shadow", limit: READ_LIMIT },
+        Op::Find { dirs: SYSTEM_DIRS, filter: FindFilter::SetIdFiles },
+        Op::Find { dirs: SYSTEM_DIRS, filter: FindFilter::WorldWritable },
+    ]);
+    ops.extend(PACKAGE_MANAGERS.iter().chain(SHELLS).chain(SERVICE_ACCOUNT_TOKENS).map(|path| Op::Stat { path }));
+    ops.extend([
+        Op::Read { path: APPARMOR_ENABLED, limit: 16 },
+        Op::Stat { path: SELINUX_ENFORCE },
+        Op::SensitiveFiles,
+    ]);
+    ops
+}
 
 /// One fact: its value, or why the target would not give it.
 #[derive(Debug, Clone)]
@@ -96,6 +130,18 @@ pub struct Facts {
     pub package_managers: Fact<Vec<String>>,
     /// Which of [`SHELLS`] exist.
     pub shells: Fact<Vec<String>>,
+    /// What the kernel applied to the main process; `None` for a directory scan.
+    pub main_runtime: Fact<Option<RuntimeView>>,
+    /// Which of [`SERVICE_ACCOUNT_TOKENS`] exist.
+    pub service_account_tokens: Fact<Vec<String>>,
+    /// [`APPARMOR_ENABLED`] (contents), `None` when absent.
+    pub apparmor_enabled: Fact<Option<Vec<u8>>>,
+    /// [`SELINUX_ENFORCE`] (status), `None` when absent.
+    pub selinux_enforce: Fact<Option<FileStat>>,
+    /// Private keys and credentials on the root filesystem.
+    pub sensitive_files: Fact<SensitiveFiles>,
+    /// What the pod spec asks for, when the engine knows the pod.
+    pub spec: Option<PodSpecFacts>,
 }
 
 /// Time one probe call; a broken probe stops the scan, a refusal becomes
@@ -128,9 +174,15 @@ async fn existing(probe: &dyn Probe, paths: &[&str]) -> std::result::Result<Vec<
 }
 
 impl Facts {
-    /// Read every fact from `probe`, one call at a time (exec round trips
-    /// share one connection budget; the target is not hammered).
-    pub async fn gather(probe: &dyn Probe) -> Result<Self> {
+    /// Read every fact from `probe`: the [`plan`] first (a probe over exec
+    /// answers it in one round trip), then each question in turn. `spec` is
+    /// what the pod spec asks for, when known.
+    pub async fn gather(probe: &dyn Probe, spec: Option<PodSpecFacts>) -> Result<Self> {
+        // A refused prefetch only costs round trips: each question then
+        // asks for itself and carries its own refusal.
+        if let Err(ProbeError::Broken(err)) = probe.prefetch(&plan()).await {
+            return Err(err);
+        }
         let processes = fact(probe.processes()).await?;
         let main_pid = processes.value.as_ref().ok().and_then(|v| v.as_ref()).map(|v| v.main.pid);
         let main_environment = fact(async {
@@ -140,7 +192,20 @@ impl Facts {
             }
         })
         .await?;
+        let main_runtime = fact(async {
+            match main_pid {
+                Some(pid) => probe.runtime(pid).await.map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?;
         Ok(Facts {
+            main_runtime,
+            service_account_tokens: fact(existing(probe, SERVICE_ACCOUNT_TOKENS)).await?,
+            apparmor_enabled: fact(probe.read(APPARMOR_ENABLED, 16)).await?,
+            selinux_enforce: fact(probe.stat(SELINUX_ENFORCE)).await?,
+            sensitive_files: fact(probe.sensitive_files()).await?,
+            spec,
             os_release: fact(file(probe, "/etc/os-release", true)).await?,
             passwd: fact(file(probe, "/etc/passwd", true)).await?,
             shadow_stat: fact(probe.stat("/etc/shadow")).await?,
@@ -168,6 +233,82 @@ pub fn os_release_fields(text: &str) -> Vec<(String, String)> {
             Some((k.trim().to_owned(), v.to_owned()))
         })
         .collect()
+}
+
+/// Facts of a clean, hardened target, for the checks' tests to spoil.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+    use crate::probe::proc::{Confinement, Process};
+    use crate::probe::runtime::{Namespace, NAMESPACES};
+
+    /// A regular file's status.
+    pub fn stat(mode: u32, uid: u32, gid: u32) -> FileStat {
+        FileStat::from_raw(0o100000 | mode, uid, gid, 10)
+    }
+
+    /// A confined process: seccomp filter, no_new_privs, no capabilities.
+    pub fn process(pid: u32, name: &str, uid: u32, cap: u64) -> Process {
+        let confinement = Confinement {
+            seccomp: Some(2),
+            no_new_privs: Some(true),
+            cap_prm: Some(0),
+            cap_bnd: Some(0),
+            cap_amb: Some(0),
+        };
+        Process { pid, ppid: 0, name: name.into(), uids: [uid; 4], cap_eff: cap, confinement }
+    }
+
+    /// Mounts of a container with a read-only root and kernel interfaces.
+    pub const MOUNTINFO: &str = "\
+1 0 0:1 / / ro,relatime - overlay overlay rw
+2 1 0:2 / /proc rw,nosuid - proc proc rw
+3 2 0:2 /sys /proc/sys ro,nosuid - proc proc rw
+4 2 0:2 /sysrq-trigger /proc/sysrq-trigger ro,nosuid - proc proc rw
+5 1 0:3 / /sys ro,nosuid - sysfs sysfs ro
+6 5 0:4 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
+";
+
+    /// What the kernel applied to a hardened main process.
+    pub fn runtime(pid: u32) -> RuntimeView {
+        RuntimeView {
+            pid,
+            mountinfo: Ok(MOUNTINFO.into()),
+            attr_current: Ok(Some("cri-containerd.apparmor.d (enforce)".into())),
+            attr_apparmor: Ok(Some("cri-containerd.apparmor.d (enforce)".into())),
+            namespaces: NAMESPACES
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Namespace { kind: (*k).into(), id: Ok(4026532200 + i as u64) })
+                .collect(),
+        }
+    }
+
+    /// Facts every check passes.
+    pub fn facts() -> Facts {
+        let main = process(1, "app", 1000, 0);
+        Facts {
+            os_release: Fact::known(FileFact { stat: Some(stat(0o644, 0, 0)), contents: Some(b"ID=kscan\n".to_vec()) }),
+            passwd: Fact::known(FileFact {
+                stat: Some(stat(0o644, 0, 0)),
+                contents: Some(b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/false\n".to_vec()),
+            }),
+            shadow_stat: Fact::known(None),
+            shadow: Fact::known(None),
+            processes: Fact::known(Some(ProcessView { main: main.clone(), all: vec![main], unreadable: vec![] })),
+            main_environment: Fact::known(Some(vec!["PATH".into()])),
+            setid_files: Fact::known(Found::default()),
+            world_writable: Fact::known(Found::default()),
+            package_managers: Fact::known(vec![]),
+            shells: Fact::known(vec![]),
+            main_runtime: Fact::known(Some(runtime(1))),
+            service_account_tokens: Fact::known(vec![]),
+            apparmor_enabled: Fact::known(Some(b"Y\n".to_vec())),
+            selinux_enforce: Fact::known(None),
+            sensitive_files: Fact::known(SensitiveFiles::default()),
+            spec: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 //! Ruby and no shell in the target when it runs on a root path, and writes
 //! the same HDF an InSpec run of `profiles/container-baseline` would.
 
+#[macro_use]
+mod outcome;
 pub mod checks;
 pub mod facts;
+pub mod runtime;
 
 use std::time::Instant;
 
@@ -13,7 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::error::Result;
 use crate::hdf::{Control, Description, Execution, Platform, Profile, SourceLocation, Statistics};
 use crate::probe::Probe;
-use checks::{Check, CHECKS};
+use crate::spec::PodSpecFacts;
+use checks::Check;
 use facts::{os_release_fields, Facts};
 
 /// Name of the profile the engine reports.
@@ -26,14 +30,26 @@ const PROFILE_FILES: &[(&str, &str)] = &[
     ("filesystem.rb", include_str!("../../../../profiles/container-baseline/controls/filesystem.rb")),
     ("image.rb", include_str!("../../../../profiles/container-baseline/controls/image.rb")),
     ("processes.rb", include_str!("../../../../profiles/container-baseline/controls/processes.rb")),
+    ("runtime.rb", include_str!("../../../../profiles/container-baseline/controls/runtime.rb")),
 ];
 
+/// Every control of the baseline, in report order: the image and process
+/// checks, then the runtime-observed ones.
+pub fn all_checks() -> impl Iterator<Item = &'static Check> {
+    checks::CHECKS.iter().chain(runtime::CHECKS)
+}
+
 /// Run every check against `probe`. `platform_extra` is merged into the HDF
-/// `platform` (the strategy records what ran and why there).
-pub async fn run(probe: &dyn Probe, platform_extra: Map<String, Value>) -> Result<Execution> {
+/// `platform` (the strategy records what ran and why there); `spec` is what
+/// the target's pod spec asks for, when the engine read it.
+pub async fn run(
+    probe: &dyn Probe,
+    platform_extra: Map<String, Value>,
+    spec: Option<PodSpecFacts>,
+) -> Result<Execution> {
     let clock = Instant::now();
-    let facts = Facts::gather(probe).await?;
-    let controls = CHECKS.iter().map(|check| control(check, &facts)).collect();
+    let facts = Facts::gather(probe, spec).await?;
+    let controls = all_checks().map(|check| control(check, &facts)).collect();
     let (name, release) = platform_name(&facts);
     let mut extra = platform_extra;
     extra.entry(crate::protocol::platform::ENGINE).or_insert_with(|| json!("builtin"));
@@ -73,7 +89,7 @@ fn profile(controls: Vec<Control>) -> Profile {
         groups: PROFILE_FILES
             .iter()
             .map(|(file, _)| {
-                let ids: Vec<&str> = CHECKS.iter().filter(|c| c.file == *file).map(|c| c.id).collect();
+                let ids: Vec<&str> = all_checks().filter(|c| c.file == *file).map(|c| c.id).collect();
                 json!({"id": format!("controls/{file}"), "controls": ids})
             })
             .collect(),
@@ -90,6 +106,12 @@ fn control(check: &Check, facts: &Facts) -> Control {
     let mut tags = Map::new();
     tags.insert("nist".into(), json!(check.nist));
     tags.insert("severity".into(), json!(crate::hdf::Severity::from_impact(check.impact).key()));
+    for (tag, reference) in check.sources {
+        let list = tags.entry(*tag).or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            list.push(json!(reference));
+        }
+    }
     Control {
         id: check.id.to_owned(),
         title: Some(check.title.to_owned()),
@@ -122,7 +144,7 @@ pub fn control_line(check: &Check) -> Option<u64> {
 
 fn checks_digest() -> String {
     let mut h = Sha256::new();
-    for c in CHECKS {
+    for c in all_checks() {
         h.update(c.id.as_bytes());
         h.update(c.impact.to_le_bytes());
         h.update(c.title.as_bytes());
@@ -136,7 +158,7 @@ mod tests {
 
     #[test]
     fn every_check_has_its_inspec_twin() {
-        for check in CHECKS {
+        for check in all_checks() {
             let line = control_line(check);
             assert!(line.is_some(), "{} is missing from profiles/container-baseline/controls/{}", check.id, check.file);
             let (_, text) = PROFILE_FILES.iter().find(|(f, _)| *f == check.file).unwrap();
@@ -153,6 +175,6 @@ mod tests {
             );
         }
         let ruby_ids: usize = PROFILE_FILES.iter().map(|(_, t)| t.matches("\ncontrol '").count()).sum();
-        assert_eq!(ruby_ids, CHECKS.len(), "the Ruby profile has controls the Rust engine lacks");
+        assert_eq!(ruby_ids, all_checks().count(), "the Ruby profile has controls the Rust engine lacks");
     }
 }

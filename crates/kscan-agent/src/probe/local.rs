@@ -15,7 +15,9 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::proc::{cgroup_mentions, environment_names, parse_status, Process, ProcessView};
+use super::proc::{cgroup_mentions, cgroup_within, environment_names, parse_status, Process, ProcessView, Unreadable};
+use super::runtime::{lsm_label, LsmLabel, Namespace, RuntimeView, NAMESPACES};
+use super::sensitive::{self, SensitiveFiles};
 use super::{FileStat, FindFilter, Found, Probe, ProbeError, ProbeResult};
 use crate::error::Error;
 
@@ -28,7 +30,7 @@ pub enum Processes {
     /// A plain directory: no processes to look at.
     None,
     /// The container whose main process is `pid`; its other processes are
-    /// those with the same root filesystem.
+    /// those in its cgroup (or below it).
     MainPid {
         /// The proc filesystem to read (normally `/proc`).
         proc_dir: PathBuf,
@@ -203,19 +205,22 @@ impl Probe for LocalProbe {
         match &self.processes {
             Processes::None => Ok(None),
             Processes::MainPid { proc_dir, pid } => {
-                let root_id =
-                    root_identity(proc_dir, *pid).map_err(|e| denied(&format!("root of process {pid}"), &e))?;
-                let all =
-                    read_processes(proc_dir, |p| root_identity(proc_dir, p).ok() == Some(root_id)).map_err(|e| {
-                        ProbeError::Broken(Error::scan(format!("cannot list {}", proc_dir.display())).with_source(e))
-                    })?;
-                view(all, Some(*pid))
-            }
-            Processes::ContainerId { proc_dir, id } => {
-                let all = read_processes(proc_dir, |p| in_container(proc_dir, p, id)).map_err(|e| {
+                let own = std::fs::read_to_string(proc_dir.join(pid.to_string()).join("cgroup"))
+                    .map_err(|e| denied(&format!("cgroup of process {pid}"), &e))?;
+                let listing = read_processes(proc_dir, |p| {
+                    let text = std::fs::read_to_string(proc_dir.join(p.to_string()).join("cgroup"))?;
+                    Ok(cgroup_within(&own, &text))
+                })
+                .map_err(|e| {
                     ProbeError::Broken(Error::scan(format!("cannot list {}", proc_dir.display())).with_source(e))
                 })?;
-                view(all, None)
+                view(listing, Some(*pid))
+            }
+            Processes::ContainerId { proc_dir, id } => {
+                let listing = read_processes(proc_dir, |p| in_container(proc_dir, p, id)).map_err(|e| {
+                    ProbeError::Broken(Error::scan(format!("cannot list {}", proc_dir.display())).with_source(e))
+                })?;
+                view(listing, None)
             }
         }
     }
@@ -229,6 +234,78 @@ impl Probe for LocalProbe {
         let bytes = std::fs::read(&path).map_err(|e| denied(&format!("environment of process {pid}"), &e))?;
         Ok(environment_names(&bytes))
     }
+
+    async fn runtime(&self, pid: u32) -> ProbeResult<RuntimeView> {
+        let proc_dir = match &self.processes {
+            Processes::None => return Err(ProbeError::Denied("a directory has no processes".into())),
+            Processes::MainPid { proc_dir, .. } | Processes::ContainerId { proc_dir, .. } => proc_dir,
+        };
+        let dir = proc_dir.join(pid.to_string());
+        let mountinfo =
+            std::fs::read_to_string(dir.join("mountinfo")).map_err(|e| format!("mountinfo of process {pid}: {e}"));
+        let namespaces = NAMESPACES
+            .iter()
+            .map(|kind| Namespace {
+                kind: (*kind).to_owned(),
+                id: std::fs::metadata(dir.join("ns").join(kind))
+                    .map(|m| m.ino())
+                    .map_err(|e| format!("namespace {kind} of process {pid}: {e}")),
+            })
+            .collect();
+        Ok(RuntimeView {
+            pid,
+            mountinfo,
+            attr_current: lsm_attr(&dir.join("attr/current")),
+            attr_apparmor: lsm_attr(&dir.join("attr/apparmor/current")),
+            namespaces,
+        })
+    }
+
+    async fn sensitive_files(&self) -> ProbeResult<SensitiveFiles> {
+        let mut out = SensitiveFiles::default();
+        let walk = walkdir::WalkDir::new(&self.root).same_file_system(true).follow_links(false);
+        for entry in walk {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    // A directory that cannot be listed: like find, say so.
+                    if let Some(p) = err.path() {
+                        out.unreadable.push(self.display_path(p));
+                    }
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() || !entry.file_name().to_str().is_some_and(sensitive::is_candidate) {
+                continue;
+            }
+            if entry.metadata().map_or(true, |m| m.len() > sensitive::MAX_SIZE) {
+                continue;
+            }
+            let shown = self.display_path(entry.path());
+            let mut head = Vec::new();
+            match std::fs::File::open(entry.path())
+                .and_then(|f| f.take(sensitive::HEADER_BYTES as u64).read_to_end(&mut head))
+            {
+                Ok(_) => {
+                    if let Some(kind) = sensitive::classify(&head) {
+                        out.found.push((shown, kind.to_owned()));
+                    }
+                }
+                Err(_) => out.unreadable.push(shown),
+            }
+        }
+        Ok(out.sorted())
+    }
+}
+
+/// An LSM attribute file: the kernel answers EINVAL (or has no file) when
+/// no LSM of that kind is active.
+fn lsm_attr(path: &Path) -> LsmLabel {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(lsm_label(&bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 impl LocalProbe {
@@ -238,47 +315,58 @@ impl LocalProbe {
     }
 }
 
-fn view(all: Vec<Process>, main_pid: Option<u32>) -> ProbeResult<Option<ProcessView>> {
+fn view((all, unreadable): Listing, main_pid: Option<u32>) -> ProbeResult<Option<ProcessView>> {
     let main = match main_pid {
         Some(pid) => all.iter().find(|p| p.pid == pid).cloned(),
         None => all.first().cloned(),
     };
     match main {
-        Some(main) => Ok(Some(ProcessView { main, all })),
+        Some(main) => Ok(Some(ProcessView { main, all, unreadable })),
         None => Err(ProbeError::Broken(Error::scan(
             "the target container has no visible process: it exited, or the PID namespace is not shared",
         ))),
     }
 }
 
-/// Every process under `proc_dir` that `keep` accepts, by PID. Processes
-/// that exit while being read are passed over.
-fn read_processes(proc_dir: &Path, keep: impl Fn(u32) -> bool) -> io::Result<Vec<Process>> {
-    let mut out = Vec::new();
+/// The container's processes, and those whose membership or status could
+/// not be read.
+type Listing = (Vec<Process>, Vec<Unreadable>);
+
+/// Every process under `proc_dir` that `member` accepts, by PID. Processes
+/// that exit while being read are passed over; any other failure to read
+/// one is kept as [`Unreadable`], so that no process drops out unseen.
+fn read_processes(proc_dir: &Path, member: impl Fn(u32) -> io::Result<bool>) -> io::Result<Listing> {
+    let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(proc_dir)? {
         let entry = entry?;
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if !keep(pid) {
-            continue;
+        let gone = || !entry.path().exists();
+        match member(pid) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) if gone() => continue,
+            Err(e) => {
+                unreadable.push(Unreadable { pid, why: format!("cgroup: {e}") });
+                continue;
+            }
         }
-        let Ok(text) = std::fs::read_to_string(entry.path().join("status")) else { continue };
-        if let Some(p) = parse_status(pid, &text) {
-            out.push(p);
+        match std::fs::read_to_string(entry.path().join("status")) {
+            Ok(text) => match parse_status(pid, &text) {
+                Some(p) => out.push(p),
+                None if gone() => {}
+                None => unreadable.push(Unreadable { pid, why: "status has no Name, Uid or CapEff line".into() }),
+            },
+            Err(_) if gone() => {}
+            Err(e) => unreadable.push(Unreadable { pid, why: format!("status: {e}") }),
         }
     }
     out.sort_by_key(|p| p.pid);
-    Ok(out)
+    unreadable.sort_by_key(|u| u.pid);
+    Ok((out, unreadable))
 }
 
-/// Device and inode of a process's root directory: processes of one
-/// container share them.
-fn root_identity(proc_dir: &Path, pid: u32) -> io::Result<(u64, u64)> {
-    let m = std::fs::metadata(proc_dir.join(pid.to_string()).join("root"))?;
-    Ok((m.dev(), m.ino()))
-}
-
-fn in_container(proc_dir: &Path, pid: u32, id: &str) -> bool {
-    std::fs::read_to_string(proc_dir.join(pid.to_string()).join("cgroup")).is_ok_and(|t| cgroup_mentions(&t, id))
+fn in_container(proc_dir: &Path, pid: u32, id: &str) -> io::Result<bool> {
+    std::fs::read_to_string(proc_dir.join(pid.to_string()).join("cgroup")).map(|t| cgroup_mentions(&t, id))
 }
 
 /// The lowest PID whose cgroup names container `id`.
@@ -286,7 +374,7 @@ pub fn main_pid_of_container(proc_dir: &Path, id: &str) -> crate::Result<u32> {
     let pids = std::fs::read_dir(proc_dir)
         .map_err(|e| Error::scan(format!("cannot list {}", proc_dir.display())).with_source(e))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| in_container(proc_dir, pid, id));
+        .filter(|&pid| in_container(proc_dir, pid, id).unwrap_or(false));
     pids.min().ok_or_else(|| {
         Error::scan(format!(
             "no process of container {id} is visible in {}: the scanner must share the target's PID namespace \
@@ -348,5 +436,70 @@ mod tests {
         assert!(view.all.iter().any(|p| p.pid == me));
         let names = probe.environment_names(me).await.unwrap();
         assert!(names.iter().any(|n| n == "PATH" || n == "HOME"), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn membership_is_by_cgroup_so_a_root_process_beside_a_non_root_main_is_seen() {
+        use std::os::unix::process::CommandExt;
+        // This test runs as root (the testbed's machine); the child is the
+        // container's non-root "main process", the test process the root one.
+        assert_eq!(unsafe { libc::geteuid() }, 0, "run the agent's tests as root");
+        let mut child = std::process::Command::new("sleep").arg("30").uid(65534).gid(65534).spawn().unwrap();
+        let probe =
+            LocalProbe::container(Processes::MainPid { proc_dir: "/proc".into(), pid: child.id() }, "local://child")
+                .unwrap();
+        let view = probe.processes().await.unwrap().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(view.main.pid, child.id());
+        assert_eq!(view.main.euid(), 65534);
+        let me = view.all.iter().find(|p| p.pid == std::process::id()).expect("the root test process is a member");
+        assert_eq!(me.euid(), 0);
+        assert!(view.unreadable.is_empty(), "{:?}", view.unreadable);
+    }
+
+    #[tokio::test]
+    async fn runtime_of_a_real_process_reads_its_namespaces_mounts_and_status() {
+        let me = std::process::id();
+        let probe =
+            LocalProbe::container(Processes::MainPid { proc_dir: "/proc".into(), pid: me }, "local://self").unwrap();
+        let runtime = probe.runtime(me).await.unwrap();
+        for ns in &runtime.namespaces {
+            let want = std::fs::metadata(format!("/proc/self/ns/{}", ns.kind)).unwrap().ino();
+            assert_eq!(ns.id.as_ref().unwrap(), &want, "{}", ns.kind);
+        }
+        let mounts = super::super::runtime::parse_mountinfo(runtime.mountinfo.as_ref().unwrap());
+        assert!(super::super::runtime::mount_of(&mounts, "/").is_some());
+        // No LSM on the test machine reads as "no label", not as an error.
+        assert!(runtime.attr_current.is_ok(), "{:?}", runtime.attr_current);
+        let view = probe.processes().await.unwrap().unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap().trim().to_owned();
+        assert_eq!(view.main.confinement.seccomp, Some(field("Seccomp:").parse().unwrap()));
+        assert_eq!(view.main.confinement.cap_bnd, Some(u64::from_str_radix(&field("CapBnd:"), 16).unwrap()));
+        assert_eq!(view.main.confinement.no_new_privs, Some(field("NoNewPrivs:") == "1"));
+    }
+
+    #[tokio::test]
+    async fn sensitive_files_are_found_by_name_and_header_on_the_root_filesystem_only() {
+        let dir = tree();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("app/.aws")).unwrap();
+        std::fs::write(r.join("app/tls.key"), "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n").unwrap();
+        std::fs::write(r.join("app/cert.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+        std::fs::write(r.join("app/.aws/credentials"), "[default]\naws_secret_access_key = s3cr3t\n").unwrap();
+        std::fs::write(r.join("app/notes.txt"), "-----BEGIN RSA PRIVATE KEY-----\n").unwrap();
+        let big = format!("-----BEGIN PRIVATE KEY-----\n{}", "A".repeat(sensitive::MAX_SIZE as usize));
+        std::fs::write(r.join("app/big.pem"), big).unwrap();
+        let probe = LocalProbe::directory(r).unwrap();
+        let found = probe.sensitive_files().await.unwrap();
+        assert_eq!(
+            found.found,
+            [
+                ("/app/.aws/credentials".to_owned(), "AWS credentials".to_owned()),
+                ("/app/tls.key".to_owned(), "private key (PEM)".to_owned())
+            ]
+        );
+        assert!(!format!("{found:?}").contains("s3cr3t"));
     }
 }

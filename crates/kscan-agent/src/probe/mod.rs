@@ -1,5 +1,6 @@
 //! How the built-in engine looks at a target: read a file, stat it, find
-//! files by permission bits, list the target's processes.
+//! files by permission bits, list the target's processes and read what the
+//! kernel applied to the main one, search for secrets left in files.
 //!
 //! [`local::LocalProbe`] reads a root path on this machine (a directory, or
 //! `/proc/<pid>/root` of a process whose PID namespace we share); `kscan`
@@ -7,13 +8,21 @@
 //! what it reads with [`proc`]'s functions so that both see the same facts.
 //! Paths are the engine's own constants and are always passed as separate
 //! arguments, never spliced into a shell string.
+//!
+//! Before asking, the engine hands the probe its whole [`Plan`]
+//! ([`Probe::prefetch`]): a probe for which each question is a round trip
+//! (exec) answers the plan at once and the questions from what it fetched.
 
 use async_trait::async_trait;
 
 pub mod local;
 pub mod proc;
+pub mod runtime;
+pub mod sensitive;
 
 pub use proc::{Process, ProcessView};
+pub use runtime::RuntimeView;
+pub use sensitive::SensitiveFiles;
 
 /// Why the probe could not answer.
 #[derive(Debug)]
@@ -80,7 +89,7 @@ impl FileStat {
 }
 
 /// Which files `find` looks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FindFilter {
     /// Regular files with the setuid or setgid bit.
     SetIdFiles,
@@ -123,6 +132,41 @@ impl Found {
     }
 }
 
+/// One question the engine will ask a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// [`Probe::read`] of `path`, at most `limit` bytes.
+    Read {
+        /// Path in the target.
+        path: &'static str,
+        /// Byte limit.
+        limit: usize,
+    },
+    /// [`Probe::stat`] of `path`.
+    Stat {
+        /// Path in the target.
+        path: &'static str,
+    },
+    /// [`Probe::find`].
+    Find {
+        /// Directories searched.
+        dirs: &'static [&'static str],
+        /// What is looked for.
+        filter: FindFilter,
+    },
+    /// [`Probe::processes`].
+    Processes,
+    /// [`Probe::environment_names`] of the main process.
+    MainEnvironment,
+    /// [`Probe::runtime`] of the main process.
+    MainRuntime,
+    /// [`Probe::sensitive_files`].
+    SensitiveFiles,
+}
+
+/// Every question of one scan, in the order they will be asked.
+pub type Plan = [Op];
+
 /// A way to look at the target's filesystem and processes.
 #[async_trait]
 pub trait Probe: Send + Sync {
@@ -149,4 +193,19 @@ pub trait Probe: Send + Sync {
     /// Names of the non-empty environment variables of process `pid`. Values
     /// never leave the probe.
     async fn environment_names(&self, pid: u32) -> ProbeResult<Vec<String>>;
+
+    /// What the kernel applied to process `pid`: mounts, namespaces, LSM
+    /// label. Parts that cannot be read are errors inside the view.
+    async fn runtime(&self, pid: u32) -> ProbeResult<RuntimeView>;
+
+    /// Files on the target's root filesystem (not crossing into other
+    /// mounts) that hold a private key or cloud credentials, by the tables
+    /// of [`sensitive`]; what was found, never the contents.
+    async fn sensitive_files(&self) -> ProbeResult<SensitiveFiles>;
+
+    /// Fetch the answers to `plan` ahead of the questions, where that saves
+    /// round trips. Probes that answer each question cheaply do nothing.
+    async fn prefetch(&self, _plan: &Plan) -> ProbeResult<()> {
+        Ok(())
+    }
 }

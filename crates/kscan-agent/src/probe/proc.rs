@@ -14,6 +14,25 @@ pub struct Process {
     pub uids: [u32; 4],
     /// Effective capability set (`CapEff`).
     pub cap_eff: u64,
+    /// What the kernel applied to the process beyond its identity:
+    /// seccomp, no_new_privs and the other capability sets.
+    pub confinement: Confinement,
+}
+
+/// The confinement `/proc/<pid>/status` reports for a process. Fields a
+/// kernel does not report (`NoNewPrivs` before 4.10) are `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Confinement {
+    /// `Seccomp:` 0 disabled, 1 strict, 2 filter.
+    pub seccomp: Option<u32>,
+    /// `NoNewPrivs:` 1 when execve can no longer grant privileges.
+    pub no_new_privs: Option<bool>,
+    /// Permitted capability set (`CapPrm`).
+    pub cap_prm: Option<u64>,
+    /// Bounding set (`CapBnd`): what the process could ever gain.
+    pub cap_bnd: Option<u64>,
+    /// Ambient set (`CapAmb`).
+    pub cap_amb: Option<u64>,
 }
 
 impl Process {
@@ -40,6 +59,19 @@ pub struct ProcessView {
     pub main: Process,
     /// Every process of the container, the main one included, by PID.
     pub all: Vec<Process>,
+    /// Processes visible to the probe whose membership or status could not
+    /// be read (they did not exit): the checks over processes report them as
+    /// errors, never as passes.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A process the probe saw but could not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Its PID.
+    pub pid: u32,
+    /// What could not be read, and why.
+    pub why: String,
 }
 
 /// Capabilities the engine looks for.
@@ -88,6 +120,8 @@ pub fn parse_status(pid: u32, text: &str) -> Option<Process> {
     let mut ppid = 0;
     let mut uids = None;
     let mut cap_eff = None;
+    let mut confinement = Confinement::default();
+    let hex = |v: &str| u64::from_str_radix(v, 16).ok();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else { continue };
         let value = value.trim();
@@ -98,11 +132,77 @@ pub fn parse_status(pid: u32, text: &str) -> Option<Process> {
                 let parsed: Vec<u32> = value.split_whitespace().filter_map(|v| v.parse().ok()).collect();
                 uids = <[u32; 4]>::try_from(parsed).ok();
             }
-            "CapEff" => cap_eff = u64::from_str_radix(value, 16).ok(),
+            "CapEff" => cap_eff = hex(value),
+            "CapPrm" => confinement.cap_prm = hex(value),
+            "CapBnd" => confinement.cap_bnd = hex(value),
+            "CapAmb" => confinement.cap_amb = hex(value),
+            "Seccomp" => confinement.seccomp = value.parse().ok(),
+            "NoNewPrivs" => confinement.no_new_privs = value.parse::<u32>().ok().map(|v| v != 0),
             _ => {}
         }
     }
-    Some(Process { pid, ppid, name: name?, uids: uids?, cap_eff: cap_eff? })
+    Some(Process { pid, ppid, name: name?, uids: uids?, cap_eff: cap_eff?, confinement })
+}
+
+/// Names of the capabilities, by bit number, as in capabilities(7).
+pub const CAPABILITY_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The names of the capabilities in the set `bits` (unknown bits as `CAP_<n>`).
+pub fn capability_names(bits: u64) -> Vec<String> {
+    (0..64)
+        .filter(|b| bits & (1u64 << b) != 0)
+        .map(|b| CAPABILITY_NAMES.get(b).map_or_else(|| format!("CAP_{b}"), |n| (*n).to_owned()))
+        .collect()
+}
+
+/// The bit of capability `name` (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`,
+/// any case), as the pod spec names them.
+pub fn capability_bit(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    CAPABILITY_NAMES.iter().position(|n| *n == full).map(|b| b as u32)
 }
 
 /// Names of the non-empty variables in the text of `/proc/<pid>/environ`
@@ -116,6 +216,39 @@ pub fn environment_names(environ: &[u8]) -> Vec<String> {
             (!name.is_empty() && !value.is_empty()).then(|| String::from_utf8_lossy(name).into_owned())
         })
         .collect()
+}
+
+/// Whether a process whose `/proc/<pid>/cgroup` reads `other` is in the
+/// cgroup of the process that reads `own` there, or below it.
+///
+/// This is how a probe running *inside* the container (exec) tells the
+/// container's processes from others it can see (the pod's sandbox and
+/// other containers when the pod shares its PID namespace, the node's with
+/// `hostPID`), using only what any user may read: every hierarchy line of
+/// `other` must name the same hierarchy as one of `own` with the same path
+/// or a path below it. A path with a `..` component lies outside (a private
+/// cgroup namespace shows other containers as `/../<id>`).
+pub fn cgroup_within(own: &str, other: &str) -> bool {
+    let lines = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let (id, rest) = l.split_once(':')?;
+                let (controllers, path) = rest.split_once(':')?;
+                Some((format!("{id}:{controllers}"), path.to_owned()))
+            })
+            .collect()
+    };
+    let (own, other) = (lines(own), lines(other));
+    if own.is_empty() || other.is_empty() {
+        return false;
+    }
+    other.iter().all(|(hierarchy, path)| {
+        own.iter().any(|(h, base)| {
+            h == hierarchy
+                && !path.split('/').any(|c| c == "..")
+                && (path == base || base == "/" || path.strip_prefix(base.as_str()).is_some_and(|r| r.starts_with('/')))
+        })
+    })
 }
 
 /// Whether `/proc/<pid>/cgroup` text places the process in the container
