@@ -105,6 +105,7 @@ impl StrategyConfig {
     /// CAP_SYS_PTRACE, which Pod Security forbids), else root. Root is asked
     /// for explicitly because the scanner image runs as a non-root user by
     /// default; the agent then takes the target's UID itself when it must.
+    /// A privileged target's scanner also gets CAP_SYS_PTRACE (see below).
     pub fn scanner_security_context(&self, pod: Option<&PodSpec>, container: &str) -> Value {
         let pod_context = pod.and_then(|p| p.security_context.as_ref());
         let own = pod
@@ -122,6 +123,14 @@ impl StrategyConfig {
             if let (Some(gid), None) = (gid, self.scanner_user) {
                 context["runAsGroup"] = json!(gid);
             }
+        }
+        if own.and_then(|c| c.privileged) == Some(true) {
+            // A privileged target holds every capability, and the kernel
+            // opens another process's /proc/PID/root only for a caller whose
+            // capabilities cover the target's, or who holds CAP_SYS_PTRACE
+            // (ptrace access mode READ_FSCREDS). Pod Security admits it
+            // exactly where it admits the privileged target itself.
+            context["capabilities"] = json!({"add": ["SYS_PTRACE"]});
         }
         context
     }
@@ -198,6 +207,13 @@ mod tests {
             config(Some(7)).scanner_security_context(Some(&pod_level), "app"),
             json!({"runAsUser": 7, "runAsNonRoot": true})
         );
+        // Only a privileged target's scanner may trace (open its root filesystem).
+        let privileged = spec(json!({"containers": [{"name": "app", "securityContext": {"privileged": true}}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&privileged), "app"),
+            json!({"runAsUser": 0, "capabilities": {"add": ["SYS_PTRACE"]}})
+        );
+        assert!(config(None).scanner_security_context(Some(&none), "app").get("capabilities").is_none());
     }
 
     #[test]

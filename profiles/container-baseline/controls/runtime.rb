@@ -12,7 +12,7 @@ mountinfo = file('/proc/1/mountinfo').content.to_s.lines.map do |line|
   left, right = line.split(' - ', 2)
   fields = left.to_s.split(' ')
   super_opts = right.to_s.split(' ')[2].to_s.split(',')
-  { point: fields[4].to_s.gsub(/\\([0-7]{3})/) { Regexp.last_match(1).to_i(8).chr }, opts: fields[5].to_s.split(','), super: super_opts }
+  { point: fields[4].to_s.gsub(/\\([0-7]{3})/) { Regexp.last_match(1).to_i(8).chr }, opts: fields[5].to_s.split(','), type: right.to_s.split(' ')[0].to_s, super: super_opts }
 end
 mount_of = lambda do |path|
   covering = mountinfo.select { |m| m[:point] == path || m[:point] == '/' || path.start_with?("#{m[:point]}/") }
@@ -92,9 +92,14 @@ control 'kscan-kernel-interfaces-read-only' do
   desc 'fix', 'Do not run the container privileged and keep procMount: Default.'
   tag nist: ['AC-6', 'SC-39'], severity: 'high', cis_kubernetes: ['5.2.2'], cis_docker: ['5.4'], pss: ['baseline: Privileged Containers']
 
-  %w(/proc/sys /proc/sysrq-trigger /sys /sys/fs/cgroup).each do |path|
+  # A path the kernel does not provide cannot be written (no /proc/sysrq-trigger
+  # without CONFIG_MAGIC_SYSRQ). Under cgroup v1 the cgroup mounts below
+  # /sys/fs/cgroup are the interface, not the tmpfs that holds them.
+  %w(/proc/sys /proc/sysrq-trigger /sys /sys/fs/cgroup).select { |path| file(path).exist? }.each do |path|
+    controllers = mountinfo.select { |m| m[:type].start_with?('cgroup') && (m[:point] == path || m[:point].start_with?("#{path}/")) }
+    mounts = path == '/sys/fs/cgroup' && !controllers.empty? ? controllers : [mount_of.call(path)]
     describe "#{path} is read-only" do
-      subject { read_only.call(mount_of.call(path)) }
+      subject { mounts.all? { |m| read_only.call(m) } }
       it { should cmp true }
     end
   end

@@ -59,7 +59,14 @@ pub fn plan() -> Vec<Op> {
         Op::Find { dirs: SYSTEM_DIRS, filter: FindFilter::SetIdFiles },
         Op::Find { dirs: SYSTEM_DIRS, filter: FindFilter::WorldWritable },
     ]);
-    ops.extend(PACKAGE_MANAGERS.iter().chain(SHELLS).chain(SERVICE_ACCOUNT_TOKENS).map(|path| Op::Stat { path }));
+    ops.extend(
+        PACKAGE_MANAGERS
+            .iter()
+            .chain(SHELLS)
+            .chain(SERVICE_ACCOUNT_TOKENS)
+            .chain(super::runtime::KERNEL_INTERFACES)
+            .map(|path| Op::Stat { path }),
+    );
     ops.extend([
         Op::Read { path: APPARMOR_ENABLED, limit: 16 },
         Op::Stat { path: SELINUX_ENFORCE },
@@ -134,6 +141,10 @@ pub struct Facts {
     pub main_runtime: Fact<Option<RuntimeView>>,
     /// Which of [`SERVICE_ACCOUNT_TOKENS`] exist.
     pub service_account_tokens: Fact<Vec<String>>,
+    /// Which of [`KERNEL_INTERFACES`](super::runtime::KERNEL_INTERFACES)
+    /// exist in the target (a kernel without `CONFIG_MAGIC_SYSRQ` has no
+    /// `/proc/sysrq-trigger`).
+    pub kernel_interfaces: Fact<Vec<String>>,
     /// [`APPARMOR_ENABLED`] (contents), `None` when absent.
     pub apparmor_enabled: Fact<Option<Vec<u8>>>,
     /// [`SELINUX_ENFORCE`] (status), `None` when absent.
@@ -202,6 +213,7 @@ impl Facts {
         Ok(Facts {
             main_runtime,
             service_account_tokens: fact(existing(probe, SERVICE_ACCOUNT_TOKENS)).await?,
+            kernel_interfaces: fact(existing(probe, super::runtime::KERNEL_INTERFACES)).await?,
             apparmor_enabled: fact(probe.read(APPARMOR_ENABLED, 16)).await?,
             selinux_enforce: fact(probe.stat(SELINUX_ENFORCE)).await?,
             sensitive_files: fact(probe.sensitive_files()).await?,
@@ -303,6 +315,9 @@ pub mod testing {
             shells: Fact::known(vec![]),
             main_runtime: Fact::known(Some(runtime(1))),
             service_account_tokens: Fact::known(vec![]),
+            kernel_interfaces: Fact::known(
+                crate::builtin::runtime::KERNEL_INTERFACES.iter().map(|p| (*p).to_owned()).collect(),
+            ),
             apparmor_enabled: Fact::known(Some(b"Y\n".to_vec())),
             selinux_enforce: Fact::known(None),
             sensitive_files: Fact::known(SensitiveFiles::default()),

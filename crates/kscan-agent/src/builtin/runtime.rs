@@ -20,7 +20,7 @@ use super::facts::{Fact, Facts};
 use super::outcome::{error, fail, pass, skip, NO_PROCESSES};
 use crate::hdf::TestResult;
 use crate::probe::proc::{capability_names, Process, CAPABILITY_NAMES};
-use crate::probe::runtime::{is_initial_namespace, mount_of, parse_mountinfo, RuntimeView};
+use crate::probe::runtime::{is_initial_namespace, mount_of, parse_mountinfo, Mount, RuntimeView};
 use crate::spec::PodSpecFacts;
 
 /// The InSpec file of these controls.
@@ -389,6 +389,7 @@ pub const KERNEL_INTERFACES: &[&str] = &["/proc/sys", "/proc/sysrq-trigger", "/s
 fn kernel_interfaces_read_only(f: &Facts) -> Vec<TestResult> {
     let desc = "Kernel interfaces are read-only";
     let runtime = runtime_or_return!(f, desc);
+    let present = known_or_return!(&f.kernel_interfaces, desc);
     let mounts = match mounts_of(f, runtime, desc) {
         Ok(m) => m,
         Err(results) => return results,
@@ -397,6 +398,32 @@ fn kernel_interfaces_read_only(f: &Facts) -> Vec<TestResult> {
         .iter()
         .map(|path| {
             let desc = format!("{path} is read-only in the container");
+            if !present.iter().any(|p| p == path) {
+                // Nothing there to write: the kernel has no such interface.
+                return pass(&f.kernel_interfaces, format!("{desc}: {path} does not exist in this container"));
+            }
+            if *path == "/sys/fs/cgroup" {
+                // With cgroup v1 the runtime mounts a tmpfs at /sys/fs/cgroup
+                // and each controller below it; the controllers are the
+                // interface, the tmpfs holding their mount points is not.
+                let controllers: Vec<&Mount> = mounts
+                    .iter()
+                    .filter(|m| m.fs_type.starts_with("cgroup"))
+                    .filter(|m| m.mount_point == *path || m.mount_point.starts_with("/sys/fs/cgroup/"))
+                    .collect();
+                if !controllers.is_empty() {
+                    return match controllers.iter().find(|m| !m.read_only()) {
+                        None => {
+                            pass(&f.main_runtime, format!("{desc}: every cgroup mount ({}) is ro", controllers.len()))
+                        }
+                        Some(m) => fail(
+                            &f.main_runtime,
+                            desc,
+                            format!("{path} is writable: mount {} ({}) is read-write", m.mount_point, m.fs_type),
+                        ),
+                    };
+                }
+            }
             match mount_of(&mounts, path) {
                 Some(m) if m.read_only() => {
                     pass(&f.main_runtime, format!("{desc}: mount {} ({}) is ro", m.mount_point, m.fs_type))
@@ -724,6 +751,29 @@ mod tests {
         f.main_runtime = Fact::known(None);
         f.processes = Fact::known(None);
         assert_eq!(statuses("kscan-root-filesystem-read-only", &f), [Skipped]);
+    }
+
+    #[test]
+    fn an_interface_the_kernel_lacks_passes_and_cgroup_v1_is_judged_by_its_controllers() {
+        // What containerd and runc give a container on a cgroup v1 node whose
+        // kernel has no sysrq: /proc rw, no /proc/sysrq-trigger, a rw tmpfs at
+        // /sys/fs/cgroup holding ro controller mounts.
+        let v1 = "1 0 0:1 / / ro - overlay overlay rw\n2 1 0:2 / /proc rw - proc proc rw\n\
+                  3 2 0:2 /sys /proc/sys ro - proc proc rw\n5 1 0:3 / /sys ro - sysfs sysfs ro\n\
+                  6 5 0:4 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n7 6 0:5 / /sys/fs/cgroup/cpu ro - cgroup cgroup rw,cpu\n";
+        let mut f = facts();
+        f.main_runtime = Fact::known(Some(RuntimeView { mountinfo: Ok(v1.into()), ..runtime(1) }));
+        f.kernel_interfaces = Fact::known(vec!["/proc/sys".into(), "/sys".into(), "/sys/fs/cgroup".into()]);
+        let r = results("kscan-kernel-interfaces-read-only", &f);
+        assert_eq!(statuses("kscan-kernel-interfaces-read-only", &f), [Passed, Passed, Passed, Passed], "{r:?}");
+        assert!(r[1].code_desc.contains("does not exist"), "{r:?}");
+        // A writable controller is a writable cgroup interface.
+        let rw = v1.replace("/sys/fs/cgroup/cpu ro", "/sys/fs/cgroup/cpu rw");
+        f.main_runtime = Fact::known(Some(RuntimeView { mountinfo: Ok(rw), ..runtime(1) }));
+        assert_eq!(statuses("kscan-kernel-interfaces-read-only", &f), [Passed, Passed, Passed, Failed]);
+        // Which interfaces exist was not read: an error, not a pass.
+        f.kernel_interfaces = Fact { value: Err("Permission denied".into()), ..Fact::known(vec![]) };
+        assert_eq!(statuses("kscan-kernel-interfaces-read-only", &f), [Error]);
     }
 
     #[test]
