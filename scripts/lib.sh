@@ -23,3 +23,19 @@ apt_install() {
   $sudo apt-get update -qq >/dev/null 2>&1 || true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# build_kscan_for_bench: build kscan for a benchmark and set KSCAN to it;
+# the release build, or with KSCAN_BENCH_PROFILE=dev the debug build (an
+# upper bound for kscan's own share, where an optimised build costs too
+# much time).
+build_kscan_for_bench() {
+  if [ "${KSCAN_BENCH_PROFILE:-release}" = dev ]; then
+    log "building kscan (debug)"
+    cargo build --locked --quiet -p kscan
+    KSCAN="$CARGO_TARGET_DIR/debug/kscan"
+  else
+    log "building kscan (release)"
+    cargo build --release --locked --quiet -p kscan
+    KSCAN="$CARGO_TARGET_DIR/release/kscan"
+  fi
+}
