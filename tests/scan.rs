@@ -736,7 +736,7 @@ async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
         assert!(doc.is_none());
         let err = text(&output.stderr);
-        assert!(err.contains("same UID as the target"), "{err}");
+        assert!(err.contains("same UID and GID as the target"), "{err}");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
@@ -813,7 +813,49 @@ async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
         let err = text(&output.stderr);
         assert!(err.contains("Pod Security") && err.contains("restricted"), "{err}");
         assert!(err.contains("--scanner-user"), "says what to change: {err}");
+        assert!(err.contains("as root") && err.contains("runAsUser"), "says why: {err}");
+        assert!(err.contains("Nothing was created"), "{err}");
         assert!(clock.elapsed() < Duration::from_secs(60), "refused at once, not after a wait");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        let pod = Api::<Pod>::namespaced(client.clone(), &ns).get("dl").await.unwrap();
+        assert!(pod.spec.unwrap().ephemeral_containers.is_none(), "refused before the container was asked for");
+    })
+    .await;
+}
+
+/// The securityContext Pod Security `restricted` asks of every container.
+fn restricted_context(uid: i64) -> Value {
+    json!({"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+#[tokio::test]
+async fn a_non_root_target_in_a_restricted_namespace_is_scanned_by_debug_and_sidecar() {
+    cluster::in_namespace("scan-restricted", |client, ns| async move {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let patch = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let app = json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING,
+            "securityContext": restricted_context(65532)}]);
+        cluster::create_pod_with(&pods, "nr", app, json!({})).await;
+        cluster::wait_running(&pods, "nr").await;
+
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        assert_eq!(doc["platform"]["kscan_strategy"], "debug");
+        assert_eq!(statuses(&doc, "kscan-main-process-not-root"), ["passed"]);
+        let pod = pods.get("nr").await.unwrap();
+        let scanner = &pod.spec.unwrap().ephemeral_containers.unwrap()[0];
+        let context = serde_json::to_value(scanner.security_context.as_ref().unwrap()).unwrap();
+        for (key, want) in restricted_context(65532).as_object().unwrap() {
+            assert_eq!(&context[key], want, "{key} in {context}");
+        }
+
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "sidecar"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        assert_eq!(doc.expect("results")["platform"]["kscan_strategy"], "sidecar");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;

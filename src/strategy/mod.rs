@@ -13,6 +13,7 @@
 //!   container, `shareProcessNamespace: true`, and scans the same way.
 //! - `auto` uses exec when the container has a usable shell, else debug.
 
+pub mod admission;
 pub mod auto;
 pub mod debug;
 pub mod exec;
@@ -117,13 +118,25 @@ impl StrategyConfig {
             .unwrap_or(0);
         let mut context = json!({"runAsUser": uid});
         if uid != 0 {
+            // Everything Pod Security `restricted` asks of a container: a
+            // non-root scanner reads its target as that user and needs no
+            // capability, no privilege escalation and no unusual system call.
             context["runAsNonRoot"] = json!(true);
+            context["allowPrivilegeEscalation"] = json!(false);
+            context["capabilities"] = json!({"drop": ["ALL"]});
+            context["seccompProfile"] = json!({"type": "RuntimeDefault"});
             let gid = own.and_then(|c| c.run_as_group).or_else(|| pod_context.and_then(|p| p.run_as_group));
             if let (Some(gid), None) = (gid, self.scanner_user) {
                 context["runAsGroup"] = json!(gid);
             }
         }
         context
+    }
+
+    /// The UID the scanner container runs as for `container` of `pod`
+    /// (see [`Self::scanner_security_context`]).
+    pub fn scanner_uid(&self, pod: Option<&PodSpec>, container: &str) -> i64 {
+        self.scanner_security_context(pod, container)["runAsUser"].as_i64().unwrap_or(0)
     }
 
     /// Put the strategy in place for the `index`-th `target` with the scoped
@@ -187,17 +200,21 @@ mod tests {
             "containers": [{"name": "app"}]}));
         assert_eq!(
             config(None).scanner_security_context(Some(&pod_level), "app"),
-            json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000})
+            json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000, "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
         );
         let container_level = spec(json!({"securityContext": {"runAsUser": 1000},
             "containers": [{"name": "app", "securityContext": {"runAsUser": 65532}}, {"name": "other"}]}));
         assert_eq!(config(None).scanner_security_context(Some(&container_level), "app")["runAsUser"], 65532);
         assert_eq!(config(None).scanner_security_context(Some(&container_level), "other")["runAsUser"], 1000);
         // --scanner-user wins, and then the target's group is not borrowed.
+        let seven = config(Some(7)).scanner_security_context(Some(&pod_level), "app");
         assert_eq!(
-            config(Some(7)).scanner_security_context(Some(&pod_level), "app"),
-            json!({"runAsUser": 7, "runAsNonRoot": true})
+            (&seven["runAsUser"], &seven["runAsNonRoot"], &seven["runAsGroup"]),
+            (&json!(7), &json!(true), &Value::Null)
         );
+        assert_eq!(config(Some(7)).scanner_uid(Some(&pod_level), "app"), 7);
+        assert_eq!(config(None).scanner_uid(Some(&none), "app"), 0);
     }
 
     #[test]
