@@ -1139,3 +1139,118 @@ mod debian {
         .await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// The scanner container's own privileges
+// ---------------------------------------------------------------------------
+
+/// A root target that drops every capability.
+fn capless() -> Value {
+    json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING,
+        "securityContext": {"capabilities": {"drop": ["ALL"]}}}])
+}
+
+#[tokio::test]
+async fn the_hardened_scanner_still_reads_root_and_non_root_targets() {
+    cluster::in_namespace("scan-hardened", |client, ns| async move {
+        running_pod(&client, &ns, "root", web()).await;
+        running_pod(&client, &ns, "capless", capless()).await;
+        // Its image's user is 65532 and its spec names none: the scanner is
+        // root and takes that user itself.
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
+        let setids = json!({"add": ["SETGID", "SETUID"]});
+        let cases = [
+            ("root", "debug", setids.clone(), "failed"),
+            ("capless", "debug", json!({"drop": ["ALL"], "add": ["SETGID", "SETUID"]}), "failed"),
+            ("nr", "debug", setids.clone(), "passed"),
+            ("root", "sidecar", setids.clone(), "failed"),
+            ("nr", "sidecar", setids, "passed"),
+        ];
+        for (pod, strategy, capabilities, main_not_root) in cases {
+            let (output, doc) = scan_into(&ns, pod, "app", &["--strategy", strategy]);
+            assert!(matches!(output.status.code(), Some(0 | 1)), "{pod} {strategy}: {}", text(&output.stderr));
+            let doc = doc.expect("results");
+            let context = &doc["platform"]["kscan_scanner_security_context"];
+            assert_eq!(context["readOnlyRootFilesystem"], true, "{pod} {strategy}: {context}");
+            assert_eq!(context["allowPrivilegeEscalation"], false, "{pod} {strategy}: {context}");
+            assert_eq!(context["seccompProfile"], json!({"type": "RuntimeDefault"}), "{pod} {strategy}: {context}");
+            assert_eq!(context["capabilities"], capabilities, "{pod} {strategy}: {context}");
+            assert_eq!(statuses(&doc, "kscan-main-process-not-root"), [main_not_root], "{pod} {strategy}");
+            if strategy == "debug" {
+                let spec = Api::<Pod>::namespaced(client.clone(), &ns).get(pod).await.unwrap().spec.unwrap();
+                let scanner = spec.ephemeral_containers.unwrap().pop().unwrap();
+                assert_eq!(&serde_json::to_value(scanner.security_context.unwrap()).unwrap(), context);
+            }
+        }
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// Adds an ephemeral scanner container with `context` to `pod`, waits until it
+/// runs, and runs `kscan-agent scan` in it on the target `app`: the agent's
+/// exit status and its stderr.
+async fn agent_scan_with(client: &kube::Client, ns: &str, pod: &str, name: &str, context: Value) -> (bool, String) {
+    use kscan_agent::protocol::{Command as AgentCommand, ScanRequest};
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": name, "image": scanner(),
+        "command": AgentCommand::Hold { seconds: 300 }.argv(), "targetContainerName": "app", "securityContext": context}]}});
+    let params = kube::api::PatchParams::default();
+    pods.patch_ephemeral_containers(pod, &params, &kube::api::Patch::Strategic(patch)).await.unwrap();
+    let running = cluster::wait_until(&pods, pod, name, |p| {
+        let statuses = p.status.as_ref()?.ephemeral_container_statuses.as_ref()?;
+        let s = statuses.iter().find(|s| s.name == name)?;
+        s.state.as_ref()?.running.as_ref()?;
+        Some(p.clone())
+    })
+    .await;
+    let id = running.status.unwrap().container_statuses.unwrap()[0].container_id.clone().unwrap();
+    let argv = AgentCommand::Scan(ScanRequest {
+        container_id: id.rsplit("://").next().unwrap().to_owned(),
+        strategy: "debug".into(),
+        target_id: format!("k8s-container://{ns}/{pod}/app"),
+        proc_dir: "/proc".into(),
+        spec: None,
+    })
+    .argv();
+    let attach = AttachParams::default().container(name).stdin(false).stdout(true).stderr(true);
+    let mut process = pods.exec(pod, argv, &attach).await.unwrap();
+    let mut stderr = String::new();
+    let mut stdout = String::new();
+    let (mut out, mut err) = (process.stdout().unwrap(), process.stderr().unwrap());
+    let status = process.take_status().unwrap();
+    let (a, b) = tokio::join!(
+        tokio::io::AsyncReadExt::read_to_string(&mut out, &mut stdout),
+        tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr)
+    );
+    a.unwrap();
+    b.unwrap();
+    let status = status.await.unwrap();
+    (status.status.as_deref() == Some("Success"), stderr)
+}
+
+/// Which capabilities a root scanner needs, measured: without the target's
+/// own it cannot open a root target's filesystem; without SETUID/SETGID it
+/// cannot take a non-root target's user; with those two alone it reads a
+/// non-root target.
+#[tokio::test]
+async fn a_root_scanner_needs_the_targets_capabilities_and_setuid_setgid_and_no_more() {
+    cluster::in_namespace("scan-caps", |client, ns| async move {
+        running_pod(&client, &ns, "root", web()).await;
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
+        let root = |caps: Value| {
+            json!({"runAsUser": 0, "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false, "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": caps})
+        };
+        let setids = json!({"drop": ["ALL"], "add": ["SETGID", "SETUID"]});
+
+        let (ok, err) = agent_scan_with(&client, &ns, "root", "setids-only", root(setids.clone())).await;
+        assert!(!ok && err.contains("runs as root, and root here may not read"), "{err}");
+        let (ok, err) = agent_scan_with(&client, &ns, "nr", "none", root(json!({"drop": ["ALL"]}))).await;
+        assert!(!ok && err.contains("cannot switch to uid 65532"), "{err}");
+        let (ok, err) = agent_scan_with(&client, &ns, "nr", "setids", root(setids)).await;
+        assert!(ok, "{err}");
+        assert!(err.contains("reading the target as its owner, uid 65532"), "{err}");
+    })
+    .await;
+}

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kscan_agent::protocol::Command;
+use kscan_agent::protocol::{platform, Command};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
@@ -50,12 +50,13 @@ pub async fn reach(
         .ok_or_else(|| Error::scan(format!("{target} has no container id yet: is it running?")))?;
     let name = access.name.clone();
 
+    let security_context = config.scanner_security_context(pod.spec.as_ref(), target.container.as_str());
     let container = json!({
         "name": name,
         "image": config.scanner_image,
         "command": Command::hold_for(access_seconds(access)).argv(),
         "targetContainerName": target.container.as_str(),
-        "securityContext": config.scanner_security_context(pod.spec.as_ref(), target.container.as_str()),
+        "securityContext": security_context.clone(),
     });
     tracing::info!("{target}: adding ephemeral container {name} (image {})", config.scanner_image);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
@@ -78,7 +79,9 @@ pub async fn reach(
         target_id: target.uri(),
         strategy: "debug".into(),
     };
-    Ok(Reach::new(Via::Agent(Box::new(agent)), None, "debug", reason))
+    let mut reach = Reach::new(Via::Agent(Box::new(agent)), None, "debug", reason);
+    reach.platform.insert(platform::SCANNER_SECURITY_CONTEXT.into(), security_context);
+    Ok(reach)
 }
 
 /// Seconds until the scoped token expires: the scanner never outlives it.

@@ -116,15 +116,22 @@ impl StrategyConfig {
             .or_else(|| own.and_then(|c| c.run_as_user))
             .or_else(|| pod_context.and_then(|p| p.run_as_user))
             .unwrap_or(0);
-        let mut context = json!({"runAsUser": uid});
-        if uid != 0 {
+        // Whatever the user: the agent writes nothing to its own filesystem,
+        // never needs a setuid binary, and makes only ordinary system calls.
+        let mut context = json!({
+            "runAsUser": uid,
+            "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        });
+        if uid == 0 {
+            context["capabilities"] = root_capabilities(own.and_then(|c| c.capabilities.as_ref()));
+        } else {
             // Everything Pod Security `restricted` asks of a container: a
             // non-root scanner reads its target as that user and needs no
             // capability, no privilege escalation and no unusual system call.
             context["runAsNonRoot"] = json!(true);
-            context["allowPrivilegeEscalation"] = json!(false);
             context["capabilities"] = json!({"drop": ["ALL"]});
-            context["seccompProfile"] = json!({"type": "RuntimeDefault"});
             let gid = own.and_then(|c| c.run_as_group).or_else(|| pod_context.and_then(|p| p.run_as_group));
             if let (Some(gid), None) = (gid, self.scanner_user) {
                 context["runAsGroup"] = json!(gid);
@@ -160,6 +167,28 @@ impl StrategyConfig {
     }
 }
 
+/// The capabilities of a root scanner: those of the target container, and
+/// SETUID and SETGID. Opening `/proc/<pid>/root` of a root target takes
+/// every capability the target holds (the kernel's ptrace check: the
+/// caller's permitted set must contain the target's), so the scanner drops
+/// what the target drops and adds what it adds — the same set on any
+/// runtime, never more — and SETUID and SETGID, with which the agent takes
+/// the user of a non-root target whose UID the spec does not name (which
+/// then leaves it no capability at all). Measured on the testbed: see
+/// docs/strategies.md.
+fn root_capabilities(target: Option<&k8s_openapi::api::core::v1::Capabilities>) -> Value {
+    let drop: Vec<String> = target.and_then(|c| c.drop.clone()).unwrap_or_default();
+    let mut add: Vec<String> = target.and_then(|c| c.add.clone()).unwrap_or_default();
+    add.extend(["SETGID".to_owned(), "SETUID".to_owned()]);
+    add.sort();
+    add.dedup();
+    let mut capabilities = json!({"add": add});
+    if !drop.is_empty() {
+        capabilities["drop"] = json!(drop);
+    }
+    capabilities
+}
+
 /// What the target's pod spec asks of the kernel, read with the scoped
 /// identity (every strategy's Role may `get` the target pod).
 async fn target_spec(access: &ScopedAccess, target: &ContainerRef) -> Result<kscan_agent::spec::PodSpecFacts> {
@@ -193,15 +222,25 @@ mod tests {
     #[test]
     fn the_scanner_takes_the_targets_uid_when_the_spec_names_it_else_asks_for_root() {
         let none = spec(json!({"containers": [{"name": "app"}]}));
-        assert_eq!(config(None).scanner_security_context(Some(&none), "app"), json!({"runAsUser": 0}));
-        assert_eq!(config(None).scanner_security_context(None, "app"), json!({"runAsUser": 0}));
+        let root = json!({"runAsUser": 0, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+            "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": {"add": ["SETGID", "SETUID"]}});
+        assert_eq!(config(None).scanner_security_context(Some(&none), "app"), root);
+        assert_eq!(config(None).scanner_security_context(None, "app"), root);
+        // A root scanner holds the target's capabilities and SETUID/SETGID, no more.
+        let dropped = spec(json!({"containers": [{"name": "app",
+            "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETUID"]}}}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&dropped), "app")["capabilities"],
+            json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETGID", "SETUID"]})
+        );
 
         let pod_level = spec(json!({"securityContext": {"runAsUser": 1000, "runAsGroup": 2000},
             "containers": [{"name": "app"}]}));
         assert_eq!(
             config(None).scanner_security_context(Some(&pod_level), "app"),
             json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000, "allowPrivilegeEscalation": false,
-                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+                "readOnlyRootFilesystem": true})
         );
         let container_level = spec(json!({"securityContext": {"runAsUser": 1000},
             "containers": [{"name": "app", "securityContext": {"runAsUser": 65532}}, {"name": "other"}]}));

@@ -73,11 +73,12 @@ pub async fn reach(
     let name = pod_name(&access.name, index);
     let run = access.name.strip_prefix("kscan-").unwrap_or(&access.name);
 
+    let security_context = config.scanner_security_context(Some(&spec), target.container.as_str());
     let scanner = json!({
         "name": SCANNER_CONTAINER,
         "image": config.scanner_image,
         "command": Command::hold_for(access_seconds(access)).argv(),
-        "securityContext": config.scanner_security_context(Some(&spec), target.container.as_str()),
+        "securityContext": security_context.clone(),
     });
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
     // The expiry lets `kscan cleanup --all-expired` find the pod of a killed run.
@@ -143,6 +144,7 @@ pub async fn reach(
     let mut reach = Reach::new(Via::Agent(Box::new(agent)), None, "sidecar", None);
     reach.platform.insert(platform::SIDECAR_POD.into(), json!(name));
     reach.platform.insert(platform::IMAGE.into(), json!(image));
+    reach.platform.insert(platform::SCANNER_SECURITY_CONTEXT.into(), security_context);
     Ok(reach)
 }
 

@@ -35,6 +35,9 @@ pub mod platform {
     pub const SIDECAR_POD: &str = "kscan_sidecar_pod";
     /// The image that was scanned (sidecar).
     pub const IMAGE: &str = "kscan_image";
+    /// The scanner container's `securityContext` (debug, sidecar): the
+    /// privileges the results were read with.
+    pub const SCANNER_SECURITY_CONTEXT: &str = "kscan_scanner_security_context";
 }
 
 /// One command for the agent.
