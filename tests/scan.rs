@@ -1254,3 +1254,39 @@ async fn a_root_scanner_needs_the_targets_capabilities_and_setuid_setgid_and_no_
     })
     .await;
 }
+
+#[tokio::test]
+async fn debug_scans_are_refused_once_the_pod_holds_max_ephemeral_scanner_containers() {
+    cluster::in_namespace("scan-pile", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless_app()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        assert_eq!(doc.unwrap()["platform"]["kscan_ephemeral_containers_before"], 0);
+
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(doc.is_none());
+        let err = text(&output.stderr);
+        assert!(err.contains(&format!("pod {ns}/dl already holds 1")), "names the pod: {err}");
+        assert!(err.contains("Restart the pod") && err.contains("--strategy sidecar"), "says what to do: {err}");
+        assert!(!err.contains("creating ServiceAccount"), "refused before anything was created: {err}");
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 1, "nothing was added");
+
+        // auto, choosing debug for the shell-less target, is held to the limit too.
+        let (output, _) = scan_into(&ns, "dl", "app", &["--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("already holds 1"), "{}", text(&output.stderr));
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 1, "nothing was added");
+
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug"]);
+        assert_eq!(output.status.code(), Some(0), "the default limit is higher:\n{}", text(&output.stderr));
+        assert_eq!(doc.unwrap()["platform"]["kscan_ephemeral_containers_before"], 1);
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 2);
+
+        let (output, _) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "many"]);
+        assert_eq!(output.status.code(), Some(2), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("--max-ephemeral"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}

@@ -1,4 +1,5 @@
-//! Pod Security admission, looked at before a run creates anything.
+//! What the target pods would refuse, looked at before a run creates
+//! anything: Pod Security admission, and the pile of ephemeral containers.
 //!
 //! The scanner container of debug and sidecar runs as the target's UID when
 //! the target's pod spec names one, with everything Pod Security
@@ -20,9 +21,11 @@ use crate::target::ContainerRef;
 /// The namespace label naming the enforced Pod Security level.
 pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
-/// Refuse, before anything is created, to add a root scanner container in a
-/// namespace that enforces Pod Security `restricted`. A caller who may not
-/// read the namespace is not stopped here: admission then speaks for itself.
+/// Refuse, before anything is created, what the target pods would not
+/// take: a root scanner container in a namespace that enforces Pod Security
+/// `restricted`, and (debug) another scanner container in a pod that holds
+/// `--max-ephemeral` of them already. A caller who may not read the
+/// namespace is not stopped here: admission then speaks for itself.
 pub async fn check(admin: &Connection, config: &StrategyConfig, targets: &[ContainerRef]) -> Result<()> {
     if !matches!(config.kind, Strategy::Debug | Strategy::Sidecar) {
         return Ok(());
@@ -33,10 +36,11 @@ pub async fn check(admin: &Connection, config: &StrategyConfig, targets: &[Conta
         Ok(namespace) => namespace.metadata.labels.and_then(|l| l.get(ENFORCE_LABEL).cloned()),
         Err(e) => {
             tracing::debug!("cannot read namespace {ns} ({e}): Pod Security admission will judge the scanner");
-            return Ok(());
+            None
         }
     };
-    if level.as_deref() != Some("restricted") {
+    let restricted = level.as_deref() == Some("restricted");
+    if !restricted && config.kind != Strategy::Debug {
         return Ok(());
     }
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns);
@@ -45,8 +49,11 @@ pub async fn check(admin: &Connection, config: &StrategyConfig, targets: &[Conta
             Some(404) => Error::scan(format!("pod {ns}/{} is gone", target.pod)),
             _ => api_error(e, &format!("reading pod {ns}/{}", target.pod)),
         })?;
-        if config.scanner_uid(pod.spec.as_ref(), target.container.as_str()) == 0 {
+        if restricted && config.scanner_uid(pod.spec.as_ref(), target.container.as_str()) == 0 {
             return Err(Error::scan(root_refusal(target, config.kind)));
+        }
+        if config.kind == Strategy::Debug {
+            super::debug::within_limit(&pod, config, target)?;
         }
     }
     Ok(())

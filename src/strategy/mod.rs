@@ -68,7 +68,15 @@ pub struct StrategyConfig {
     pub scanner_user: Option<i64>,
     /// Image to scan with sidecar instead of the target container's.
     pub image: Option<String>,
+    /// Refuse a debug scan of a pod that already holds this many kscan
+    /// scanner containers (they can never be removed from it).
+    pub max_ephemeral: u32,
 }
+
+/// The default `--max-ephemeral`: a few scans of one pod between restarts
+/// are fine; a scheduled scan of a pod that never restarts is stopped
+/// before its spec fills with stopped scanner containers.
+pub const DEFAULT_MAX_EPHEMERAL: u32 = 5;
 
 impl Strategy {
     /// The name used on the command line and in results.
@@ -212,7 +220,13 @@ mod tests {
     use super::*;
 
     fn config(scanner_user: Option<i64>) -> StrategyConfig {
-        StrategyConfig { kind: Strategy::Debug, scanner_image: "i".into(), scanner_user, image: None }
+        StrategyConfig {
+            kind: Strategy::Debug,
+            scanner_image: "i".into(),
+            scanner_user,
+            image: None,
+            max_ephemeral: DEFAULT_MAX_EPHEMERAL,
+        }
     }
 
     fn spec(value: Value) -> PodSpec {

@@ -38,6 +38,9 @@ pub mod platform {
     /// The scanner container's `securityContext` (debug, sidecar): the
     /// privileges the results were read with.
     pub const SCANNER_SECURITY_CONTEXT: &str = "kscan_scanner_security_context";
+    /// How many kscan scanner containers the pod held before this run
+    /// added its own (debug): they can never be removed.
+    pub const EPHEMERAL_BEFORE: &str = "kscan_ephemeral_containers_before";
 }
 
 /// One command for the agent.
