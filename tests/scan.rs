@@ -1290,3 +1290,61 @@ async fn debug_scans_are_refused_once_the_pod_holds_max_ephemeral_scanner_contai
     })
     .await;
 }
+
+#[tokio::test]
+async fn sidecar_carries_the_secret_environment_and_volumes_of_the_container_and_names_what_it_did_not() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    cluster::in_namespace("scan-sidecar-env", |client, ns| async move {
+        let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "db"},
+            "stringData": {"password": "hunter2-not-for-reports", "API_TOKEN": "tok-not-for-reports"}}))
+        .unwrap();
+        Api::<Secret>::namespaced(client.clone(), &ns).create(&PostParams::default(), &secret).await.unwrap();
+        let settings: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"LOG_LEVEL": "debug"}})).unwrap();
+        Api::<ConfigMap>::namespaced(client.clone(), &ns).create(&PostParams::default(), &settings).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let app = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING,
+        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+        "envFrom": [{"configMapRef": {"name": "settings"}}],
+        "volumeMounts": [
+            {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
+            {"name": "token", "mountPath": "/var/run/token", "readOnly": true},
+        ]}]);
+        let volumes = json!({"volumes": [
+            {"name": "creds", "secret": {"secretName": "db"}},
+            {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
+        ]});
+        cluster::create_pod_with(&pods, "web", app, volumes).await;
+        cluster::wait_running(&pods, "web").await;
+
+        let (output, doc) = scan_into(&ns, "web", "app", &["--strategy", "sidecar"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        let id = "kscan-no-secrets-in-environment";
+        assert!(statuses(&doc, id).contains(&"failed".to_owned()), "{}", control(&doc, id));
+        assert!(control(&doc, id).to_string().contains("DB_PASSWORD"), "{}", control(&doc, id));
+        assert_eq!(doc["platform"]["kscan_copy_of"], format!("{ns}/web"));
+        let not_carried = doc["platform"]["kscan_not_carried"].as_array().unwrap();
+        assert_eq!(not_carried.len(), 1, "{not_carried:?}");
+        assert!(not_carried[0].as_str().unwrap().starts_with("volume token (projected) at /var/run/token"));
+        for stream in [doc.to_string(), text(&output.stderr), text(&output.stdout)] {
+            assert!(!stream.contains("not-for-reports"), "a secret value was printed: {stream}");
+        }
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+
+        // The scan's identity may read no Secret: the kubelet resolved them.
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "sidecar"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let kubeconfig = stdout.lines().find_map(|l| l.strip_prefix("KUBECONFIG=")).unwrap();
+        let run = stdout.lines().find_map(|l| l.strip_prefix("KSCAN_RUN=")).unwrap().to_owned();
+        let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
+        let read = Api::<Secret>::namespaced(scoped.clone(), &ns).get("db").await;
+        assert!(is_forbidden(&read), "{read:?}");
+        let read = Api::<ConfigMap>::namespaced(scoped, &ns).get("settings").await;
+        assert!(is_forbidden(&read), "{read:?}");
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    })
+    .await;
+}
