@@ -97,7 +97,7 @@ mod cinc_engine {
         assert_eq!(record["kubeconfig_users"], json!(["kscan-abc"]));
 
         for (mode, expect) in [
-            ("fail", "train-kubernetes plugin is missing"),
+            ("fail", "train-k8s-container plugin is missing"),
             ("nojson", "wrote no results"),
             ("badjson", "results kscan cannot read"),
         ] {
@@ -509,7 +509,7 @@ async fn an_engine_that_crashes_is_exit_3_with_its_message_and_nothing_is_left()
         running_pod(&client, &ns, "web", web()).await;
         let output = cinc_scan(&ns).env("STANDIN_MODE", "fail").output().unwrap();
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
-        assert!(text(&output.stderr).contains("train-kubernetes plugin is missing"), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("train-k8s-container plugin is missing"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
