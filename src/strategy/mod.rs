@@ -133,7 +133,7 @@ impl StrategyConfig {
             "seccompProfile": {"type": "RuntimeDefault"},
         });
         if uid == 0 {
-            context["capabilities"] = root_capabilities(own.and_then(|c| c.capabilities.as_ref()));
+            context["capabilities"] = root_capabilities(own);
         } else {
             // Everything Pod Security `restricted` asks of a container: a
             // non-root scanner reads its target as that user and needs no
@@ -182,9 +182,15 @@ impl StrategyConfig {
 /// what the target drops and adds what it adds — the same set on any
 /// runtime, never more — and SETUID and SETGID, with which the agent takes
 /// the user of a non-root target whose UID the spec does not name (which
-/// then leaves it no capability at all). Measured on the testbed: see
-/// docs/strategies.md.
-fn root_capabilities(target: Option<&k8s_openapi::api::core::v1::Capabilities>) -> Value {
+/// then leaves it no capability at all). A privileged target holds every
+/// capability whatever its list says: the scanner then adds ALL (but is not
+/// privileged itself: no devices, no writable kernel interfaces). Measured
+/// on the testbed: see docs/strategies.md.
+fn root_capabilities(target: Option<&k8s_openapi::api::core::v1::SecurityContext>) -> Value {
+    if target.and_then(|c| c.privileged) == Some(true) {
+        return json!({"add": ["ALL"]});
+    }
+    let target = target.and_then(|c| c.capabilities.as_ref());
     let drop: Vec<String> = target.and_then(|c| c.drop.clone()).unwrap_or_default();
     let mut add: Vec<String> = target.and_then(|c| c.add.clone()).unwrap_or_default();
     add.extend(["SETGID".to_owned(), "SETUID".to_owned()]);
@@ -246,6 +252,13 @@ mod tests {
         assert_eq!(
             config(None).scanner_security_context(Some(&dropped), "app")["capabilities"],
             json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETGID", "SETUID"]})
+        );
+        // A privileged target holds them all, whatever it drops.
+        let privileged = spec(json!({"containers": [{"name": "app",
+            "securityContext": {"privileged": true, "capabilities": {"drop": ["ALL"]}}}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&privileged), "app")["capabilities"],
+            json!({"add": ["ALL"]})
         );
 
         let pod_level = spec(json!({"securityContext": {"runAsUser": 1000, "runAsGroup": 2000},
