@@ -22,6 +22,7 @@ use kscan::cluster::exec::Exec;
 use kscan::target::{ContainerRef, Label, Subdomain};
 use serde_json::{json, Value};
 use support::cluster::{self, KEEP_RUNNING};
+use support::named_paths;
 
 fn profile() -> PathBuf {
     support::root().join("profiles/container-baseline")
@@ -138,19 +139,6 @@ fn control<'a>(doc: &'a Value, id: &str) -> &'a Value {
 
 fn failed(doc: &Value, id: &str) -> bool {
     control(doc, id)["results"].as_array().unwrap().iter().any(|r| r["status"] == "failed")
-}
-
-/// The paths a failed result of control `id` names after "...: ".
-fn named_paths(doc: &Value, id: &str) -> BTreeSet<String> {
-    let mut paths = BTreeSet::new();
-    for r in control(doc, id)["results"].as_array().unwrap() {
-        if r["status"] == "failed" {
-            let message = r["message"].as_str().unwrap();
-            let (_, list) = message.split_once(": ").unwrap_or_else(|| panic!("{id}: {message}"));
-            paths.extend(list.split(", ").map(|p| p.split(" (").next().unwrap().to_owned()));
-        }
-    }
-    paths
 }
 
 /// The built-in engine's HDF for `pod`'s container `app`, over exec.

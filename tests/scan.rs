@@ -1003,6 +1003,7 @@ mod debian {
     use kscan::engine::builtin::facts::{SHELLS, SYSTEM_DIRS};
     use std::collections::BTreeSet;
     use std::os::unix::fs::MetadataExt;
+    use support::named_paths;
 
     /// `path` (absolute, as inside the image) resolved in `root` the way the
     /// kernel would inside the container: symbolic links, absolute ones
@@ -1068,19 +1069,6 @@ mod debian {
                 meta.uid() == 0 && meta.mode() & 0o7777 & !0o640 == 0
             }
         }
-    }
-
-    /// The paths a failed result of control `id` names after "...: ".
-    fn named_paths(doc: &Value, id: &str) -> BTreeSet<String> {
-        let mut paths = BTreeSet::new();
-        for r in control(doc, id)["results"].as_array().unwrap() {
-            if r["status"] == "failed" {
-                let message = r["message"].as_str().unwrap();
-                let (_, list) = message.split_once(": ").unwrap_or_else(|| panic!("{id}: {message}"));
-                paths.extend(list.split(", ").map(String::from));
-            }
-        }
-        paths
     }
 
     /// The scan's verdicts agree with find/stat over the tree it was built from.
