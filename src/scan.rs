@@ -90,6 +90,7 @@ pub async fn run_until(
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<Finished> {
     let targets = resolve(&admin, &plan.request).await?;
+    crate::strategy::admission::check(&admin, &plan.strategy, &targets).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
     let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, stop_rx));
     let joined = tokio::select! {

@@ -97,7 +97,7 @@ mod cinc_engine {
         assert_eq!(record["kubeconfig_users"], json!(["kscan-abc"]));
 
         for (mode, expect) in [
-            ("fail", "train-kubernetes plugin is missing"),
+            ("fail", "train-k8s-container plugin is missing"),
             ("nojson", "wrote no results"),
             ("badjson", "results kscan cannot read"),
         ] {
@@ -512,7 +512,7 @@ async fn an_engine_that_crashes_is_exit_3_with_its_message_and_nothing_is_left()
         running_pod(&client, &ns, "web", web()).await;
         let output = cinc_scan(&ns).env("STANDIN_MODE", "fail").output().unwrap();
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
-        assert!(text(&output.stderr).contains("train-kubernetes plugin is missing"), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("train-k8s-container plugin is missing"), "{}", text(&output.stderr));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
@@ -739,7 +739,7 @@ async fn a_non_root_target_is_read_as_its_owner_and_a_wrong_scanner_user_is_told
         assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
         assert!(doc.is_none());
         let err = text(&output.stderr);
-        assert!(err.contains("same UID as the target"), "{err}");
+        assert!(err.contains("same UID and GID as the target"), "{err}");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
@@ -816,7 +816,49 @@ async fn pod_security_refusing_the_scanner_is_a_clear_error_not_a_hang() {
         let err = text(&output.stderr);
         assert!(err.contains("Pod Security") && err.contains("restricted"), "{err}");
         assert!(err.contains("--scanner-user"), "says what to change: {err}");
+        assert!(err.contains("as root") && err.contains("runAsUser"), "says why: {err}");
+        assert!(err.contains("Nothing was created"), "{err}");
         assert!(clock.elapsed() < Duration::from_secs(60), "refused at once, not after a wait");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+        let pod = Api::<Pod>::namespaced(client.clone(), &ns).get("dl").await.unwrap();
+        assert!(pod.spec.unwrap().ephemeral_containers.is_none(), "refused before the container was asked for");
+    })
+    .await;
+}
+
+/// The securityContext Pod Security `restricted` asks of every container.
+fn restricted_context(uid: i64) -> Value {
+    json!({"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}})
+}
+
+#[tokio::test]
+async fn a_non_root_target_in_a_restricted_namespace_is_scanned_by_debug_and_sidecar() {
+    cluster::in_namespace("scan-restricted", |client, ns| async move {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let patch = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let app = json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING,
+            "securityContext": restricted_context(65532)}]);
+        cluster::create_pod_with(&pods, "nr", app, json!({})).await;
+        cluster::wait_running(&pods, "nr").await;
+
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "debug"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        assert_eq!(doc["platform"]["kscan_strategy"], "debug");
+        assert_eq!(statuses(&doc, "kscan-main-process-not-root"), ["passed"]);
+        let pod = pods.get("nr").await.unwrap();
+        let scanner = &pod.spec.unwrap().ephemeral_containers.unwrap()[0];
+        let context = serde_json::to_value(scanner.security_context.as_ref().unwrap()).unwrap();
+        for (key, want) in restricted_context(65532).as_object().unwrap() {
+            assert_eq!(&context[key], want, "{key} in {context}");
+        }
+
+        let (output, doc) = scan_into(&ns, "nr", "app", &["--strategy", "sidecar"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        assert_eq!(doc.expect("results")["platform"]["kscan_strategy"], "sidecar");
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
@@ -964,6 +1006,7 @@ mod debian {
     use kscan::engine::builtin::facts::{SHELLS, SYSTEM_DIRS};
     use std::collections::BTreeSet;
     use std::os::unix::fs::MetadataExt;
+    use support::named_paths;
 
     /// `path` (absolute, as inside the image) resolved in `root` the way the
     /// kernel would inside the container: symbolic links, absolute ones
@@ -1031,19 +1074,6 @@ mod debian {
         }
     }
 
-    /// The paths a failed result of control `id` names after "...: ".
-    fn named_paths(doc: &Value, id: &str) -> BTreeSet<String> {
-        let mut paths = BTreeSet::new();
-        for r in control(doc, id)["results"].as_array().unwrap() {
-            if r["status"] == "failed" {
-                let message = r["message"].as_str().unwrap();
-                let (_, list) = message.split_once(": ").unwrap_or_else(|| panic!("{id}: {message}"));
-                paths.extend(list.split(", ").map(String::from));
-            }
-        }
-        paths
-    }
-
     /// The scan's verdicts agree with find/stat over the tree it was built from.
     fn assert_matches_rootfs(doc: &Value, root: &Path) {
         let expected_setid = setid_files(root);
@@ -1099,4 +1129,213 @@ mod debian {
         })
         .await;
     }
+}
+
+// ---------------------------------------------------------------------------
+// The scanner container's own privileges
+// ---------------------------------------------------------------------------
+
+/// A root target that drops every capability.
+fn capless() -> Value {
+    json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING,
+        "securityContext": {"capabilities": {"drop": ["ALL"]}}}])
+}
+
+#[tokio::test]
+async fn the_hardened_scanner_still_reads_root_and_non_root_targets() {
+    cluster::in_namespace("scan-hardened", |client, ns| async move {
+        running_pod(&client, &ns, "root", web()).await;
+        running_pod(&client, &ns, "capless", capless()).await;
+        // Its image's user is 65532 and its spec names none: the scanner is
+        // root and takes that user itself.
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
+        let setids = json!({"add": ["SETGID", "SETUID"]});
+        let cases = [
+            ("root", "debug", setids.clone(), "failed"),
+            ("capless", "debug", json!({"drop": ["ALL"], "add": ["SETGID", "SETUID"]}), "failed"),
+            ("nr", "debug", setids.clone(), "passed"),
+            ("root", "sidecar", setids.clone(), "failed"),
+            ("nr", "sidecar", setids, "passed"),
+        ];
+        for (pod, strategy, capabilities, main_not_root) in cases {
+            let (output, doc) = scan_into(&ns, pod, "app", &["--strategy", strategy]);
+            assert!(matches!(output.status.code(), Some(0 | 1)), "{pod} {strategy}: {}", text(&output.stderr));
+            let doc = doc.expect("results");
+            let context = &doc["platform"]["kscan_scanner_security_context"];
+            assert_eq!(context["readOnlyRootFilesystem"], true, "{pod} {strategy}: {context}");
+            assert_eq!(context["allowPrivilegeEscalation"], false, "{pod} {strategy}: {context}");
+            assert_eq!(context["seccompProfile"], json!({"type": "RuntimeDefault"}), "{pod} {strategy}: {context}");
+            assert_eq!(context["capabilities"], capabilities, "{pod} {strategy}: {context}");
+            assert_eq!(statuses(&doc, "kscan-main-process-not-root"), [main_not_root], "{pod} {strategy}");
+            if strategy == "debug" {
+                let spec = Api::<Pod>::namespaced(client.clone(), &ns).get(pod).await.unwrap().spec.unwrap();
+                let scanner = spec.ephemeral_containers.unwrap().pop().unwrap();
+                assert_eq!(&serde_json::to_value(scanner.security_context.unwrap()).unwrap(), context);
+            }
+        }
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// Adds an ephemeral scanner container with `context` to `pod`, waits until it
+/// runs, and runs `kscan-agent scan` in it on the target `app`: the agent's
+/// exit status and its stderr.
+async fn agent_scan_with(client: &kube::Client, ns: &str, pod: &str, name: &str, context: Value) -> (bool, String) {
+    use kscan_agent::protocol::{Command as AgentCommand, ScanRequest};
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": name, "image": scanner(),
+        "command": AgentCommand::Hold { seconds: 300 }.argv(), "targetContainerName": "app", "securityContext": context}]}});
+    let params = kube::api::PatchParams::default();
+    pods.patch_ephemeral_containers(pod, &params, &kube::api::Patch::Strategic(patch)).await.unwrap();
+    let running = cluster::wait_until(&pods, pod, name, |p| {
+        let statuses = p.status.as_ref()?.ephemeral_container_statuses.as_ref()?;
+        let s = statuses.iter().find(|s| s.name == name)?;
+        s.state.as_ref()?.running.as_ref()?;
+        Some(p.clone())
+    })
+    .await;
+    let id = running.status.unwrap().container_statuses.unwrap()[0].container_id.clone().unwrap();
+    let argv = AgentCommand::Scan(ScanRequest {
+        container_id: id.rsplit("://").next().unwrap().to_owned(),
+        strategy: "debug".into(),
+        target_id: format!("k8s-container://{ns}/{pod}/app"),
+        proc_dir: "/proc".into(),
+        spec: None,
+    })
+    .argv();
+    let attach = AttachParams::default().container(name).stdin(false).stdout(true).stderr(true);
+    let mut process = pods.exec(pod, argv, &attach).await.unwrap();
+    let mut stderr = String::new();
+    let mut stdout = String::new();
+    let (mut out, mut err) = (process.stdout().unwrap(), process.stderr().unwrap());
+    let status = process.take_status().unwrap();
+    let (a, b) = tokio::join!(
+        tokio::io::AsyncReadExt::read_to_string(&mut out, &mut stdout),
+        tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr)
+    );
+    a.unwrap();
+    b.unwrap();
+    let status = status.await.unwrap();
+    (status.status.as_deref() == Some("Success"), stderr)
+}
+
+/// Which capabilities a root scanner needs, measured: without the target's
+/// own it cannot open a root target's filesystem; without SETUID/SETGID it
+/// cannot take a non-root target's user; with those two alone it reads a
+/// non-root target.
+#[tokio::test]
+async fn a_root_scanner_needs_the_targets_capabilities_and_setuid_setgid_and_no_more() {
+    cluster::in_namespace("scan-caps", |client, ns| async move {
+        running_pod(&client, &ns, "root", web()).await;
+        running_pod(&client, &ns, "nr", json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING}])).await;
+        let root = |caps: Value| {
+            json!({"runAsUser": 0, "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false, "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": caps})
+        };
+        let setids = json!({"drop": ["ALL"], "add": ["SETGID", "SETUID"]});
+
+        let (ok, err) = agent_scan_with(&client, &ns, "root", "setids-only", root(setids.clone())).await;
+        assert!(!ok && err.contains("runs as root, and root here may not read"), "{err}");
+        let (ok, err) = agent_scan_with(&client, &ns, "nr", "none", root(json!({"drop": ["ALL"]}))).await;
+        assert!(!ok && err.contains("cannot switch to uid 65532"), "{err}");
+        let (ok, err) = agent_scan_with(&client, &ns, "nr", "setids", root(setids)).await;
+        assert!(ok, "{err}");
+        assert!(err.contains("reading the target as its owner, uid 65532"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn debug_scans_are_refused_once_the_pod_holds_max_ephemeral_scanner_containers() {
+    cluster::in_namespace("scan-pile", |client, ns| async move {
+        running_pod(&client, &ns, "dl", distroless_app()).await;
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(0), "stderr:\n{}", text(&output.stderr));
+        assert_eq!(doc.unwrap()["platform"]["kscan_ephemeral_containers_before"], 0);
+
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(doc.is_none());
+        let err = text(&output.stderr);
+        assert!(err.contains(&format!("pod {ns}/dl already holds 1")), "names the pod: {err}");
+        assert!(err.contains("Restart the pod") && err.contains("--strategy sidecar"), "says what to do: {err}");
+        assert!(!err.contains("creating ServiceAccount"), "refused before anything was created: {err}");
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 1, "nothing was added");
+
+        // auto, choosing debug for the shell-less target, is held to the limit too.
+        let (output, _) = scan_into(&ns, "dl", "app", &["--max-ephemeral", "1"]);
+        assert_eq!(output.status.code(), Some(3), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("already holds 1"), "{}", text(&output.stderr));
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 1, "nothing was added");
+
+        let (output, doc) = scan_into(&ns, "dl", "app", &["--strategy", "debug"]);
+        assert_eq!(output.status.code(), Some(0), "the default limit is higher:\n{}", text(&output.stderr));
+        assert_eq!(doc.unwrap()["platform"]["kscan_ephemeral_containers_before"], 1);
+        assert_eq!(ephemeral_ended(&client, &ns, "dl").await.len(), 2);
+
+        let (output, _) = scan_into(&ns, "dl", "app", &["--strategy", "debug", "--max-ephemeral", "many"]);
+        assert_eq!(output.status.code(), Some(2), "stderr:\n{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains("--max-ephemeral"), "{}", text(&output.stderr));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sidecar_carries_the_secret_environment_and_volumes_of_the_container_and_names_what_it_did_not() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    cluster::in_namespace("scan-sidecar-env", |client, ns| async move {
+        let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "db"},
+            "stringData": {"password": "hunter2-not-for-reports", "API_TOKEN": "tok-not-for-reports"}}))
+        .unwrap();
+        Api::<Secret>::namespaced(client.clone(), &ns).create(&PostParams::default(), &secret).await.unwrap();
+        let settings: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"LOG_LEVEL": "debug"}})).unwrap();
+        Api::<ConfigMap>::namespaced(client.clone(), &ns).create(&PostParams::default(), &settings).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let app = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING,
+        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+        "envFrom": [{"configMapRef": {"name": "settings"}}],
+        "volumeMounts": [
+            {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
+            {"name": "token", "mountPath": "/var/run/token", "readOnly": true},
+        ]}]);
+        let volumes = json!({"volumes": [
+            {"name": "creds", "secret": {"secretName": "db"}},
+            {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
+        ]});
+        cluster::create_pod_with(&pods, "web", app, volumes).await;
+        cluster::wait_running(&pods, "web").await;
+
+        let (output, doc) = scan_into(&ns, "web", "app", &["--strategy", "sidecar"]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "stderr:\n{}", text(&output.stderr));
+        let doc = doc.expect("results");
+        let id = "kscan-no-secrets-in-environment";
+        assert!(statuses(&doc, id).contains(&"failed".to_owned()), "{}", control(&doc, id));
+        assert!(control(&doc, id).to_string().contains("DB_PASSWORD"), "{}", control(&doc, id));
+        assert_eq!(doc["platform"]["kscan_copy_of"], format!("{ns}/web"));
+        let not_carried = doc["platform"]["kscan_not_carried"].as_array().unwrap();
+        assert_eq!(not_carried.len(), 1, "{not_carried:?}");
+        assert!(not_carried[0].as_str().unwrap().starts_with("volume token (projected) at /var/run/token"));
+        for stream in [doc.to_string(), text(&output.stderr), text(&output.stdout)] {
+            assert!(!stream.contains("not-for-reports"), "a secret value was printed: {stream}");
+        }
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+
+        // The scan's identity may read no Secret: the kubelet resolved them.
+        let output = kscan_admin(&["access", "create", "-n", &ns, "--pod", "web", "--strategy", "sidecar"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        let kubeconfig = stdout.lines().find_map(|l| l.strip_prefix("KUBECONFIG=")).unwrap();
+        let run = stdout.lines().find_map(|l| l.strip_prefix("KSCAN_RUN=")).unwrap().to_owned();
+        let scoped = cluster::client_for(Kubeconfig::read_from(kubeconfig).unwrap()).await;
+        let read = Api::<Secret>::namespaced(scoped.clone(), &ns).get("db").await;
+        assert!(is_forbidden(&read), "{read:?}");
+        let read = Api::<ConfigMap>::namespaced(scoped, &ns).get("settings").await;
+        assert!(is_forbidden(&read), "{read:?}");
+        let deleted = kscan_admin(&["access", "delete", "-n", &ns, "--run", &run]);
+        assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    })
+    .await;
 }

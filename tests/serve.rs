@@ -1261,6 +1261,7 @@ async fn dropping_a_running_scan_future_still_tears_down() {
                 scanner_image: cluster::scanner().into(),
                 scanner_user: None,
                 image: None,
+                max_ephemeral: kscan::strategy::DEFAULT_MAX_EPHEMERAL,
             },
             engine: kscan::engine::Engine::Builtin,
             ttl: kscan::cluster::access::TokenTtl::DEFAULT,

@@ -20,7 +20,7 @@ use crate::report::Format;
 use crate::results::{Done, Record, Spec, Stage, Threshold};
 use crate::scan::plan::{Asked, Field};
 use crate::scan::{self, parse_duration, Plan};
-use crate::strategy::{Strategy, DEFAULT_SCANNER_IMAGE};
+use crate::strategy::{Strategy, DEFAULT_MAX_EPHEMERAL, DEFAULT_SCANNER_IMAGE};
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan scan`.
@@ -94,6 +94,13 @@ pub struct Args {
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
 
+    /// With debug (and auto when it chooses debug): refuse a pod that
+    /// already holds N scanner containers from earlier runs. Kubernetes
+    /// cannot remove ephemeral containers; each debug scan adds one until
+    /// the pod is restarted.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_EPHEMERAL)]
+    pub max_ephemeral: u32,
+
     /// What runs the checks.
     #[arg(long, value_enum, default_value_t = EngineKind::Builtin)]
     pub engine: EngineKind,
@@ -164,6 +171,7 @@ impl Args {
             scanner_image: &self.scanner_image,
             scanner_user: self.scanner_user,
             image: self.image.as_deref(),
+            max_ephemeral: self.max_ephemeral,
             timeout: self.timeout,
             ttl: self.token_ttl,
             concurrency: usize::from(self.concurrency),

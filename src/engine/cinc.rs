@@ -50,8 +50,9 @@ impl Cinc {
                 .ok_or_else(|| Error::scan(format!("--engine-bin {}: no such executable", b.display())))?,
             None => PROGRAMS.iter().find_map(|p| find_program(Path::new(p))).ok_or_else(|| {
                 Error::scan(
-                    "neither cinc-auditor nor inspec is on PATH: install CINC Auditor (and the train-kubernetes \
-                     plugin for k8s-container:// targets), pass --engine-bin PATH, or use --engine builtin",
+                    "neither cinc-auditor nor inspec is on PATH: install CINC Auditor (and its train-k8s-container \
+                     plugin for k8s-container:// targets, which runs kubectl: it must be on PATH too), pass \
+                     --engine-bin PATH, or use --engine builtin",
                 )
             })?,
         };

@@ -96,6 +96,9 @@ pub struct Asked<'a> {
     pub scanner_user: Option<u32>,
     /// With sidecar: the image to scan instead of the target's.
     pub image: Option<&'a str>,
+    /// With debug: refuse a pod that already holds this many kscan scanner
+    /// containers.
+    pub max_ephemeral: u32,
     /// Limit for the whole run.
     pub timeout: Duration,
     /// Lifetime of the scoped token.
@@ -191,6 +194,7 @@ impl Asked<'_> {
                 scanner_image: self.scanner_image.to_owned(),
                 scanner_user: self.scanner_user.map(i64::from),
                 image: self.image.map(str::to_owned),
+                max_ephemeral: self.max_ephemeral,
             },
             engine,
             ttl: self.ttl,
@@ -219,6 +223,7 @@ mod tests {
             scanner_image: "scanner:1",
             scanner_user: None,
             image: None,
+            max_ephemeral: crate::strategy::DEFAULT_MAX_EPHEMERAL,
             timeout: Duration::from_secs(600),
             ttl: TokenTtl::DEFAULT,
             concurrency: 4,

@@ -74,6 +74,11 @@ pub struct ScanSpec {
     /// Name of a threshold file in the server's threshold directory (without `.yml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<String>,
+    /// With `debug` (and `auto` when it chooses debug): refuse a pod that
+    /// already holds this many kscan scanner containers, which Kubernetes
+    /// cannot remove (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ephemeral: Option<u32>,
 }
 
 /// Strategies, as on the command line.
@@ -516,6 +521,7 @@ impl ScanRequest {
             scanner_image: &limits.scanner_image,
             scanner_user: None,
             image: None,
+            max_ephemeral: self.scan.max_ephemeral.unwrap_or(crate::strategy::DEFAULT_MAX_EPHEMERAL),
             timeout,
             ttl: TokenTtl::DEFAULT,
             concurrency: 4,
@@ -577,4 +583,29 @@ fn check_callback(cb: &CallbackSpec) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_max_ephemeral_reaches_the_plan_with_the_default_otherwise() {
+        let limits = Limits {
+            profiles: None,
+            thresholds: None,
+            scan_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(600),
+            scanner_image: "scanner:1".into(),
+            engine_bin: None,
+        };
+        let request = |scan: serde_json::Value| -> ScanRequest {
+            serde_json::from_value(serde_json::json!({"target": {"namespace": "shop", "pod": "web"}, "scan": scan}))
+                .unwrap()
+        };
+        let plan = request(serde_json::json!({"strategy": "debug", "maxEphemeral": 2})).plan(&limits, "o".into());
+        assert_eq!(plan.unwrap().strategy.max_ephemeral, 2);
+        let plan = request(serde_json::json!({"strategy": "debug"})).plan(&limits, "o".into());
+        assert_eq!(plan.unwrap().strategy.max_ephemeral, crate::strategy::DEFAULT_MAX_EPHEMERAL);
+    }
 }

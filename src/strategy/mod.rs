@@ -13,6 +13,7 @@
 //!   container, `shareProcessNamespace: true`, and scans the same way.
 //! - `auto` uses exec when the container has a usable shell, else debug.
 
+pub mod admission;
 pub mod auto;
 pub mod debug;
 pub mod exec;
@@ -67,7 +68,15 @@ pub struct StrategyConfig {
     pub scanner_user: Option<i64>,
     /// Image to scan with sidecar instead of the target container's.
     pub image: Option<String>,
+    /// Refuse a debug scan of a pod that already holds this many kscan
+    /// scanner containers (they can never be removed from it).
+    pub max_ephemeral: u32,
 }
+
+/// The default `--max-ephemeral`: a few scans of one pod between restarts
+/// are fine; a scheduled scan of a pod that never restarts is stopped
+/// before its spec fills with stopped scanner containers.
+pub const DEFAULT_MAX_EPHEMERAL: u32 = 5;
 
 impl Strategy {
     /// The name used on the command line and in results.
@@ -105,7 +114,6 @@ impl StrategyConfig {
     /// CAP_SYS_PTRACE, which Pod Security forbids), else root. Root is asked
     /// for explicitly because the scanner image runs as a non-root user by
     /// default; the agent then takes the target's UID itself when it must.
-    /// A privileged target's scanner also gets CAP_SYS_PTRACE (see below).
     pub fn scanner_security_context(&self, pod: Option<&PodSpec>, container: &str) -> Value {
         let pod_context = pod.and_then(|p| p.security_context.as_ref());
         let own = pod
@@ -116,23 +124,34 @@ impl StrategyConfig {
             .or_else(|| own.and_then(|c| c.run_as_user))
             .or_else(|| pod_context.and_then(|p| p.run_as_user))
             .unwrap_or(0);
-        let mut context = json!({"runAsUser": uid});
-        if uid != 0 {
+        // Whatever the user: the agent writes nothing to its own filesystem,
+        // never needs a setuid binary, and makes only ordinary system calls.
+        let mut context = json!({
+            "runAsUser": uid,
+            "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        });
+        if uid == 0 {
+            context["capabilities"] = root_capabilities(own);
+        } else {
+            // Everything Pod Security `restricted` asks of a container: a
+            // non-root scanner reads its target as that user and needs no
+            // capability, no privilege escalation and no unusual system call.
             context["runAsNonRoot"] = json!(true);
+            context["capabilities"] = json!({"drop": ["ALL"]});
             let gid = own.and_then(|c| c.run_as_group).or_else(|| pod_context.and_then(|p| p.run_as_group));
             if let (Some(gid), None) = (gid, self.scanner_user) {
                 context["runAsGroup"] = json!(gid);
             }
         }
-        if own.and_then(|c| c.privileged) == Some(true) {
-            // A privileged target holds every capability, and the kernel
-            // opens another process's /proc/PID/root only for a caller whose
-            // capabilities cover the target's, or who holds CAP_SYS_PTRACE
-            // (ptrace access mode READ_FSCREDS). Pod Security admits it
-            // exactly where it admits the privileged target itself.
-            context["capabilities"] = json!({"add": ["SYS_PTRACE"]});
-        }
         context
+    }
+
+    /// The UID the scanner container runs as for `container` of `pod`
+    /// (see [`Self::scanner_security_context`]).
+    pub fn scanner_uid(&self, pod: Option<&PodSpec>, container: &str) -> i64 {
+        self.scanner_security_context(pod, container)["runAsUser"].as_i64().unwrap_or(0)
     }
 
     /// Put the strategy in place for the `index`-th `target` with the scoped
@@ -154,6 +173,34 @@ impl StrategyConfig {
         reach.spec = Some(target_spec(access, target).await?);
         Ok(reach)
     }
+}
+
+/// The capabilities of a root scanner: those of the target container, and
+/// SETUID and SETGID. Opening `/proc/<pid>/root` of a root target takes
+/// every capability the target holds (the kernel's ptrace check: the
+/// caller's permitted set must contain the target's), so the scanner drops
+/// what the target drops and adds what it adds — the same set on any
+/// runtime, never more — and SETUID and SETGID, with which the agent takes
+/// the user of a non-root target whose UID the spec does not name (which
+/// then leaves it no capability at all). A privileged target holds every
+/// capability whatever its list says: the scanner then adds ALL (but is not
+/// privileged itself: no devices, no writable kernel interfaces). Measured
+/// on the testbed: see docs/strategies.md.
+fn root_capabilities(target: Option<&k8s_openapi::api::core::v1::SecurityContext>) -> Value {
+    if target.and_then(|c| c.privileged) == Some(true) {
+        return json!({"add": ["ALL"]});
+    }
+    let target = target.and_then(|c| c.capabilities.as_ref());
+    let drop: Vec<String> = target.and_then(|c| c.drop.clone()).unwrap_or_default();
+    let mut add: Vec<String> = target.and_then(|c| c.add.clone()).unwrap_or_default();
+    add.extend(["SETGID".to_owned(), "SETUID".to_owned()]);
+    add.sort();
+    add.dedup();
+    let mut capabilities = json!({"add": add});
+    if !drop.is_empty() {
+        capabilities["drop"] = json!(drop);
+    }
+    capabilities
 }
 
 /// What the target's pod spec asks of the kernel, read with the scoped
@@ -179,7 +226,13 @@ mod tests {
     use super::*;
 
     fn config(scanner_user: Option<i64>) -> StrategyConfig {
-        StrategyConfig { kind: Strategy::Debug, scanner_image: "i".into(), scanner_user, image: None }
+        StrategyConfig {
+            kind: Strategy::Debug,
+            scanner_image: "i".into(),
+            scanner_user,
+            image: None,
+            max_ephemeral: DEFAULT_MAX_EPHEMERAL,
+        }
     }
 
     fn spec(value: Value) -> PodSpec {
@@ -189,31 +242,45 @@ mod tests {
     #[test]
     fn the_scanner_takes_the_targets_uid_when_the_spec_names_it_else_asks_for_root() {
         let none = spec(json!({"containers": [{"name": "app"}]}));
-        assert_eq!(config(None).scanner_security_context(Some(&none), "app"), json!({"runAsUser": 0}));
-        assert_eq!(config(None).scanner_security_context(None, "app"), json!({"runAsUser": 0}));
+        let root = json!({"runAsUser": 0, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+            "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": {"add": ["SETGID", "SETUID"]}});
+        assert_eq!(config(None).scanner_security_context(Some(&none), "app"), root);
+        assert_eq!(config(None).scanner_security_context(None, "app"), root);
+        // A root scanner holds the target's capabilities and SETUID/SETGID, no more.
+        let dropped = spec(json!({"containers": [{"name": "app",
+            "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETUID"]}}}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&dropped), "app")["capabilities"],
+            json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETGID", "SETUID"]})
+        );
+        // A privileged target holds them all, whatever it drops.
+        let privileged = spec(json!({"containers": [{"name": "app",
+            "securityContext": {"privileged": true, "capabilities": {"drop": ["ALL"]}}}]}));
+        assert_eq!(
+            config(None).scanner_security_context(Some(&privileged), "app")["capabilities"],
+            json!({"add": ["ALL"]})
+        );
 
         let pod_level = spec(json!({"securityContext": {"runAsUser": 1000, "runAsGroup": 2000},
             "containers": [{"name": "app"}]}));
         assert_eq!(
             config(None).scanner_security_context(Some(&pod_level), "app"),
-            json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000})
+            json!({"runAsUser": 1000, "runAsNonRoot": true, "runAsGroup": 2000, "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+                "readOnlyRootFilesystem": true})
         );
         let container_level = spec(json!({"securityContext": {"runAsUser": 1000},
             "containers": [{"name": "app", "securityContext": {"runAsUser": 65532}}, {"name": "other"}]}));
         assert_eq!(config(None).scanner_security_context(Some(&container_level), "app")["runAsUser"], 65532);
         assert_eq!(config(None).scanner_security_context(Some(&container_level), "other")["runAsUser"], 1000);
         // --scanner-user wins, and then the target's group is not borrowed.
+        let seven = config(Some(7)).scanner_security_context(Some(&pod_level), "app");
         assert_eq!(
-            config(Some(7)).scanner_security_context(Some(&pod_level), "app"),
-            json!({"runAsUser": 7, "runAsNonRoot": true})
+            (&seven["runAsUser"], &seven["runAsNonRoot"], &seven["runAsGroup"]),
+            (&json!(7), &json!(true), &Value::Null)
         );
-        // Only a privileged target's scanner may trace (open its root filesystem).
-        let privileged = spec(json!({"containers": [{"name": "app", "securityContext": {"privileged": true}}]}));
-        assert_eq!(
-            config(None).scanner_security_context(Some(&privileged), "app"),
-            json!({"runAsUser": 0, "capabilities": {"add": ["SYS_PTRACE"]}})
-        );
-        assert!(config(None).scanner_security_context(Some(&none), "app").get("capabilities").is_none());
+        assert_eq!(config(Some(7)).scanner_uid(Some(&pod_level), "app"), 7);
+        assert_eq!(config(None).scanner_uid(Some(&none), "app"), 0);
     }
 
     #[test]

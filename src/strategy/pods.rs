@@ -68,8 +68,10 @@ pub fn refused(err: kube::Error, what: &str) -> Error {
     if let kube::Error::Api(status) = &err {
         if status.message.contains("PodSecurity") || status.message.contains("pod security") {
             return Error::scan(format!(
-                "{what} was refused by the namespace's Pod Security admission: {}. Run the scanner as the \
-                 target's user (--scanner-user UID) or scan with --strategy exec",
+                "{what} was refused by the namespace's Pod Security admission: {}. A non-root scanner gets the \
+                 restricted securityContext: name the target's UID in its pod spec (runAsUser) or pass \
+                 --scanner-user UID with the UID it runs as; a root target cannot be scanned this way under \
+                 restricted: scan it with --strategy exec",
                 status.message
             ));
         }

@@ -1,16 +1,21 @@
 //! The sidecar strategy: a new pod with the target container's image (and
-//! command, user and security settings) beside a scanner container, with
+//! command, user and security settings, environment and the volumes it can
+//! safely share: see [`carry_volumes`]) beside a scanner container, with
 //! `shareProcessNamespace: true`; kscan runs in the scanner on
 //! `/proc/<pid>/root` of the target's main process. The pod belongs to the
 //! run and is deleted at teardown.
 //!
 //! The Role must grant `create` on pods, which RBAC cannot narrow by name;
-//! `get`, `delete` and exec are limited to the run's own pod(s).
+//! `get`, `delete` and exec are limited to the run's own pod(s). The copy's
+//! `env`, `envFrom` and Secret/ConfigMap volumes are references that the
+//! kubelet resolves (the Node authorizer lets it read what pods on its node
+//! name); admission asks nothing of the pod's creator for them, so the Role
+//! grants nothing on Secrets or ConfigMaps.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Volume, VolumeMount};
 use kscan_agent::protocol::{platform, Command};
 use kube::api::Api;
 use serde_json::json;
@@ -71,13 +76,18 @@ pub async fn reach(
         .ok_or_else(|| Error::scan(format!("{target}: the container is not in the pod's spec")))?;
     let image = config.image.clone().or_else(|| source.image.clone()).unwrap_or_default();
     let name = pod_name(&access.name, index);
+    let carried = carry_volumes(&spec, source);
+    for note in &carried.not_carried {
+        tracing::warn!("{target}: the copy in pod {name} lacks {note}");
+    }
     let run = access.name.strip_prefix("kscan-").unwrap_or(&access.name);
 
+    let security_context = config.scanner_security_context(Some(&spec), target.container.as_str());
     let scanner = json!({
         "name": SCANNER_CONTAINER,
         "image": config.scanner_image,
         "command": Command::hold_for(access_seconds(access)).argv(),
-        "securityContext": config.scanner_security_context(Some(&spec), target.container.as_str()),
+        "securityContext": security_context.clone(),
     });
     let labels = BTreeMap::from([(MANAGED_BY.0, MANAGED_BY.1), (RUN_LABEL, run)]);
     // The expiry lets `kscan cleanup --all-expired` find the pod of a killed run.
@@ -98,6 +108,7 @@ pub async fn reach(
             "imagePullSecrets": spec.image_pull_secrets,
             "nodeSelector": spec.node_selector,
             "tolerations": spec.tolerations,
+            "volumes": carried.volumes,
             "containers": [
                 {
                     "name": source.name,
@@ -107,6 +118,11 @@ pub async fn reach(
                     "args": source.args,
                     "workingDir": source.working_dir,
                     "securityContext": source.security_context,
+                    // References, resolved by the kubelet as for the original.
+                    "env": source.env,
+                    "envFrom": source.env_from,
+                    "volumeMounts": carried.mounts,
+                    "resources": source.resources,
                 },
                 scanner,
             ],
@@ -143,7 +159,81 @@ pub async fn reach(
     let mut reach = Reach::new(Via::Agent(Box::new(agent)), None, "sidecar", None);
     reach.platform.insert(platform::SIDECAR_POD.into(), json!(name));
     reach.platform.insert(platform::IMAGE.into(), json!(image));
+    reach.platform.insert(platform::SCANNER_SECURITY_CONTEXT.into(), security_context);
+    reach.platform.insert(platform::COPY_OF.into(), json!(format!("{ns}/{}", target.pod)));
+    reach.platform.insert(platform::NOT_CARRIED.into(), json!(carried.not_carried));
     Ok(reach)
+}
+
+/// The volumes and mounts of the copy.
+struct Carried {
+    /// The pod's volumes the copy mounts.
+    volumes: Vec<Volume>,
+    /// The container's mounts of those volumes.
+    mounts: Vec<VolumeMount>,
+    /// What the copy lacks, and why: `volume NAME (KIND) at PATH: WHY`.
+    not_carried: Vec<String>,
+}
+
+/// Which of `source`'s mounts the copy gets. Secrets, ConfigMaps, the
+/// downward API and projections of those are references the kubelet
+/// resolves for the copy as for the original; an emptyDir is carried as a
+/// new, empty one. Not carried: volumes that hold state or reach outside
+/// the pod — persistentVolumeClaim (a second writer on someone's data;
+/// ReadWriteOncePod refuses it anyway), hostPath (the node's filesystem),
+/// service account tokens (a credential minted for the copy), and every
+/// other kind (CSI, network and cloud disks, ephemeral claims).
+fn carry_volumes(spec: &PodSpec, source: &Container) -> Carried {
+    let mut carried = Carried { volumes: Vec::new(), mounts: Vec::new(), not_carried: Vec::new() };
+    for mount in source.volume_mounts.iter().flatten() {
+        let Some(volume) = spec.volumes.iter().flatten().find(|v| v.name == mount.name) else { continue };
+        match refusal(volume) {
+            None => {
+                if !carried.volumes.iter().any(|v: &Volume| v.name == volume.name) {
+                    carried.volumes.push(volume.clone());
+                }
+                carried.mounts.push(mount.clone());
+            }
+            Some((kind, why)) => {
+                carried.not_carried.push(format!("volume {} ({kind}) at {}: {why}", volume.name, mount.mount_path))
+            }
+        }
+    }
+    carried
+}
+
+/// Why `volume` is not carried into the copy (its kind, the reason), or
+/// `None` when it is.
+fn refusal(volume: &Volume) -> Option<(&'static str, &'static str)> {
+    if volume.secret.is_some() || volume.config_map.is_some() || volume.downward_api.is_some() {
+        return None;
+    }
+    if volume.empty_dir.is_some() {
+        return None;
+    }
+    if let Some(projected) = &volume.projected {
+        let tokens = projected.sources.iter().flatten().any(|s| s.service_account_token.is_some());
+        let other = projected.sources.iter().flatten().any(|s| {
+            s.secret.is_none()
+                && s.config_map.is_none()
+                && s.downward_api.is_none()
+                && s.service_account_token.is_none()
+        });
+        return match (tokens, other) {
+            (true, _) => Some(("projected", "it projects a service account token, a credential kscan does not mint")),
+            (false, true) => {
+                Some(("projected", "it projects sources other than Secrets, ConfigMaps and the downward API"))
+            }
+            (false, false) => None,
+        };
+    }
+    Some(if volume.persistent_volume_claim.is_some() {
+        ("persistentVolumeClaim", "the copy does not mount the pod's data")
+    } else if volume.host_path.is_some() {
+        ("hostPath", "the copy does not mount the node's filesystem")
+    } else {
+        ("other", "only Secret, ConfigMap, downward API, projected and emptyDir volumes are carried")
+    })
 }
 
 /// Drop `null` members so that absent fields stay absent.
@@ -154,5 +244,44 @@ fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
         ),
         serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_and_empty_dirs_are_carried_data_host_and_tokens_are_not() {
+        let spec: PodSpec = serde_json::from_value(json!({
+            "containers": [{"name": "app", "volumeMounts": [
+                {"name": "creds", "mountPath": "/etc/creds"},
+                {"name": "settings", "mountPath": "/etc/settings"},
+                {"name": "bundle", "mountPath": "/etc/bundle"},
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "data", "mountPath": "/data"},
+                {"name": "host", "mountPath": "/host"},
+                {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"},
+            ]}],
+            "volumes": [
+                {"name": "creds", "secret": {"secretName": "db"}},
+                {"name": "settings", "configMap": {"name": "settings"}},
+                {"name": "bundle", "projected": {"sources": [{"secret": {"name": "tls"}}, {"configMap": {"name": "ca"}}]}},
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+                {"name": "host", "hostPath": {"path": "/var/log"}},
+                {"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
+                {"name": "unused", "secret": {"secretName": "other"}},
+            ],
+        }))
+        .unwrap();
+        let carried = carry_volumes(&spec, &spec.containers[0]);
+        let names: Vec<&str> = carried.volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["creds", "settings", "bundle", "scratch"]);
+        assert_eq!(carried.mounts.len(), 4);
+        assert_eq!(carried.not_carried.len(), 3, "{:?}", carried.not_carried);
+        assert!(carried.not_carried[0].starts_with("volume data (persistentVolumeClaim) at /data: "));
+        assert!(carried.not_carried[1].starts_with("volume host (hostPath) at /host: "));
+        assert!(carried.not_carried[2].contains("service account token"));
     }
 }

@@ -50,3 +50,19 @@ pub fn testbed_kubeconfig() -> PathBuf {
 }
 pub mod cluster;
 pub mod rng;
+
+/// The paths the failed results of control `id` in the HDF `doc` name after
+/// "...: " (comma-separated; a kind in parentheses after a path is left off).
+pub fn named_paths(doc: &serde_json::Value, id: &str) -> std::collections::BTreeSet<String> {
+    let controls = doc["profiles"][0]["controls"].as_array().expect("HDF controls");
+    let control = controls.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no control {id}"));
+    let mut paths = std::collections::BTreeSet::new();
+    for r in control["results"].as_array().unwrap() {
+        if r["status"] == "failed" {
+            let message = r["message"].as_str().unwrap();
+            let (_, list) = message.split_once(": ").unwrap_or_else(|| panic!("{id}: {message}"));
+            paths.extend(list.split(", ").map(|p| p.split(" (").next().unwrap().to_owned()));
+        }
+    }
+    paths
+}

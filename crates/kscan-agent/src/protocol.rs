@@ -35,6 +35,18 @@ pub mod platform {
     pub const SIDECAR_POD: &str = "kscan_sidecar_pod";
     /// The image that was scanned (sidecar).
     pub const IMAGE: &str = "kscan_image";
+    /// The pod (`namespace/name`) whose copy was scanned (sidecar): the
+    /// results are of the copy, not of that pod's running container.
+    pub const COPY_OF: &str = "kscan_copy_of";
+    /// What the copy lacks of the original container (sidecar): volumes
+    /// not carried, each with why.
+    pub const NOT_CARRIED: &str = "kscan_not_carried";
+    /// The scanner container's `securityContext` (debug, sidecar): the
+    /// privileges the results were read with.
+    pub const SCANNER_SECURITY_CONTEXT: &str = "kscan_scanner_security_context";
+    /// How many kscan scanner containers the pod held before this run
+    /// added its own (debug): they can never be removed.
+    pub const EPHEMERAL_BEFORE: &str = "kscan_ephemeral_containers_before";
 }
 
 /// One command for the agent.

@@ -29,7 +29,8 @@ control 'kscan-no-setid-binaries' do
   tag nist: ['AC-6', 'CM-7'], severity: 'medium'
 
   dirs = system_dirs.select { |d| directory(d).exist? && !file(d).symlink? }
-  found = dirs.empty? ? '' : command(['find', *dirs, '-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')'].join(' ')).stdout
+  # InSpec runs the string with sh -c: the parentheses must reach find escaped.
+  found = dirs.empty? ? '' : command(['find', *dirs, '-xdev', '-type', 'f', '\\(', '-perm', '-4000', '-o', '-perm', '-2000', '\\)'].join(' ')).stdout
   describe 'Setuid and setgid files in system paths' do
     subject { found.lines.map(&:strip).reject(&:empty?) }
     it { should be_empty }

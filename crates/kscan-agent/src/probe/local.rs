@@ -79,7 +79,7 @@ impl LocalProbe {
         let root = proc_dir.join(pid.to_string()).join("root");
         std::fs::read_dir(&root).map_err(|e| {
             let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-                " (reading another process's root needs the same UID as the target, or CAP_SYS_PTRACE)"
+                " (reading another process's root needs the same UID and GID as the target, or CAP_SYS_PTRACE)"
             } else {
                 ""
             };
