@@ -9,5 +9,8 @@
 source "$(dirname "$0")/../lib.sh"
 
 apt_install ruby
-ln -sf "$(command -v ruby)" "$KSCAN_BIN/ruby"
+# Debian's path, not `command -v ruby`: once linked, $KSCAN_BIN comes first on
+# PATH and a second run would link the link to itself.
+[ -x /usr/bin/ruby ] || die "apt installed ruby, but /usr/bin/ruby is missing"
+ln -sfn /usr/bin/ruby "$KSCAN_BIN/ruby"
 ruby -e 'require "json"; require "yaml"' || die "Debian's ruby lacks json or yaml"
