@@ -91,6 +91,17 @@ pub fn api_error(err: kube::Error, what: &str) -> Error {
     Error::scan(format!("{what} failed{hint}")).with_source(err)
 }
 
+/// An API error in one line for a person: the API server's message and
+/// its code (`... is forbidden: User ... cannot delete ... (403 Forbidden)`),
+/// without the debug dump of the whole `Status` object; other errors as
+/// they display.
+pub fn brief(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+        other => other.to_string(),
+    }
+}
+
 /// The HTTP status code of an API error, if it is one.
 pub fn api_status(err: &kube::Error) -> Option<u16> {
     match err {

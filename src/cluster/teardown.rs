@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::cluster::pod::{container_status, start_failure, Kind};
 use crate::cluster::retry::{is_refusal, Backoff};
-use crate::cluster::{api_status, RUN_LABEL};
+use crate::cluster::{api_status, brief, RUN_LABEL};
 use crate::error::{Error, Result};
 
 /// How long a deleted pod may take to disappear.
@@ -335,7 +335,7 @@ async fn delete_pod(
     match backoff.retry(&format!("deleting {what}"), || pods.delete(name, &params)).await {
         Ok(_) => {}
         Err(e) if api_status(&e) == Some(404) => return Ok(()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(brief(&e)),
     }
     let start = Instant::now();
     loop {
@@ -343,7 +343,7 @@ async fn delete_pod(
             Ok(None) => return Ok(()),
             Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(brief(&e)),
         }
     }
 }
@@ -367,7 +367,7 @@ async fn stop_ephemeral(
         let current = match pods.get_opt(pod).await {
             Ok(Some(p)) => p,
             Ok(None) => return Ok(format!("pod {pod}, which held ephemeral container {name}, is gone")),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(brief(&e)),
         };
         // A container that cannot start never ran a process: nothing to
         // stop, and nothing left running (the scan already failed on it).
@@ -431,7 +431,7 @@ where
     match backoff.retry(&what, || api.delete(name, &params)).await {
         Ok(_) => Ok(()),
         Err(e) if api_status(&e) == Some(404) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(brief(&e)),
     }
 }
 
