@@ -893,7 +893,7 @@ async fn cleanup_all_expired_removes_every_kind_of_object_a_killed_sidecar_run_l
         running_pod(&client, &ns, "web", web()).await;
         let mut child = support::kscan()
             .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
-            .args(["scan", "-n", &ns, "--pod", "web", "--strategy", "sidecar", "--scanner-image", &scanner()])
+            .args(["scan", "-n", &ns, "--pod", "web", "--strategy", "sidecar", "--scanner-image", scanner()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
