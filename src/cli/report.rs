@@ -6,6 +6,7 @@ use crate::ci::CiArgs;
 use crate::error::Error;
 use crate::hdf::{ResultSet, Source};
 use crate::report::{Format, Gate};
+use crate::results::baseline::BaselineArgs;
 use crate::results::manifest::Manifest;
 use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
@@ -28,6 +29,7 @@ Examples:
   kscan report a.json b.json --format markdown --template-dir my-templates
   kscan report results.json --format template:report.html.j2
   kscan report kscan-results --format sarif     # the run in kscan-results, with its verdict
+  kscan report pr-results --baseline main-results --threshold gate.yml --gate-on new --format github
 
 Exit codes: 0 passed (or no gate), 1 the gate failed, 2 bad input, 3 a run read
 from a directory could not scan, 4 a run read from a directory left objects
@@ -65,6 +67,10 @@ pub struct Args {
     /// CI platform to publish for.
     #[command(flatten)]
     pub ci: CiArgs,
+
+    /// Comparison with earlier results.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// Parse one `--format` value.
@@ -83,6 +89,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         template_dir: args.template_dir.as_deref(),
         platform: Some(args.ci.platform()),
         need_format: true,
+        baseline: args.baseline.load()?,
+        only_new: args.baseline.only_new,
+        gate_on: args.baseline.gate_on,
     })?;
     let inputs = Inputs::read(&args.files)?;
     let sets = ResultSet::load_all(inputs.sources)?;

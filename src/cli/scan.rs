@@ -17,6 +17,7 @@ use crate::engine::EngineKind;
 use crate::error::{Error, ResultExt};
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::report::Format;
+use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Record, Spec, Stage, Threshold};
 use crate::scan::plan::{Asked, Field};
 use crate::scan::{self, parse_duration, Plan};
@@ -31,6 +32,7 @@ Examples:
   kscan scan -n shop --pod web-0 --threshold thresholds/moderate.yml
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
+  kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
 ServiceAccount, a Role granting only what the strategy needs on those pods by
@@ -125,6 +127,10 @@ pub struct Args {
     #[command(flatten)]
     pub ci: CiArgs,
 
+    /// Comparison with earlier results.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+
     /// Directory for the results: one `POD.CONTAINER.hdf.json` per target,
     /// the reports, and the run manifest `kscan-run.json` (what belongs to
     /// this run, its verdict and exit code).
@@ -181,6 +187,9 @@ impl Args {
             template_dir: self.template_dir.as_deref(),
             platform: Some(self.ci.platform()),
             need_format: false,
+            baseline: self.baseline.load()?,
+            only_new: self.baseline.only_new,
+            gate_on: self.baseline.gate_on,
         })
     }
 }

@@ -10,7 +10,8 @@
 //! totals         counts over every control
 //! summary[]      exactly `kscan summary --format json` (SAF's shape)
 //! profiles[]     one per profile name: name, title, version, files, targets, compliance, counts, controls[]
-//! findings[]     Failed and Profile Error controls of every profile, most severe first
+//! findings[]     Failed and Profile Error controls of every profile, most severe first (the new ones with --only-new)
+//! baseline       null without --baseline; else {origin, new, unchanged, fixed, not_compared, warnings, only_new, fixed_findings[]}
 //! ```
 //!
 //! The context is lazy: the small parts are converted once, and `profiles`,
@@ -51,6 +52,20 @@ struct Head<'a> {
     verdict: Option<VerdictDoc<'a>>,
     totals: CountsDoc,
     summary: Vec<SummaryDocument>,
+    baseline: Option<BaselineDoc<'a>>,
+}
+
+/// This run against the baseline.
+#[derive(Serialize)]
+struct BaselineDoc<'a> {
+    origin: &'a str,
+    new: usize,
+    unchanged: usize,
+    fixed: usize,
+    not_compared: usize,
+    warnings: &'a [String],
+    only_new: bool,
+    fixed_findings: &'a [super::baseline::Finding],
 }
 
 #[derive(Serialize)]
@@ -168,6 +183,16 @@ impl<'a> Head<'a> {
             }),
             totals: CountsDoc::from(report.totals()),
             summary: documents(&summaries),
+            baseline: report.diff().map(|d| BaselineDoc {
+                origin: &d.origin,
+                new: d.new,
+                unchanged: d.unchanged,
+                fixed: d.fixed_len(),
+                not_compared: d.not_compared,
+                warnings: &d.warnings,
+                only_new: report.only_new(),
+                fixed_findings: &d.fixed,
+            }),
         }
     }
 }
@@ -265,7 +290,7 @@ impl Object for LazySeq {
                 ]))
             }
             SeqKind::Controls(g) => r.group_control(&r.groups()[g], i).map(|v| Value::from(Serde(v))),
-            SeqKind::Findings => r.inner.findings.get(i).map(|&c| Value::from(Serde(r.view(c)))),
+            SeqKind::Findings => r.shown_refs().get(i).map(|&c| Value::from(Serde(r.view(c)))),
         }
     }
 
@@ -274,7 +299,7 @@ impl Object for LazySeq {
         Enumerator::Seq(match self.kind {
             SeqKind::Profiles => r.groups().len(),
             SeqKind::Controls(g) => r.groups()[g].len(),
-            SeqKind::Findings => r.findings_len(),
+            SeqKind::Findings => r.shown_findings_len(),
         })
     }
 }

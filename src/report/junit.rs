@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
+use super::baseline::State;
 use super::view::{result_status, ControlView};
 use super::Report;
 use crate::error::{Error, Result};
@@ -39,9 +40,17 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         suite.add_property(Property::new("compliance", counts.compliance().to_string()));
         suite.add_property(Property::new("files", group.summary.result_sets.join(", ")));
         let mut time = 0.0;
+        let mut left_out = 0;
         for view in report.group_controls(group) {
+            if report.only_new() && view.state() == Some(State::Unchanged) {
+                left_out += 1;
+                continue;
+            }
             time += view.run_time();
             suite.add_test_case(test_case(&view));
+        }
+        if report.only_new() {
+            suite.add_property(Property::new("unchanged_findings_left_out", left_out.to_string()));
         }
         suite.set_time(Duration::from_secs_f64(time));
         junit.add_test_suite(suite);

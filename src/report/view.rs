@@ -6,6 +6,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use super::baseline::State;
 use crate::hdf::model::{Description, TestResult};
 use crate::hdf::status::{is_waived, test_outcome, TestOutcome};
 use crate::hdf::{Control, ControlStatus, EvaluatedControl, ResultSet, Severity};
@@ -18,12 +19,24 @@ pub struct ControlView<'a> {
     target: &'a str,
     eval: &'a EvaluatedControl,
     data: &'a Control,
+    state: Option<State>,
 }
 
 impl<'a> ControlView<'a> {
     /// The view of `eval` in `set`; `target` names what was scanned.
     pub fn new(set: &'a ResultSet, target: &'a str, eval: &'a EvaluatedControl) -> Self {
-        ControlView { set, target, eval, data: set.data(eval) }
+        ControlView { set, target, eval, data: set.data(eval), state: None }
+    }
+
+    /// The view with its standing against a baseline.
+    pub fn with_state(self, state: State) -> Self {
+        ControlView { state: Some(state), ..self }
+    }
+
+    /// New or unchanged against the baseline; `None` without a baseline or
+    /// for a control that is not a finding.
+    pub fn state(&self) -> Option<State> {
+        self.state
     }
 
     /// The control id (the wrapper's, for overlays).
@@ -345,7 +358,7 @@ fn percent_encode_path(path: &str) -> String {
 
 impl Serialize for ControlView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_struct("Control", 20)?;
+        let mut m = s.serialize_struct("Control", 21)?;
         m.serialize_field("id", self.id())?;
         m.serialize_field("title", &self.title())?;
         m.serialize_field("profile", self.profile())?;
@@ -362,6 +375,7 @@ impl Serialize for ControlView<'_> {
         m.serialize_field("source", &SourceDoc { reference: source.reference.as_deref(), line: source.line })?;
         m.serialize_field("location", &self.location())?;
         m.serialize_field("fingerprint", &self.fingerprint())?;
+        m.serialize_field("baseline", &self.state.map(State::key))?;
         m.serialize_field("waived", &self.waived())?;
         m.serialize_field("waiver_data", &self.data.waiver_data)?;
         m.serialize_field("message", &self.reason())?;
