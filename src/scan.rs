@@ -60,13 +60,27 @@ pub struct Scanned {
     pub workload: String,
 }
 
+/// A target that could not be scanned.
+#[derive(Debug)]
+pub struct Unscanned {
+    /// The container.
+    pub target: ContainerRef,
+    /// Its workload (see [`workload_id`]).
+    pub workload: String,
+    /// Why.
+    pub error: Error,
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct Finished {
     /// The run id (names and labels of what it created).
     pub run: RunId,
-    /// One entry per target, in target order.
+    /// One entry per target scanned, in target order.
     pub results: Vec<Scanned>,
+    /// The targets that could not be scanned, in target order (the run
+    /// goes on without them; when none was scanned, the run is an error).
+    pub unscanned: Vec<Unscanned>,
     /// What teardown removed.
     pub teardown: TeardownReport,
     /// The teardown error (exit 4) when objects were left behind; the
@@ -147,7 +161,7 @@ async fn supervise(
     }
     let left = report.clone().into_result(run.as_str()).err();
     match (outcome, left) {
-        (Ok(results), left) => Ok(Finished { run, results, teardown: report, left }),
+        (Ok((results, unscanned)), left) => Ok(Finished { run, results, unscanned, teardown: report, left }),
         (Err(scan), None) => Err(scan),
         (Err(scan), Some(teardown)) => Err(Error::teardown(format!("{scan}; and then {teardown}"))),
     }
@@ -172,7 +186,7 @@ async fn scan_all(
     targets: Vec<ContainerRef>,
     owners: Owners,
     teardown: Teardown,
-) -> Result<Vec<Scanned>> {
+) -> Result<(Vec<Scanned>, Vec<Unscanned>)> {
     let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
     pods.dedup();
     let spec = AccessSpec {
@@ -186,7 +200,7 @@ async fn scan_all(
 
     let access = std::sync::Arc::new(access);
     let plan = std::sync::Arc::new(plan);
-    let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.clone().into_iter().enumerate())
+    let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.iter().cloned().enumerate())
         .map(|(i, target)| {
             let (access, plan, teardown) = (access.clone(), plan.clone(), teardown.clone());
             let workload = workload_id(&target, owners.get(target.pod.as_str()).map(String::as_str));
@@ -199,19 +213,26 @@ async fn scan_all(
     outcomes.sort_by_key(|(i, _)| *i);
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (_, outcome) in outcomes {
+    for (i, outcome) in outcomes {
         match outcome {
             Ok(scanned) => results.push(scanned),
-            Err(e) => failures.push(e),
+            Err(error) => {
+                let target = targets[i].clone();
+                tracing::warn!("{target}: not scanned: {error}");
+                let workload = workload_id(&target, owners.get(target.pod.as_str()).map(String::as_str));
+                failures.push(Unscanned { target, workload, error });
+            }
         }
     }
+    // Some targets scanned: the run reports them and accounts for the
+    // rest. None: nothing to report, the run failed.
     match failures.len() {
-        0 => Ok(results),
-        1 if results.is_empty() => Err(failures.remove(0)),
+        0 => Ok((results, failures)),
+        _ if !results.is_empty() => Ok((results, failures)),
+        1 => Err(failures.remove(0).error),
         n => Err(Error::scan(format!(
-            "{n} of {} targets could not be scanned: {}",
-            targets.len(),
-            failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            "none of the {n} targets could be scanned: {}",
+            failures.iter().map(|f| f.error.to_string()).collect::<Vec<_>>().join("; ")
         ))),
     }
 }

@@ -1,7 +1,8 @@
 //! Findings over time on the testbed: a scan compared with an earlier one
 //! (`--baseline`) marks a planted defect new and, once it is removed, fixed;
 //! a pod its Deployment replaced keeps its findings unchanged; `--gate-on
-//! new` fails only for what is new.
+//! new` fails only for what is new; a selector run where one pod cannot be
+//! scanned reports the other and accounts for the missing one.
 
 mod support;
 
@@ -12,7 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use serde_json::{json, Value};
-use support::cluster::{self, standard, KEEP_RUNNING};
+use support::cluster::{self, distroless, standard, KEEP_RUNNING};
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -135,6 +136,85 @@ async fn a_planted_defect_is_new_then_fixed_and_a_restarted_pod_keeps_its_findin
             states(&work.path().join("removed")).into_iter().filter(|(_, s)| s != "unchanged").collect();
         assert_eq!(absent, [("kscan-passwd-owner-mode".to_owned(), "absent".to_owned())]);
         assert_eq!(read_json(&work.path().join("removed/kscan-run.json"))["baseline"]["fixed"], 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_be_scanned_is_accounted_for_and_min_coverage_fails_the_gate() {
+    cluster::in_namespace("coverage", |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        // One pod with a shell, one without: --strategy exec cannot reach the second.
+        let shell = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
+        let no_shell = json!([{"name": "app", "image": distroless()}]);
+        for (name, containers) in [("web-0", shell), ("web-1", no_shell)] {
+            cluster::create_pod_with(&pods, name, containers, json!({})).await;
+            let patch = json!({"metadata": {"labels": {"app": "web"}}});
+            pods.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        }
+        for name in ["web-0", "web-1"] {
+            cluster::wait_running(&pods, name).await;
+        }
+        let work = tempfile::tempdir().unwrap();
+        let scan = |out: &str, extra: &[&str]| {
+            let out = work.path().join(out).display().to_string();
+            let mut args = vec!["scan", "-n", &ns, "-l", "app=web", "--strategy", "exec", "--out-dir", out.as_str()];
+            args.extend(["--format", "sarif,markdown,junit"]);
+            args.extend(extra);
+            kscan_admin(&args)
+        };
+        let partial = scan("partial", &[]);
+        assert_eq!(partial.status.code(), Some(0), "the scanned pod is reported: {}", text(&partial));
+        assert!(text(&partial).contains("coverage: 1 of 2 targets scanned (50%)"), "{}", text(&partial));
+        let dir = work.path().join("partial");
+        let m = read_json(&dir.join("kscan-run.json"));
+        assert_eq!(m["hdf"], json!(["web-0.app.hdf.json"]), "{m:#}");
+        let targets = m["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2, "{m:#}");
+        assert_eq!(
+            (targets[0]["target"].as_str(), targets[0]["scanned"].as_bool()),
+            (Some(format!("{ns}/web-0/app").as_str()), Some(true))
+        );
+        assert_eq!(targets[1]["target"], format!("{ns}/web-1/app"));
+        assert_eq!(targets[1]["scanned"], false);
+        assert_eq!(targets[1]["reason"], "no-shell", "{m:#}");
+        let md = std::fs::read_to_string(dir.join("kscan-summary.md")).unwrap();
+        assert!(md.contains("**1 of 2 targets scanned (50%).**"), "{md}");
+        assert!(md.contains(&format!("| {ns}/web-1/app | no shell for exec |")), "{md}");
+        let sarif = read_json(&dir.join("kscan.sarif"));
+        assert_eq!(sarif["runs"][0]["properties"]["coverage"]["percent"], 50);
+        assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
+        let junit = std::fs::read_to_string(dir.join("kscan-junit.xml")).unwrap();
+        assert!(junit.contains(&format!("scan {ns}/web-1/app")), "{junit}");
+
+        let gated = scan("gated", &["--min-coverage", "100"]);
+        assert_eq!(gated.status.code(), Some(1), "{}", text(&gated));
+        assert!(
+            text(&gated).contains("coverage.min: 1 of 2 targets scanned (50%), below the minimum of 100%"),
+            "{}",
+            text(&gated)
+        );
+        assert!(text(&gated).contains(&format!("not scanned: {ns}/web-1/app (no shell for exec)")), "{}", text(&gated));
+        let md = std::fs::read_to_string(work.path().join("gated/kscan-summary.md")).unwrap();
+        assert!(md.contains("coverage.min"), "{md}");
+        let enough = scan("enough", &["--min-coverage", "50"]);
+        assert_eq!(enough.status.code(), Some(0), "{}", text(&enough));
+
+        // Nothing scanned: no results, exit 3, never a pass.
+        let none = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "--pod",
+            "web-1",
+            "--strategy",
+            "exec",
+            "--min-coverage",
+            "0",
+            "--out-dir",
+            work.path().join("none").to_str().unwrap(),
+        ]);
+        assert_eq!(none.status.code(), Some(3), "{}", text(&none));
     })
     .await;
 }

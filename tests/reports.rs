@@ -576,3 +576,39 @@ fn a_baseline_marks_findings_in_every_format_and_they_pass_the_validators() {
     let warnings = &read_json(&dir.path().join("mis/kscan.sarif"))["runs"][0]["properties"]["baseline"]["warnings"];
     assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
 }
+
+#[test]
+fn a_runs_unscanned_targets_are_in_every_report_and_pass_the_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    workload_results(&run.join("web-0.app.hdf.json"), "web-0", "1.0", &[("A", 0.7, "failed"), ("B", 0.5, "passed")]);
+    let manifest = json!({"kind": "kscan-run", "version": 1, "kscan": "0", "run": "abcd", "command": "scan",
+        "finished_at": "2026-01-01T00:00:00Z", "hdf": ["web-0.app.hdf.json"], "reports": [], "verdict": null,
+        "targets": [
+            {"target": "ns/web-0/app", "workload": "ns/Pod/web-0/app", "scanned": true},
+            {"target": "ns/web-1/app", "workload": "ns/Pod/web-1/app", "scanned": false, "reason": "pod-security-refused",
+             "message": "the debug container was refused by the namespace's Pod Security admission: <restricted:latest>"}
+        ],
+        "exit_code": 0});
+    std::fs::write(run.join("kscan-run.json"), manifest.to_string()).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = report(std::slice::from_ref(&run), &out_dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("coverage: 1 of 2 targets scanned (50%)"), "{}", text(&out.stdout));
+    validate_sarif(&out_dir.join("kscan.sarif"), dir.path());
+    jsonschema(
+        &support::root().join("tests/report_validators/gitlab-codequality.schema.json"),
+        &out_dir.join("kscan-codequality.json"),
+    );
+    let sarif = read_json(&out_dir.join("kscan.sarif"));
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let note = invocation["toolExecutionNotifications"][0]["message"]["text"].as_str().unwrap();
+    assert!(note.starts_with("ns/web-1/app was not scanned (Pod Security refused)"), "{note}");
+    let junit = std::fs::read_to_string(out_dir.join("kscan-junit.xml")).unwrap();
+    assert!(junit.contains(r#"<testsuite name="kscan: targets not scanned" tests="1""#), "{junit}");
+    assert!(junit.contains(r#"type="Pod Security refused""#), "{junit}");
+    let md = std::fs::read_to_string(out_dir.join("kscan-summary.md")).unwrap();
+    assert!(md.contains("| ns/web-1/app | Pod Security refused |"), "{md}");
+}

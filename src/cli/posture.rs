@@ -188,7 +188,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             let sets = ResultSet::load_all([Source::File(hdf.clone())])?;
             let verdict = stage.verdict(&sets);
             let hdf = vec![hdf.display().to_string()];
-            stage.finish(Done { sets, hdf, out_dir: dir, verdict, left: None, record: None })
+            stage.finish(Done { sets, hdf, out_dir: dir, verdict, left: None, record: None, coverage: None })
         }
         _ => Ok(Outcome::Passed),
     }

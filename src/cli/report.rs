@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::ci::CiArgs;
 use crate::error::Error;
 use crate::hdf::{ResultSet, Source};
-use crate::report::{Format, Gate};
+use crate::report::{Coverage, Format, Gate};
 use crate::results::baseline::BaselineArgs;
 use crate::results::manifest::Manifest;
 use crate::results::{Done, Spec, Stage, Threshold};
@@ -92,11 +92,20 @@ pub fn run(args: Args) -> Result<Outcome> {
         baseline: args.baseline.load()?,
         only_new: args.baseline.only_new,
         gate_on: args.baseline.gate_on,
+        min_coverage: None,
     })?;
     let inputs = Inputs::read(&args.files)?;
     let sets = ResultSet::load_all(inputs.sources)?;
     let verdict = if stage.gates() { stage.verdict(&sets) } else { inputs.stored.into_single(&args.files)? };
-    stage.finish(Done { sets, hdf: inputs.shown, out_dir: &args.out_dir, verdict, left: inputs.left, record: None })
+    stage.finish(Done {
+        sets,
+        hdf: inputs.shown,
+        out_dir: &args.out_dir,
+        verdict,
+        left: inputs.left,
+        record: None,
+        coverage: inputs.coverage,
+    })
 }
 
 /// The results `kscan report` reads: files as given, and for a directory the
@@ -106,6 +115,8 @@ struct Inputs {
     shown: Vec<String>,
     stored: Stored,
     left: Option<Error>,
+    /// The targets of the one run read, as its manifest lists them.
+    coverage: Option<Coverage>,
 }
 
 /// The verdicts the runs read were gated with.
@@ -135,7 +146,9 @@ impl Stored {
 
 impl Inputs {
     fn read(args: &[String]) -> Result<Self> {
-        let mut inputs = Inputs { sources: Vec::new(), shown: Vec::new(), stored: Stored::None, left: None };
+        let mut inputs =
+            Inputs { sources: Vec::new(), shown: Vec::new(), stored: Stored::None, left: None, coverage: None };
+        let mut coverages = Vec::new();
         let (mut runs, mut plain) = (Vec::new(), 0);
         let mut lefts = Vec::new();
         for arg in args {
@@ -157,7 +170,13 @@ impl Inputs {
                 inputs.shown.push(path.display().to_string());
                 inputs.sources.push(Source::File(path));
             }
+            if !manifest.targets.is_empty() {
+                coverages.push(Coverage { targets: manifest.targets });
+            }
             runs.push(manifest.verdict);
+        }
+        if runs.len() == 1 && plain == 0 {
+            inputs.coverage = coverages.pop();
         }
         inputs.stored = match (runs.len(), plain) {
             (1, 0) => Stored::One(runs.pop().flatten()),

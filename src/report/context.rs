@@ -11,6 +11,7 @@
 //! summary[]      exactly `kscan summary --format json` (SAF's shape)
 //! profiles[]     one per profile name: name, title, version, files, targets, compliance, counts, controls[]
 //! findings[]     Failed and Profile Error controls of every profile, most severe first (the new ones with --only-new)
+//! coverage       null unless a scan's; else {scanned, total, percent, targets[], missing[]} (target, workload, scanned, reason, message)
 //! baseline       null without --baseline; else {origin, new, unchanged, fixed, not_compared, warnings, only_new, fixed_findings[]}
 //! ```
 //!
@@ -53,6 +54,38 @@ struct Head<'a> {
     totals: CountsDoc,
     summary: Vec<SummaryDocument>,
     baseline: Option<BaselineDoc<'a>>,
+    coverage: Option<CoverageDoc<'a>>,
+}
+
+/// Which targets the run scanned.
+#[derive(Serialize)]
+struct CoverageDoc<'a> {
+    scanned: usize,
+    total: usize,
+    percent: u32,
+    targets: Vec<TargetDoc<'a>>,
+    missing: Vec<TargetDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct TargetDoc<'a> {
+    target: &'a str,
+    workload: Option<&'a str>,
+    scanned: bool,
+    reason: Option<&'static str>,
+    message: Option<&'a str>,
+}
+
+impl<'a> From<&'a super::coverage::Target> for TargetDoc<'a> {
+    fn from(t: &'a super::coverage::Target) -> Self {
+        TargetDoc {
+            target: &t.target,
+            workload: t.workload.as_deref(),
+            scanned: t.scanned,
+            reason: t.reason.map(super::coverage::Reason::label),
+            message: t.message.as_deref(),
+        }
+    }
 }
 
 /// This run against the baseline.
@@ -192,6 +225,13 @@ impl<'a> Head<'a> {
                 warnings: &d.warnings,
                 only_new: report.only_new(),
                 fixed_findings: &d.fixed,
+            }),
+            coverage: report.coverage().map(|c| CoverageDoc {
+                scanned: c.scanned(),
+                total: c.total(),
+                percent: c.percent(),
+                targets: c.targets.iter().map(TargetDoc::from).collect(),
+                missing: c.missing().map(TargetDoc::from).collect(),
             }),
         }
     }

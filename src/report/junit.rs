@@ -55,6 +55,24 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         suite.set_time(Duration::from_secs_f64(time));
         junit.add_test_suite(suite);
     }
+    // Targets the run meant to scan and could not: an error each, so that a
+    // test report never looks clean for want of them.
+    if let Some(coverage) = report.coverage().filter(|c| c.missing().next().is_some()) {
+        let mut suite = TestSuite::new("kscan: targets not scanned");
+        suite.add_property(Property::new("coverage", coverage.percent().to_string()));
+        for t in coverage.missing() {
+            let reason = t.reason.map_or("not scanned", super::coverage::Reason::label);
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(format!("not scanned ({reason})")).set_type(reason);
+            if let Some(m) = &t.message {
+                status.set_description(m.as_str());
+            }
+            let mut case = TestCase::new(format!("scan {}", t.target), status);
+            case.set_classname(t.target.as_str());
+            suite.add_test_case(case);
+        }
+        junit.add_test_suite(suite);
+    }
     junit.serialize(out).map_err(|e| Error::input("cannot write the JUnit report").with_source(e))
 }
 

@@ -31,6 +31,7 @@
 pub mod baseline;
 pub mod codequality;
 pub mod context;
+pub mod coverage;
 pub mod formats;
 pub mod github;
 pub mod junit;
@@ -47,6 +48,7 @@ use crate::hdf::{total_counts, ControlStatus, Counts, ResultSet};
 use crate::Outcome;
 
 pub use baseline::{Baseline, Diff, GateOn, State};
+pub use coverage::Coverage;
 pub use formats::{Format, Written};
 pub use templates::Templates;
 pub use view::{ControlView, Level, Location};
@@ -158,6 +160,7 @@ struct Inner {
     gate: Option<Gate>,
     generated_at: String,
     compared: Option<Compared>,
+    coverage: Option<Coverage>,
 }
 
 /// This run against a baseline.
@@ -267,8 +270,18 @@ impl Report {
             })
             .collect();
         let totals = total_counts(&sets);
-        let mut report =
-            Inner { sets, inputs, groups, findings: Vec::new(), shown: None, totals, gate, generated_at, compared };
+        let mut report = Inner {
+            sets,
+            inputs,
+            groups,
+            findings: Vec::new(),
+            shown: None,
+            totals,
+            gate,
+            generated_at,
+            compared,
+            coverage: None,
+        };
         report.findings = findings(&report);
         let mut report = Report { inner: Arc::new(report) };
         if report.only_new() {
@@ -277,6 +290,20 @@ impl Report {
             Arc::get_mut(&mut report.inner).expect("not shared yet").shown = shown;
         }
         report
+    }
+
+    /// The report with the run's coverage (which targets it scanned).
+    pub fn with_coverage(mut self, coverage: Option<Coverage>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.coverage = coverage,
+            None => unreachable!("coverage is added before the report is shared"),
+        }
+        self
+    }
+
+    /// Which targets the run scanned, for a scan's report.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.inner.coverage.as_ref()
     }
 
     /// This run against the baseline, when one was given.

@@ -89,13 +89,37 @@ pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, ma
                     rules,
                 },
             },
-            invocations: [Invocation { execution_successful: true, end_time_utc: report.generated_at() }],
+            invocations: [Invocation {
+                execution_successful: report.coverage().is_none_or(|c| c.missing().next().is_none()),
+                end_time_utc: report.generated_at(),
+                tool_execution_notifications: report
+                    .coverage()
+                    .into_iter()
+                    .flat_map(|c| c.missing())
+                    .map(|t| Notification {
+                        level: "error",
+                        message: Text {
+                            text: format!(
+                                "{} was not scanned ({}): {}",
+                                t.target,
+                                t.reason.map_or("not scanned", crate::report::coverage::Reason::label),
+                                t.message.as_deref().unwrap_or("no reason recorded")
+                            ),
+                        },
+                    })
+                    .collect(),
+            }],
             results,
             properties: RunProperties {
                 findings: report.findings_len(),
                 omitted_results: report.findings_len() - findings.len(),
                 omitted_rules,
                 compliance: report.totals().compliance(),
+                coverage: report.coverage().map(|c| CoverageProperties {
+                    scanned: c.scanned(),
+                    total: c.total(),
+                    percent: c.percent(),
+                }),
                 baseline: report.diff().map(|d| BaselineProperties {
                     origin: &d.origin,
                     new: d.new,
@@ -139,6 +163,15 @@ struct Invocation<'a> {
     execution_successful: bool,
     #[serde(rename = "endTimeUtc")]
     end_time_utc: &'a str,
+    /// One per target the run meant to scan and could not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Text,
 }
 
 #[derive(Serialize)]
@@ -152,9 +185,19 @@ struct RunProperties<'a> {
     omitted_rules: usize,
     /// Overall compliance, percent.
     compliance: u32,
+    /// Which targets a scan scanned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<CoverageProperties>,
     /// This run against the baseline, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<BaselineProperties<'a>>,
+}
+
+#[derive(Serialize)]
+struct CoverageProperties {
+    scanned: usize,
+    total: usize,
+    percent: u32,
 }
 
 #[derive(Serialize)]

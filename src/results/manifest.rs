@@ -12,6 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
+use crate::report::coverage::Target;
 use crate::report::{Diff, Gate};
 
 /// A run against its baseline, as the manifest records it.
@@ -87,6 +88,9 @@ pub struct Manifest {
     /// how the baseline differs from the run (warnings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRecord>,
+    /// Every target the run meant to scan: scanned, or not with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
     /// The exit code (0–4, as in the README).
     pub exit_code: u8,
     /// Why the run did not end cleanly (exit 2, 3 or 4).
@@ -108,6 +112,7 @@ impl Manifest {
             reports: Vec::new(),
             verdict: None,
             baseline: None,
+            targets: Vec::new(),
             exit_code,
             error: None,
         }

@@ -31,8 +31,9 @@ use crate::error::{outcome_code, Error, Result};
 use crate::gate::Thresholds;
 use crate::hdf::ResultSet;
 use crate::report::baseline::without_unchanged;
+use crate::report::coverage::Reason;
 use crate::report::formats::Plan;
-use crate::report::{Baseline, Format, Gate, GateOn, Report, Templates};
+use crate::report::{Baseline, Coverage, Format, Gate, GateOn, GateViolation, Report, Templates};
 use crate::Outcome;
 use manifest::{Manifest, ReportFile};
 
@@ -71,6 +72,9 @@ pub struct Spec<'a> {
     pub only_new: bool,
     /// Which findings the gate counts.
     pub gate_on: GateOn,
+    /// Fail the gate when fewer than this percentage of the targets were
+    /// scanned (`--min-coverage`).
+    pub min_coverage: Option<u8>,
 }
 
 /// The post-scan stage, with every input checked.
@@ -79,6 +83,7 @@ pub struct Stage {
     baseline: Option<Baseline>,
     only_new: bool,
     gate_on: GateOn,
+    min_coverage: Option<u8>,
     templates: Templates,
     plan: Option<Plan>,
     publisher: Publisher,
@@ -108,6 +113,8 @@ pub struct Done<'a> {
     pub left: Option<Error>,
     /// Write a run manifest for this run.
     pub record: Option<Record>,
+    /// Which targets the run meant to scan, and which it did.
+    pub coverage: Option<Coverage>,
 }
 
 impl Stage {
@@ -132,15 +139,45 @@ impl Stage {
             baseline: spec.baseline,
             only_new: spec.only_new,
             gate_on: spec.gate_on,
+            min_coverage: spec.min_coverage,
             templates,
             plan,
             publisher,
         })
     }
 
-    /// Whether a threshold was given.
+    /// Whether a threshold (or a minimum coverage) was given.
     pub fn gates(&self) -> bool {
-        self.threshold.is_some()
+        self.threshold.is_some() || self.min_coverage.is_some()
+    }
+
+    /// [`Stage::verdict`] of a run that meant to scan what `coverage`
+    /// lists: with `--min-coverage`, too few scanned targets is one more
+    /// violated rule, `coverage.min`, naming the missing ones.
+    pub fn verdict_covered(&self, sets: &[ResultSet], coverage: &Coverage) -> Option<Gate> {
+        let gate = self.verdict(sets);
+        let Some(min) = self.min_coverage else {
+            return gate;
+        };
+        let mut gate = gate.unwrap_or_else(|| Gate {
+            threshold: format!("--min-coverage {min}"),
+            rules: 0,
+            violations: Vec::new(),
+        });
+        gate.rules += 1;
+        if !coverage.reaches(min) {
+            gate.violations.push(GateViolation {
+                rule: "coverage.min".into(),
+                message: format!(
+                    "{} of {} targets scanned ({}%), below the minimum of {min}%",
+                    coverage.scanned(),
+                    coverage.total(),
+                    coverage.percent()
+                ),
+                detail: Some(format!("not scanned: {}", coverage.missing_line())),
+            });
+        }
+        Some(gate)
     }
 
     /// The gate's verdict on `sets`, when a threshold was given; with
@@ -163,7 +200,8 @@ impl Stage {
     /// error (exit 4) after everything else was written.
     pub fn finish(&self, done: Done<'_>) -> Result<Outcome> {
         let files = done.sets.len();
-        let report = Report::compared(done.sets, done.verdict, self.baseline.as_ref(), self.only_new)?;
+        let report = Report::compared(done.sets, done.verdict, self.baseline.as_ref(), self.only_new)?
+            .with_coverage(done.coverage.clone());
         if let Some(diff) = report.diff() {
             for w in &diff.warnings {
                 tracing::warn!("baseline {}: {w}", diff.origin);
@@ -187,6 +225,7 @@ impl Stage {
                     .collect();
                 m.verdict = report.gate().cloned();
                 m.baseline = report.diff().map(manifest::BaselineRecord::from);
+                m.targets = done.coverage.as_ref().map(|c| c.targets.clone()).unwrap_or_default();
                 m.error = done.left.as_ref().map(ToString::to_string);
                 Some(m.write(done.out_dir)?)
             }
@@ -276,9 +315,21 @@ fn summary_lines(report: &Report, written: &[crate::report::Written]) -> String 
     out
 }
 
-/// The comparison with the baseline, and each way the baseline differs.
+/// The coverage, the comparison with the baseline, and each way the
+/// baseline differs.
 fn baseline_lines(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(c) = report.coverage() {
+        out.push_str(&format!("coverage: {} of {} targets scanned ({}%)\n", c.scanned(), c.total(), c.percent()));
+        for t in c.missing() {
+            out.push_str(&format!(
+                "  not scanned: {} ({}): {}\n",
+                t.target,
+                t.reason.map_or("not scanned", Reason::label),
+                t.message.as_deref().unwrap_or("")
+            ));
+        }
+    }
     if let Some(d) = report.diff() {
         out.push_str(&format!(
             "baseline {}: {} new, {} fixed, {} unchanged{}\n",
