@@ -222,14 +222,6 @@ pub async fn run(args: Args) -> Result<Outcome> {
             for ((target, file), set) in scanned.iter().zip(&sets) {
                 counts.push_str(&count_line(target, set, file));
             }
-            for t in coverage.missing() {
-                counts.push_str(&format!(
-                    "{}: not scanned ({}): {}\n",
-                    t.target,
-                    t.reason.map_or("not scanned", Reason::label),
-                    t.message.as_deref().unwrap_or("")
-                ));
-            }
             crate::output::stdout(&counts)?;
             let verdict = stage.verdict_covered(&sets, &coverage);
             let hdf = scanned.iter().map(|(_, f)| f.display().to_string()).collect();
