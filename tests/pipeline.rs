@@ -306,3 +306,26 @@ fn a_baseline_that_is_missing_malformed_or_misused_is_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("--gate-on new needs a gate"), "{}", show(&out));
 }
+
+#[test]
+fn posture_compares_with_a_baseline_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |image: &str, privileged: bool| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop}}\nspec:\n  containers:\n  - name: app\n    \
+             image: {image}\n    securityContext: {{privileged: {privileged}}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("pod.yaml"), pod("nginx", false)).unwrap();
+    let first = kscan(dir.path(), &["posture", "--manifests", "pod.yaml", "--output-dir", "one", "--format", "hdf"]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    std::fs::write(dir.path().join("pod.yaml"), pod("nginx", true)).unwrap();
+    let args = ["posture", "--manifests", "pod.yaml", "--output-dir", "two", "--format", "sarif,markdown"];
+    let second = kscan(dir.path(), &[&args[..], &["--baseline", "one/posture.hdf.json"]].concat());
+    assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    let states = baseline_states(&dir.path().join("two"));
+    assert!(states.iter().any(|(_, s)| s == "new"), "privileged is new: {states:?}");
+    assert!(states.iter().any(|(_, s)| s == "unchanged"), "{states:?}");
+    let missing = kscan(dir.path(), &[&args[..], &["--baseline", "nowhere.json"]].concat());
+    assert_eq!(missing.status.code(), Some(2), "{}", show(&missing));
+}
