@@ -18,7 +18,7 @@ use futures::{stream, StreamExt};
 
 use crate::cluster::access::{self, AccessSpec, ScopedAccess, TokenTtl};
 use crate::cluster::client::Connection;
-use crate::cluster::resolve::resolve;
+use crate::cluster::resolve::resolve_owned;
 use crate::cluster::teardown::{Teardown, TeardownReport};
 use crate::cluster::RunId;
 use crate::engine::Engine;
@@ -55,6 +55,20 @@ pub struct Scanned {
     pub target: ContainerRef,
     /// Its HDF file.
     pub file: PathBuf,
+    /// `namespace/Kind/name/container` of the workload that owns the pod
+    /// (see [`workload_id`]), also in the HDF's `platform.workload`.
+    pub workload: String,
+}
+
+/// A target that could not be scanned.
+#[derive(Debug)]
+pub struct Unscanned {
+    /// The container.
+    pub target: ContainerRef,
+    /// Its workload (see [`workload_id`]).
+    pub workload: String,
+    /// Why.
+    pub error: Error,
 }
 
 /// A finished run.
@@ -62,8 +76,11 @@ pub struct Scanned {
 pub struct Finished {
     /// The run id (names and labels of what it created).
     pub run: RunId,
-    /// One entry per target, in target order.
+    /// One entry per target scanned, in target order.
     pub results: Vec<Scanned>,
+    /// The targets that could not be scanned, in target order (the run
+    /// goes on without them; when none was scanned, the run is an error).
+    pub unscanned: Vec<Unscanned>,
     /// What teardown removed.
     pub teardown: TeardownReport,
     /// The teardown error (exit 4) when objects were left behind; the
@@ -89,10 +106,10 @@ pub async fn run_until(
     run: RunId,
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<Finished> {
-    let targets = resolve(&admin, &plan.request).await?;
+    let (targets, owners) = resolve_owned(&admin, &plan.request).await?;
     crate::strategy::admission::check(&admin, &plan.strategy, &targets).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
-    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, stop_rx));
+    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, owners, stop_rx));
     let joined = tokio::select! {
         joined = &mut supervisor => joined,
         why = stop => {
@@ -110,6 +127,7 @@ async fn supervise(
     plan: Plan,
     run: RunId,
     targets: Vec<ContainerRef>,
+    owners: Owners,
     stop: tokio::sync::oneshot::Receiver<&'static str>,
 ) -> Result<Finished> {
     let teardown = Teardown::new(admin.client.clone());
@@ -121,7 +139,7 @@ async fn supervise(
         plan.engine.name()
     );
 
-    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, teardown.clone()));
+    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, owners, teardown.clone()));
     let abort = task.abort_handle();
     let outcome = tokio::select! {
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
@@ -144,7 +162,7 @@ async fn supervise(
     }
     let left = report.clone().into_result(run.as_str()).err();
     match (outcome, left) {
-        (Ok(results), left) => Ok(Finished { run, results, teardown: report, left }),
+        (Ok((results, unscanned)), left) => Ok(Finished { run, results, unscanned, teardown: report, left }),
         (Err(scan), None) => Err(scan),
         (Err(scan), Some(teardown)) => Err(Error::teardown(format!("{scan}; and then {teardown}"))),
     }
@@ -167,8 +185,9 @@ async fn scan_all(
     plan: Plan,
     run: RunId,
     targets: Vec<ContainerRef>,
+    owners: Owners,
     teardown: Teardown,
-) -> Result<Vec<Scanned>> {
+) -> Result<(Vec<Scanned>, Vec<Unscanned>)> {
     let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
     pods.dedup();
     let spec = AccessSpec {
@@ -182,10 +201,11 @@ async fn scan_all(
 
     let access = std::sync::Arc::new(access);
     let plan = std::sync::Arc::new(plan);
-    let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.clone().into_iter().enumerate())
+    let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.iter().cloned().enumerate())
         .map(|(i, target)| {
             let (access, plan, teardown) = (access.clone(), plan.clone(), teardown.clone());
-            async move { (i, scan_one(&access, &plan, &target, i, &teardown).await) }
+            let workload = workload_id(&target, owners.get(target.pod.as_str()).map(String::as_str));
+            async move { (i, scan_one(&access, &plan, &target, workload, i, &teardown).await) }
         })
         .buffer_unordered(plan.concurrency.max(1))
         .collect()
@@ -194,19 +214,26 @@ async fn scan_all(
     outcomes.sort_by_key(|(i, _)| *i);
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (_, outcome) in outcomes {
+    for (i, outcome) in outcomes {
         match outcome {
             Ok(scanned) => results.push(scanned),
-            Err(e) => failures.push(e),
+            Err(error) => {
+                let target = targets[i].clone();
+                tracing::warn!("{target}: not scanned: {error}");
+                let workload = workload_id(&target, owners.get(target.pod.as_str()).map(String::as_str));
+                failures.push(Unscanned { target, workload, error });
+            }
         }
     }
+    // Some targets scanned: the run reports them and accounts for the
+    // rest. None: nothing to report, the run failed.
     match failures.len() {
-        0 => Ok(results),
-        1 if results.is_empty() => Err(failures.remove(0)),
+        0 => Ok((results, failures)),
+        _ if !results.is_empty() => Ok((results, failures)),
+        1 => Err(failures.remove(0).error),
         n => Err(Error::scan(format!(
-            "{n} of {} targets could not be scanned: {}",
-            targets.len(),
-            failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            "none of the {n} targets could be scanned: {}",
+            failures.iter().map(|f| f.error.to_string()).collect::<Vec<_>>().join("; ")
         ))),
     }
 }
@@ -215,6 +242,7 @@ async fn scan_one(
     access: &ScopedAccess,
     plan: &Plan,
     target: &ContainerRef,
+    workload: String,
     index: usize,
     teardown: &Teardown,
 ) -> Result<Scanned> {
@@ -227,9 +255,35 @@ async fn scan_one(
     std::fs::create_dir_all(&plan.out_dir)
         .map_err(|e| Error::scan(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
     let file = plan.out_dir.join(result_file_name(target));
+    let json = with_workload(&json, &workload).map_err(|e| e.context(format!("scanning {target}")))?;
     std::fs::write(&file, &json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
     tracing::info!("{target}: results in {}", file.display());
-    Ok(Scanned { target: target.clone(), file })
+    Ok(Scanned { target: target.clone(), file, workload })
+}
+
+/// Pod name → `Kind/name` of the workload owning it.
+pub type Owners = std::collections::BTreeMap<String, String>;
+
+/// `namespace/Kind/name/container`: what a target is across pod restarts
+/// (`owner` is `Kind/name` from the owner chain; a pod without one is
+/// `Pod/<pod>`).
+pub fn workload_id(target: &ContainerRef, owner: Option<&str>) -> String {
+    let owner = owner.map_or_else(|| format!("Pod/{}", target.pod), str::to_owned);
+    format!("{}/{owner}/{}", target.namespace, target.container)
+}
+
+/// The HDF document `json` with `platform.workload` set, so that reports of
+/// the file alone identify its findings by workload, not by pod.
+fn with_workload(json: &[u8], workload: &str) -> Result<Vec<u8>> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| Error::scan(format!("the engine wrote invalid JSON: {e}")))?;
+    let platform = doc
+        .as_object_mut()
+        .map(|d| d.entry("platform").or_insert_with(|| serde_json::json!({})))
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or_else(|| Error::scan("the engine's results have no platform object"))?;
+    platform.insert("workload".into(), workload.into());
+    serde_json::to_vec_pretty(&doc).map_err(|e| Error::scan(format!("cannot encode the results: {e}")))
 }
 
 /// `POD.CONTAINER.hdf.json` (pod names may hold dots; container names may not).
@@ -276,6 +330,21 @@ pub fn check_out_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workload_goes_into_the_platform() {
+        let target = ContainerRef {
+            namespace: crate::target::Label::parse("n", "shop").unwrap(),
+            pod: crate::target::Subdomain::parse("p", "web-7d4b9-x2kqp").unwrap(),
+            container: crate::target::Label::parse("c", "app").unwrap(),
+        };
+        assert_eq!(workload_id(&target, Some("Deployment/web")), "shop/Deployment/web/app");
+        assert_eq!(workload_id(&target, None), "shop/Pod/web-7d4b9-x2kqp/app");
+        let out = with_workload(br#"{"platform": {"name": "k8s", "target_id": "x"}, "profiles": []}"#, "w").unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["platform"]["workload"], "w");
+        assert_eq!(doc["platform"]["target_id"], "x");
+    }
 
     #[test]
     fn durations() {

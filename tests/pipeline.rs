@@ -218,3 +218,114 @@ async fn a_scan_whose_teardown_fails_still_writes_junit_sarif_and_the_gate_and_e
     })
     .await;
 }
+
+/// The SARIF results of `dir/kscan.sarif` as (ruleId, baselineState).
+fn baseline_states(dir: &Path) -> Vec<(String, String)> {
+    let log: Value = serde_json::from_slice(&std::fs::read(dir.join("kscan.sarif")).unwrap()).unwrap();
+    let mut states: Vec<(String, String)> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["ruleId"].as_str().unwrap().to_owned(), r["baselineState"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    states.sort();
+    states
+}
+
+#[test]
+fn a_planted_defect_is_new_against_the_baseline_and_fixed_once_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = rootfs(dir.path());
+    std::fs::write(dir.path().join("none-failed.yml"), "failed:\n  total:\n    max: 0\n").unwrap();
+    let scan = |out: &str, baseline: Option<&str>| {
+        let mut args = vec!["scan", "--root", "root", "--out-dir", out, "--format", "sarif,markdown"];
+        args.extend(["--threshold", "none-failed.yml"]);
+        if let Some(b) = baseline {
+            args.extend(["--baseline", b, "--gate-on", "new"]);
+        }
+        kscan(dir.path(), &args)
+    };
+    let passwd = root.join("etc/passwd");
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let first = scan("first", None);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+
+    // Group-writable: one control fails (world-writable would fail two).
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let second = scan("second", Some("first"));
+    assert_eq!(second.status.code(), Some(1), "the new finding fails the gate: {}", show(&second));
+    let states = baseline_states(&dir.path().join("second"));
+    assert_eq!(states, [("kscan-passwd-owner-mode".to_owned(), "new".to_owned())]);
+    let m = manifest(&dir.path().join("second"));
+    assert_eq!((m["baseline"]["new"].clone(), m["baseline"]["fixed"].clone()), (json!(1), json!(0)), "{m:#}");
+    assert_eq!(m["baseline"]["warnings"], json!([]));
+    let md = std::fs::read_to_string(dir.path().join("second/kscan-summary.md")).unwrap();
+    assert!(md.contains("**1 new** · **0 fixed** · 0 unchanged"), "{md}");
+    assert!(show(&second).contains("1 new, 0 fixed, 0 unchanged"), "{}", show(&second));
+
+    // The same defect again: unchanged, and the gate on new findings passes.
+    let again = scan("again", Some("second"));
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    assert_eq!(baseline_states(&dir.path().join("again"))[0].1, "unchanged");
+
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let third = scan("third", Some("second/kscan-run.json"));
+    assert_eq!(third.status.code(), Some(0), "{}", show(&third));
+    let states = baseline_states(&dir.path().join("third"));
+    assert_eq!(states, [(states[0].0.clone(), "absent".to_owned())], "the fixed finding is absent");
+    assert_eq!(states[0].0, baseline_states(&dir.path().join("second"))[0].0);
+    assert_eq!(manifest(&dir.path().join("third"))["baseline"]["fixed"], 1);
+    let md = std::fs::read_to_string(dir.path().join("third/kscan-summary.md")).unwrap();
+    assert!(md.contains("### Fixed since the baseline"), "{md}");
+}
+
+#[test]
+fn a_baseline_that_is_missing_malformed_or_misused_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    rootfs(dir.path());
+    std::fs::write(dir.path().join("bad.json"), "{\"profiles\": 3}").unwrap();
+    for (args, says) in [
+        (vec!["--baseline", "nowhere"], "--baseline nowhere does not exist"),
+        (vec!["--baseline", "bad.json"], "bad.json"),
+        (vec!["--baseline", "."], "without a run manifest"),
+        (vec!["--only-new"], "--only-new compares with a baseline"),
+        (vec!["--baseline", "bad.json", "--gate-on", "new"], "bad.json"),
+    ] {
+        let mut all = vec!["scan", "--root", "root", "--out-dir", "out"];
+        all.extend(args.iter().copied());
+        let out = kscan(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        assert!(show(&out).contains(says), "{args:?}: {}", show(&out));
+        assert!(!dir.path().join("out").exists(), "{args:?}: nothing is scanned before the baseline is read");
+    }
+    let ok = kscan(dir.path(), &["scan", "--root", "root", "--out-dir", "base"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", show(&ok));
+    let out =
+        kscan(dir.path(), &["scan", "--root", "root", "--out-dir", "out", "--baseline", "base", "--gate-on", "new"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("--gate-on new needs a gate"), "{}", show(&out));
+}
+
+#[test]
+fn posture_compares_with_a_baseline_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |image: &str, privileged: bool| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop}}\nspec:\n  containers:\n  - name: app\n    \
+             image: {image}\n    securityContext: {{privileged: {privileged}}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("pod.yaml"), pod("nginx", false)).unwrap();
+    let first = kscan(dir.path(), &["posture", "--manifests", "pod.yaml", "--output-dir", "one", "--format", "hdf"]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    std::fs::write(dir.path().join("pod.yaml"), pod("nginx", true)).unwrap();
+    let args = ["posture", "--manifests", "pod.yaml", "--output-dir", "two", "--format", "sarif,markdown"];
+    let second = kscan(dir.path(), &[&args[..], &["--baseline", "one/posture.hdf.json"]].concat());
+    assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    let states = baseline_states(&dir.path().join("two"));
+    assert!(states.iter().any(|(_, s)| s == "new"), "privileged is new: {states:?}");
+    assert!(states.iter().any(|(_, s)| s == "unchanged"), "{states:?}");
+    let missing = kscan(dir.path(), &[&args[..], &["--baseline", "nowhere.json"]].concat());
+    assert_eq!(missing.status.code(), Some(2), "{}", show(&missing));
+}

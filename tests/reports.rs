@@ -456,3 +456,159 @@ fn bad_input_exits_2_naming_the_file_and_the_problem() {
     refused(&[&good, "--format", &format!("template:{undefined}")], &[&undefined, "totalz"]);
     refused(&[&good, "--format", "markdown", "--template-dir", &missing], &[&missing, "--template-dir"]);
 }
+
+/// One results file of workload `ns/Deployment/web/app` scanned in pod
+/// `pod`, with `(id, impact, status)` controls of profile `p` `version`.
+fn workload_results(path: &Path, pod: &str, version: &str, controls: &[(&str, f64, &str)]) {
+    let controls: Vec<Value> = controls
+        .iter()
+        .map(|(id, impact, status)| {
+            json!({"id": id, "title": format!("Title of {id}"), "impact": impact, "refs": [], "tags": {},
+                   "source_location": {}, "results": [{"status": status, "code_desc": format!("{id} test"),
+                   "message": "why", "start_time": "2026-01-01T00:00:00Z"}]})
+        })
+        .collect();
+    let doc = json!({"platform": {"name": "k8s", "release": "1.35", "target_id": format!("k8s-container://ns/{pod}/app"),
+        "workload": "ns/Deployment/web/app"}, "version": "1", "statistics": {"duration": 1},
+        "profiles": [{"name": "p", "version": version, "sha256": "0", "supports": [], "attributes": [], "groups": [],
+                      "controls": controls}]});
+    std::fs::write(path, doc.to_string()).unwrap();
+}
+
+#[test]
+fn a_baseline_marks_findings_in_every_format_and_they_pass_the_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, cur) = (dir.path().join("base.json"), dir.path().join("cur.json"));
+    // The pod was replaced between the runs (another name, the same Deployment).
+    workload_results(
+        &base,
+        "web-7d4b9-aaaaa",
+        "1.0",
+        &[("A", 0.7, "failed"), ("B", 0.5, "failed"), ("C", 0.5, "passed")],
+    );
+    workload_results(
+        &cur,
+        "web-7d4b9-bbbbb",
+        "1.0",
+        &[("A", 0.7, "failed"), ("B", 0.5, "passed"), ("C", 0.5, "failed")],
+    );
+    let out_dir = dir.path().join("out");
+    let base_arg = base.display().to_string();
+    let out = report(std::slice::from_ref(&cur), &out_dir, &["--baseline", &base_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 new, 1 fixed, 1 unchanged"), "{}", text(&out.stdout));
+    validate_sarif(&out_dir.join("kscan.sarif"), dir.path());
+    let cq_schema = support::root().join("tests/report_validators/gitlab-codequality.schema.json");
+    jsonschema(&cq_schema, &out_dir.join("kscan-codequality.json"));
+    let sarif = read_json(&out_dir.join("kscan.sarif"));
+    let states: Vec<(&str, &str)> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["ruleId"].as_str().unwrap(), r["baselineState"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("A", "unchanged"), ("C", "new"), ("B", "absent")]);
+    let absent = &sarif["runs"][0]["results"][2];
+    assert_eq!((absent["kind"].as_str(), absent["level"].as_str()), (Some("pass"), Some("none")));
+    assert_eq!(sarif["runs"][0]["properties"]["baseline"]["warnings"], json!([]));
+    let md = std::fs::read_to_string(out_dir.join("kscan-summary.md")).unwrap();
+    let first_lines: String = md.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(first_lines.contains("**1 new** · **1 fixed** · 1 unchanged"), "new and fixed come first:\n{md}");
+    let step = std::fs::read_to_string(out_dir.join("kscan-github-summary.md")).unwrap();
+    assert!(step.lines().take(4).any(|l| l.contains("**1 new** · **1 fixed**")), "{step}");
+    assert_eq!(read_json(&out_dir.join("kscan-codequality.json")).as_array().unwrap().len(), 2);
+
+    // --only-new: Code Quality, JUnit and Markdown show C alone.
+    let only = dir.path().join("only");
+    let out = report(std::slice::from_ref(&cur), &only, &["--baseline", &base_arg, "--only-new"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    jsonschema(&cq_schema, &only.join("kscan-codequality.json"));
+    let issues = read_json(&only.join("kscan-codequality.json"));
+    assert_eq!(issues.as_array().unwrap().len(), 1);
+    assert_eq!(issues[0]["check_name"], "C");
+    let junit = std::fs::read_to_string(only.join("kscan-junit.xml")).unwrap();
+    assert!(junit.contains("C: Title of C") && !junit.contains("A: Title of A"), "{junit}");
+    assert!(junit.contains(r#"name="unchanged_findings_left_out" value="1""#), "{junit}");
+    let md = std::fs::read_to_string(only.join("kscan-summary.md")).unwrap();
+    assert!(md.contains("**C**") && !md.contains("**A**"), "{md}");
+    assert!(md.contains("(only new findings are listed)"), "{md}");
+    validate_sarif(&only.join("kscan.sarif"), dir.path());
+    assert_eq!(
+        read_json(&only.join("kscan.sarif"))["runs"][0]["results"].as_array().unwrap().len(),
+        3,
+        "SARIF has all"
+    );
+
+    // --gate-on new: the old finding A does not fail the gate, the new C does.
+    let gate = dir.path().join("gate.yml");
+    std::fs::write(&gate, "failed:\n  high:\n    max: 0\n  medium:\n    max: 0\n").unwrap();
+    let gate_arg = gate.display().to_string();
+    let out = report(
+        std::slice::from_ref(&cur),
+        &dir.path().join("g1"),
+        &["-T", &gate_arg, "--baseline", &base_arg, "--gate-on", "new"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("failed.medium.max"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("failed.high.max"), "A is old debt: {}", text(&out.stdout));
+    let same = base_arg.replace("base.json", "cur.json");
+    let out = report(
+        std::slice::from_ref(&cur),
+        &dir.path().join("g2"),
+        &["-T", &gate_arg, "--baseline", &same, "--gate-on", "new"],
+    );
+    assert_eq!(out.status.code(), Some(0), "nothing new: {}", text(&out.stdout));
+
+    // Another profile version is compared, and said so everywhere.
+    let other = dir.path().join("other.json");
+    workload_results(&other, "web-7d4b9-aaaaa", "2.0", &[("A", 0.7, "failed")]);
+    let other_arg = other.display().to_string();
+    let out = report(std::slice::from_ref(&cur), &dir.path().join("mis"), &["--baseline", &other_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("baseline mismatch: the baseline ran profile p version 2.0"),
+        "{}",
+        text(&out.stdout)
+    );
+    let md = std::fs::read_to_string(dir.path().join("mis/kscan-summary.md")).unwrap();
+    assert!(md.contains("> Baseline mismatch: the baseline ran profile p version 2.0, this run version 1.0"), "{md}");
+    validate_sarif(&dir.path().join("mis/kscan.sarif"), dir.path());
+    let warnings = &read_json(&dir.path().join("mis/kscan.sarif"))["runs"][0]["properties"]["baseline"]["warnings"];
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+}
+
+#[test]
+fn a_runs_unscanned_targets_are_in_every_report_and_pass_the_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    workload_results(&run.join("web-0.app.hdf.json"), "web-0", "1.0", &[("A", 0.7, "failed"), ("B", 0.5, "passed")]);
+    let manifest = json!({"kind": "kscan-run", "version": 1, "kscan": "0", "run": "abcd", "command": "scan",
+        "finished_at": "2026-01-01T00:00:00Z", "hdf": ["web-0.app.hdf.json"], "reports": [], "verdict": null,
+        "targets": [
+            {"target": "ns/web-0/app", "workload": "ns/Pod/web-0/app", "scanned": true},
+            {"target": "ns/web-1/app", "workload": "ns/Pod/web-1/app", "scanned": false, "reason": "pod-security-refused",
+             "message": "the debug container was refused by the namespace's Pod Security admission: <restricted:latest>"}
+        ],
+        "exit_code": 0});
+    std::fs::write(run.join("kscan-run.json"), manifest.to_string()).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = report(std::slice::from_ref(&run), &out_dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("coverage: 1 of 2 targets scanned (50%)"), "{}", text(&out.stdout));
+    validate_sarif(&out_dir.join("kscan.sarif"), dir.path());
+    jsonschema(
+        &support::root().join("tests/report_validators/gitlab-codequality.schema.json"),
+        &out_dir.join("kscan-codequality.json"),
+    );
+    let sarif = read_json(&out_dir.join("kscan.sarif"));
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let note = invocation["toolExecutionNotifications"][0]["message"]["text"].as_str().unwrap();
+    assert!(note.starts_with("ns/web-1/app was not scanned (Pod Security refused)"), "{note}");
+    let junit = std::fs::read_to_string(out_dir.join("kscan-junit.xml")).unwrap();
+    assert!(junit.contains(r#"<testsuite name="kscan: targets not scanned" tests="1""#), "{junit}");
+    assert!(junit.contains(r#"type="Pod Security refused""#), "{junit}");
+    let md = std::fs::read_to_string(out_dir.join("kscan-summary.md")).unwrap();
+    assert!(md.contains("| ns/web-1/app | Pod Security refused |"), "{md}");
+}

@@ -15,6 +15,7 @@ use crate::posture::live::{self, Selection};
 use crate::posture::manifest;
 use crate::posture::pss::Level;
 use crate::posture::scan::{Origin, RunInfo, Scan, SourceError};
+use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
 
@@ -70,6 +71,10 @@ pub struct Args {
     /// a rule fails); needs --output-dir.
     #[arg(short = 't', long, short_alias = 'T', value_name = "T.yml")]
     pub threshold: Option<PathBuf>,
+
+    /// Comparison with earlier results (needs --output-dir).
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// Posture output formats.
@@ -125,11 +130,12 @@ pub async fn run(args: Args) -> Result<Outcome> {
     }
     // Reports and the gate read the HDF from --output-dir: check every input
     // before the scan.
-    let publishing = if reports.is_empty() && args.threshold.is_none() {
+    let compares = !args.baseline.baseline.is_empty();
+    let publishing = if reports.is_empty() && args.threshold.is_none() && !compares {
         None
     } else {
         if args.output_dir.is_none() {
-            return Err(Error::input("report formats and --threshold need --output-dir DIR"));
+            return Err(Error::input("report formats, --threshold and --baseline need --output-dir DIR"));
         }
         if !formats.contains(&Format::Hdf) {
             formats.push(Format::Hdf);
@@ -138,6 +144,9 @@ pub async fn run(args: Args) -> Result<Outcome> {
             threshold: args.threshold.as_deref().map(Threshold::load).transpose()?,
             formats: &reports,
             need_format: false,
+            baseline: args.baseline.load()?,
+            only_new: args.baseline.only_new,
+            gate_on: args.baseline.gate_on,
             ..Spec::default()
         })?)
     };
@@ -179,7 +188,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             let sets = ResultSet::load_all([Source::File(hdf.clone())])?;
             let verdict = stage.verdict(&sets);
             let hdf = vec![hdf.display().to_string()];
-            stage.finish(Done { sets, hdf, out_dir: dir, verdict, left: None, record: None })
+            stage.finish(Done { sets, hdf, out_dir: dir, verdict, left: None, record: None, coverage: None })
         }
         _ => Ok(Outcome::Passed),
     }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use crate::ci::CiArgs;
 use crate::error::Error;
 use crate::hdf::{ResultSet, Source};
-use crate::report::{Format, Gate};
+use crate::report::{Coverage, Format, Gate};
+use crate::results::baseline::BaselineArgs;
 use crate::results::manifest::Manifest;
 use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
@@ -28,6 +29,7 @@ Examples:
   kscan report a.json b.json --format markdown --template-dir my-templates
   kscan report results.json --format template:report.html.j2
   kscan report kscan-results --format sarif     # the run in kscan-results, with its verdict
+  kscan report pr-results --baseline main-results --threshold gate.yml --gate-on new --format github
 
 Exit codes: 0 passed (or no gate), 1 the gate failed, 2 bad input, 3 a run read
 from a directory could not scan, 4 a run read from a directory left objects
@@ -65,6 +67,10 @@ pub struct Args {
     /// CI platform to publish for.
     #[command(flatten)]
     pub ci: CiArgs,
+
+    /// Comparison with earlier results.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 /// Parse one `--format` value.
@@ -83,11 +89,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         template_dir: args.template_dir.as_deref(),
         platform: Some(args.ci.platform()),
         need_format: true,
+        baseline: args.baseline.load()?,
+        only_new: args.baseline.only_new,
+        gate_on: args.baseline.gate_on,
+        min_coverage: None,
     })?;
     let inputs = Inputs::read(&args.files)?;
     let sets = ResultSet::load_all(inputs.sources)?;
     let verdict = if stage.gates() { stage.verdict(&sets) } else { inputs.stored.into_single(&args.files)? };
-    stage.finish(Done { sets, hdf: inputs.shown, out_dir: &args.out_dir, verdict, left: inputs.left, record: None })
+    stage.finish(Done {
+        sets,
+        hdf: inputs.shown,
+        out_dir: &args.out_dir,
+        verdict,
+        left: inputs.left,
+        record: None,
+        coverage: inputs.coverage,
+    })
 }
 
 /// The results `kscan report` reads: files as given, and for a directory the
@@ -97,6 +115,8 @@ struct Inputs {
     shown: Vec<String>,
     stored: Stored,
     left: Option<Error>,
+    /// The targets of the one run read, as its manifest lists them.
+    coverage: Option<Coverage>,
 }
 
 /// The verdicts the runs read were gated with.
@@ -126,7 +146,9 @@ impl Stored {
 
 impl Inputs {
     fn read(args: &[String]) -> Result<Self> {
-        let mut inputs = Inputs { sources: Vec::new(), shown: Vec::new(), stored: Stored::None, left: None };
+        let mut inputs =
+            Inputs { sources: Vec::new(), shown: Vec::new(), stored: Stored::None, left: None, coverage: None };
+        let mut coverages = Vec::new();
         let (mut runs, mut plain) = (Vec::new(), 0);
         let mut lefts = Vec::new();
         for arg in args {
@@ -148,7 +170,13 @@ impl Inputs {
                 inputs.shown.push(path.display().to_string());
                 inputs.sources.push(Source::File(path));
             }
+            if !manifest.targets.is_empty() {
+                coverages.push(Coverage { targets: manifest.targets });
+            }
             runs.push(manifest.verdict);
+        }
+        if runs.len() == 1 && plain == 0 {
+            inputs.coverage = coverages.pop();
         }
         inputs.stored = match (runs.len(), plain) {
             (1, 0) => Stored::One(runs.pop().flatten()),

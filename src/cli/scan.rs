@@ -16,11 +16,14 @@ use crate::engine::probe::Probe;
 use crate::engine::EngineKind;
 use crate::error::{Error, ResultExt};
 use crate::hdf::{ControlStatus, ResultSet, Source};
+use crate::report::coverage::{self, Coverage, Reason};
 use crate::report::Format;
+use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Record, Spec, Stage, Threshold};
 use crate::scan::plan::{Asked, Field};
 use crate::scan::{self, parse_duration, Plan};
 use crate::strategy::{Strategy, DEFAULT_MAX_EPHEMERAL, DEFAULT_SCANNER_IMAGE};
+use crate::target::ContainerRef;
 use crate::{Outcome, Result};
 
 /// Arguments of `kscan scan`.
@@ -31,6 +34,7 @@ Examples:
   kscan scan -n shop --pod web-0 --threshold thresholds/moderate.yml
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
+  kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
 ServiceAccount, a Role granting only what the strategy needs on those pods by
@@ -132,6 +136,10 @@ pub struct Args {
     #[command(flatten)]
     pub ci: CiArgs,
 
+    /// Comparison with earlier results.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+
     /// Directory for the results: one `POD.CONTAINER.hdf.json` per target,
     /// the reports, and the run manifest `kscan-run.json` (what belongs to
     /// this run, its verdict and exit code).
@@ -145,6 +153,12 @@ pub struct Args {
     /// Lifetime of the scoped token in seconds (600–3600).
     #[arg(long, value_name = "SECONDS", default_value = "900")]
     pub token_ttl: TokenTtl,
+
+    /// Fail the gate (exit 1) when fewer than PCT percent of the targets
+    /// were scanned; the targets that were not are listed with the reason
+    /// either way. A run that scanned nothing is exit 3.
+    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub min_coverage: Option<u8>,
 
     /// How many containers are scanned at once with --selector.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -189,6 +203,10 @@ impl Args {
             template_dir: self.template_dir.as_deref(),
             platform: Some(self.ci.platform()),
             need_format: false,
+            baseline: self.baseline.load()?,
+            only_new: self.baseline.only_new,
+            gate_on: self.baseline.gate_on,
+            min_coverage: self.min_coverage,
         })
     }
 }
@@ -205,7 +223,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         None => scan_cluster(&args, run).await,
     };
     match scanned {
-        Ok((scanned, left)) => {
+        Ok((scanned, coverage, left)) => {
             let files: Vec<Source> = scanned.iter().map(|(_, f)| Source::File(f.clone())).collect();
             let sets = ResultSet::load_all(files).map_err(|e| stage.fail(e, &args.out_dir, Some(&record)))?;
             let mut counts = String::new();
@@ -213,9 +231,10 @@ pub async fn run(args: Args) -> Result<Outcome> {
                 counts.push_str(&count_line(target, set, file));
             }
             crate::output::stdout(&counts)?;
-            let verdict = stage.verdict(&sets);
+            let verdict = stage.verdict_covered(&sets, &coverage);
             let hdf = scanned.iter().map(|(_, f)| f.display().to_string()).collect();
-            stage.finish(Done { sets, hdf, out_dir: &args.out_dir, verdict, left, record: Some(record) })
+            let coverage = Some(coverage);
+            stage.finish(Done { sets, hdf, out_dir: &args.out_dir, verdict, left, record: Some(record), coverage })
         }
         Err(e) => Err(stage.fail(e, &args.out_dir, Some(&record))),
     }
@@ -224,19 +243,46 @@ pub async fn run(args: Args) -> Result<Outcome> {
 /// One target's name and HDF file.
 type Scanned = Vec<(String, PathBuf)>;
 
-/// The scan of the cluster: the results, and the teardown error if objects
-/// were left behind.
-async fn scan_cluster(args: &Args, run: RunId) -> Result<(Scanned, Option<Error>)> {
+/// The scan of the cluster: the results, every target scanned or not, and
+/// the teardown error if objects were left behind.
+async fn scan_cluster(args: &Args, run: RunId) -> Result<(Scanned, Coverage, Option<Error>)> {
     let plan = args.plan()?;
     let admin = args.cluster.connect().await?;
     let finished = scan::run_until(admin, plan, run, scan::interrupted()).await?;
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
     let scanned = finished.results.iter().map(|s| (s.target.to_string(), s.file.clone())).collect();
-    Ok((scanned, finished.left))
+    let mut targets: Vec<(ContainerRef, coverage::Target)> = finished
+        .results
+        .iter()
+        .map(|s| {
+            let t = coverage::Target {
+                target: s.target.to_string(),
+                workload: Some(s.workload.clone()),
+                scanned: true,
+                reason: None,
+                message: None,
+            };
+            (s.target.clone(), t)
+        })
+        .chain(finished.unscanned.iter().map(|u| {
+            let message = u.error.to_string();
+            let t = coverage::Target {
+                target: u.target.to_string(),
+                workload: Some(u.workload.clone()),
+                scanned: false,
+                reason: Some(Reason::of(&message)),
+                message: Some(message),
+            };
+            (u.target.clone(), t)
+        }))
+        .collect();
+    targets.sort_by(|a, b| a.0.cmp(&b.0));
+    let coverage = Coverage { targets: targets.into_iter().map(|(_, t)| t).collect() };
+    Ok((scanned, coverage, finished.left))
 }
 
 /// `kscan scan --root DIR`: the built-in checks on a local directory.
-async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Option<Error>)> {
+async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Coverage, Option<Error>)> {
     if args.engine != EngineKind::Builtin {
         return Err(Error::input("--root scans with --engine builtin only (CINC Auditor needs a target to exec into)"));
     }
@@ -248,7 +294,9 @@ async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Opti
     let file = args.out_dir.join("root.hdf.json");
     let json = serde_json::to_vec_pretty(&execution).scan_err(|| "cannot encode the results".into())?;
     std::fs::write(&file, json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
-    Ok((vec![(probe.target_id(), file)], None))
+    let target =
+        coverage::Target { target: probe.target_id(), workload: None, scanned: true, reason: None, message: None };
+    Ok((vec![(probe.target_id(), file)], Coverage { targets: vec![target] }, None))
 }
 
 /// One line per target: counts by status and compliance.

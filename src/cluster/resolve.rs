@@ -2,7 +2,12 @@
 //! to scan, read with the caller's identity before any access is created —
 //! so an unknown pod is an input error and nothing is left behind.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams};
 
 use super::client::Connection;
@@ -16,12 +21,24 @@ const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 /// The containers `request` names, each in a running pod.
 pub async fn resolve(admin: &Connection, request: &Request) -> Result<Vec<ContainerRef>> {
+    Ok(resolve_owned(admin, request).await?.0)
+}
+
+/// [`resolve`], and the workload that owns each pod: pod name →
+/// `Kind/name` of the controller at the top of its owner chain (Pod →
+/// ReplicaSet → Deployment, Pod → Job → CronJob, Pod → StatefulSet, …), or
+/// `Pod/name` for a bare pod. That name survives a pod restart, so it is
+/// what findings are identified by from run to run.
+pub async fn resolve_owned(
+    admin: &Connection,
+    request: &Request,
+) -> Result<(Vec<ContainerRef>, BTreeMap<String, String>)> {
     let ns = &request.namespace;
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns.as_str());
-    match &request.pods {
+    let (targets, found) = match &request.pods {
         Selection::Pod(name) => {
             let pod = get_pod(&pods, ns, name).await?;
-            running_container(&pod, ns, request.container.as_ref()).map(|c| vec![c])
+            (running_container(&pod, ns, request.container.as_ref()).map(|c| vec![c])?, vec![pod])
         }
         Selection::Selector(selector) => {
             let list = pods.list(&ListParams::default().labels(selector)).await.map_err(|e| {
@@ -47,8 +64,64 @@ pub async fn resolve(admin: &Connection, request: &Request) -> Result<Vec<Contai
                 return Err(Error::input(format!("no running pod in namespace {ns} matches --selector {selector:?}")));
             }
             found.sort_by(|a, b| (&a.pod, &a.container).cmp(&(&b.pod, &b.container)));
-            Ok(found)
+            (found, list.items)
         }
+    };
+    let mut owners = BTreeMap::new();
+    for pod in &found {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if targets.iter().any(|t| t.pod.as_str() == name) {
+            owners.insert(name, workload(admin, ns, pod).await);
+        }
+    }
+    Ok((targets, owners))
+}
+
+/// `Kind/name` of the workload at the top of `pod`'s owner chain. Owners
+/// are read with the caller's identity; when it may not read one, a
+/// ReplicaSet whose name ends in the pod's `pod-template-hash` is taken for
+/// its Deployment (the Deployment controller names them so), and any other
+/// owner stands for itself.
+async fn workload(admin: &Connection, ns: &Label, pod: &Pod) -> String {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let Some(owner) = controller(&pod.metadata) else {
+        return format!("Pod/{name}");
+    };
+    let upper = match owner.kind.as_str() {
+        "ReplicaSet" => {
+            let api: Api<ReplicaSet> = Api::namespaced(admin.client.clone(), ns.as_str());
+            api.get(&owner.name).await.map(|rs| controller(&rs.metadata).cloned())
+        }
+        "Job" => {
+            let api: Api<Job> = Api::namespaced(admin.client.clone(), ns.as_str());
+            api.get(&owner.name).await.map(|job| controller(&job.metadata).cloned())
+        }
+        _ => Ok(None),
+    };
+    match upper {
+        Ok(Some(top)) => format!("{}/{}", top.kind, top.name),
+        Ok(None) => format!("{}/{}", owner.kind, owner.name),
+        Err(e) => {
+            tracing::debug!("cannot read {} {ns}/{} (owner of pod {name}): {e}", owner.kind, owner.name);
+            owner_by_name(pod, owner)
+        }
+    }
+}
+
+/// The owner reference that is the object's controller.
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references.iter().flatten().find(|o| o.controller == Some(true))
+}
+
+/// The workload `owner` stands for without reading it: a Deployment's
+/// ReplicaSet `<deployment>-<pod-template-hash>` is the Deployment.
+fn owner_by_name(pod: &Pod, owner: &OwnerReference) -> String {
+    let hash = pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash"));
+    match hash.and_then(|h| owner.name.strip_suffix(h.as_str())).and_then(|n| n.strip_suffix('-')) {
+        Some(deployment) if owner.kind == "ReplicaSet" && !deployment.is_empty() => {
+            format!("Deployment/{deployment}")
+        }
+        _ => format!("{}/{}", owner.kind, owner.name),
     }
 }
 
@@ -137,6 +210,24 @@ mod tests {
         let err = running_container(&p, &ns(), Some(&other)).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("app, proxy"), "{err}");
+    }
+
+    #[test]
+    fn a_deployments_replica_set_stands_for_it_by_its_hash() {
+        let p = pod(json!({
+            "metadata": {"name": "web-7d4b9-x2kqp", "labels": {"pod-template-hash": "7d4b9"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9",
+                    "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "app"}]}
+        }));
+        let owner = controller(&p.metadata).unwrap();
+        assert_eq!(owner_by_name(&p, owner), "Deployment/web");
+        let bare = pod(json!({
+            "metadata": {"name": "solo-abcde", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": "solo", "uid": "u", "controller": true}]},
+            "spec": {"containers": [{"name": "app"}]}
+        }));
+        assert_eq!(owner_by_name(&bare, controller(&bare.metadata).unwrap()), "ReplicaSet/solo");
     }
 
     #[test]

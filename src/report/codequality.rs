@@ -21,7 +21,7 @@ use crate::hdf::{ControlStatus, Severity};
 /// Write the Code Quality report of `report` to `out`.
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let mut w = std::io::BufWriter::new(out);
-    let issues = report.findings().map(|v| Issue::new(&v));
+    let issues = report.shown_findings().map(|v| Issue::new(&v));
     let mut ser = serde_json::Serializer::pretty(&mut w);
     serde::Serializer::collect_seq(&mut ser, issues)
         .map_err(std::io::Error::from)

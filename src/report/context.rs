@@ -10,7 +10,9 @@
 //! totals         counts over every control
 //! summary[]      exactly `kscan summary --format json` (SAF's shape)
 //! profiles[]     one per profile name: name, title, version, files, targets, compliance, counts, controls[]
-//! findings[]     Failed and Profile Error controls of every profile, most severe first
+//! findings[]     Failed and Profile Error controls of every profile, most severe first (the new ones with --only-new)
+//! coverage       null unless a scan's; else {scanned, total, percent, targets[], missing[]} (target, workload, scanned, reason, message)
+//! baseline       null without --baseline; else {origin, new, unchanged, fixed, not_compared, warnings, only_new, fixed_findings[]}
 //! ```
 //!
 //! The context is lazy: the small parts are converted once, and `profiles`,
@@ -51,6 +53,52 @@ struct Head<'a> {
     verdict: Option<VerdictDoc<'a>>,
     totals: CountsDoc,
     summary: Vec<SummaryDocument>,
+    baseline: Option<BaselineDoc<'a>>,
+    coverage: Option<CoverageDoc<'a>>,
+}
+
+/// Which targets the run scanned.
+#[derive(Serialize)]
+struct CoverageDoc<'a> {
+    scanned: usize,
+    total: usize,
+    percent: u32,
+    targets: Vec<TargetDoc<'a>>,
+    missing: Vec<TargetDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct TargetDoc<'a> {
+    target: &'a str,
+    workload: Option<&'a str>,
+    scanned: bool,
+    reason: Option<&'static str>,
+    message: Option<&'a str>,
+}
+
+impl<'a> From<&'a super::coverage::Target> for TargetDoc<'a> {
+    fn from(t: &'a super::coverage::Target) -> Self {
+        TargetDoc {
+            target: &t.target,
+            workload: t.workload.as_deref(),
+            scanned: t.scanned,
+            reason: t.reason.map(super::coverage::Reason::label),
+            message: t.message.as_deref(),
+        }
+    }
+}
+
+/// This run against the baseline.
+#[derive(Serialize)]
+struct BaselineDoc<'a> {
+    origin: &'a str,
+    new: usize,
+    unchanged: usize,
+    fixed: usize,
+    not_compared: usize,
+    warnings: &'a [String],
+    only_new: bool,
+    fixed_findings: &'a [super::baseline::Finding],
 }
 
 #[derive(Serialize)]
@@ -168,6 +216,23 @@ impl<'a> Head<'a> {
             }),
             totals: CountsDoc::from(report.totals()),
             summary: documents(&summaries),
+            baseline: report.diff().map(|d| BaselineDoc {
+                origin: &d.origin,
+                new: d.new,
+                unchanged: d.unchanged,
+                fixed: d.fixed_len(),
+                not_compared: d.not_compared,
+                warnings: &d.warnings,
+                only_new: report.only_new(),
+                fixed_findings: &d.fixed,
+            }),
+            coverage: report.coverage().map(|c| CoverageDoc {
+                scanned: c.scanned(),
+                total: c.total(),
+                percent: c.percent(),
+                targets: c.targets.iter().map(TargetDoc::from).collect(),
+                missing: c.missing().map(TargetDoc::from).collect(),
+            }),
         }
     }
 }
@@ -265,7 +330,7 @@ impl Object for LazySeq {
                 ]))
             }
             SeqKind::Controls(g) => r.group_control(&r.groups()[g], i).map(|v| Value::from(Serde(v))),
-            SeqKind::Findings => r.inner.findings.get(i).map(|&c| Value::from(Serde(r.view(c)))),
+            SeqKind::Findings => r.shown_refs().get(i).map(|&c| Value::from(Serde(r.view(c)))),
         }
     }
 
@@ -274,7 +339,7 @@ impl Object for LazySeq {
         Enumerator::Seq(match self.kind {
             SeqKind::Profiles => r.groups().len(),
             SeqKind::Controls(g) => r.groups()[g].len(),
-            SeqKind::Findings => r.findings_len(),
+            SeqKind::Findings => r.shown_findings_len(),
         })
     }
 }

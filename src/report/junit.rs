@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
+use super::baseline::State;
 use super::view::{result_status, ControlView};
 use super::Report;
 use crate::error::{Error, Result};
@@ -39,11 +40,37 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         suite.add_property(Property::new("compliance", counts.compliance().to_string()));
         suite.add_property(Property::new("files", group.summary.result_sets.join(", ")));
         let mut time = 0.0;
+        let mut left_out = 0;
         for view in report.group_controls(group) {
+            if report.only_new() && view.state() == Some(State::Unchanged) {
+                left_out += 1;
+                continue;
+            }
             time += view.run_time();
             suite.add_test_case(test_case(&view));
         }
+        if report.only_new() {
+            suite.add_property(Property::new("unchanged_findings_left_out", left_out.to_string()));
+        }
         suite.set_time(Duration::from_secs_f64(time));
+        junit.add_test_suite(suite);
+    }
+    // Targets the run meant to scan and could not: an error each, so that a
+    // test report never looks clean for want of them.
+    if let Some(coverage) = report.coverage().filter(|c| c.missing().next().is_some()) {
+        let mut suite = TestSuite::new("kscan: targets not scanned");
+        suite.add_property(Property::new("coverage", coverage.percent().to_string()));
+        for t in coverage.missing() {
+            let reason = t.reason.map_or("not scanned", super::coverage::Reason::label);
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(format!("not scanned ({reason})")).set_type(reason);
+            if let Some(m) = &t.message {
+                status.set_description(m.as_str());
+            }
+            let mut case = TestCase::new(format!("scan {}", t.target), status);
+            case.set_classname(t.target.as_str());
+            suite.add_test_case(case);
+        }
         junit.add_test_suite(suite);
     }
     junit.serialize(out).map_err(|e| Error::input("cannot write the JUnit report").with_source(e))

@@ -28,8 +28,10 @@
 //! template context is lazy: a control becomes a template value only when a
 //! template touches it.
 
+pub mod baseline;
 pub mod codequality;
 pub mod context;
+pub mod coverage;
 pub mod formats;
 pub mod github;
 pub mod junit;
@@ -45,6 +47,8 @@ use crate::hdf::summary::{summarize, ProfileSummary};
 use crate::hdf::{total_counts, ControlStatus, Counts, ResultSet};
 use crate::Outcome;
 
+pub use baseline::{Baseline, Diff, GateOn, State};
+pub use coverage::Coverage;
 pub use formats::{Format, Written};
 pub use templates::Templates;
 pub use view::{ControlView, Level, Location};
@@ -150,9 +154,21 @@ struct Inner {
     inputs: Vec<Input>,
     groups: Vec<Group>,
     findings: Vec<ControlRef>,
+    /// With `--only-new`, the new findings; else `None` (all are shown).
+    shown: Option<Vec<ControlRef>>,
     totals: Counts,
     gate: Option<Gate>,
     generated_at: String,
+    compared: Option<Compared>,
+    coverage: Option<Coverage>,
+}
+
+/// This run against a baseline.
+#[derive(Debug)]
+struct Compared {
+    baseline: Baseline,
+    diff: Diff,
+    only_new: bool,
 }
 
 /// One results file.
@@ -196,20 +212,37 @@ impl Report {
         Ok(Report::at(sets, gate, generated_at()?))
     }
 
+    /// [`Report::new`] compared with `baseline`; with `only_new`, the
+    /// findings JUnit, Code Quality and the templates show are the new ones.
+    pub fn compared(
+        sets: Vec<ResultSet>,
+        gate: Option<Gate>,
+        baseline: Option<&Baseline>,
+        only_new: bool,
+    ) -> Result<Self> {
+        Ok(Report::compared_at(sets, gate, generated_at()?, baseline, only_new))
+    }
+
     /// A report of `sets` stamped with `generated_at` (RFC 3339).
     pub fn at(sets: Vec<ResultSet>, gate: Option<Gate>, generated_at: String) -> Self {
+        Report::compared_at(sets, gate, generated_at, None, false)
+    }
+
+    /// [`Report::compared`] stamped with `generated_at`.
+    pub fn compared_at(
+        sets: Vec<ResultSet>,
+        gate: Option<Gate>,
+        generated_at: String,
+        baseline: Option<&Baseline>,
+        only_new: bool,
+    ) -> Self {
+        let compared = baseline.map(|b| Compared { baseline: b.clone(), diff: b.compare(&sets), only_new });
         let inputs = sets
             .iter()
             .map(|s| Input {
                 file: s.source.base_name(),
                 path: s.source.display(),
-                target: s
-                    .execution
-                    .platform
-                    .target_id
-                    .clone()
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or_else(|| s.source.display()),
+                target: target_of(s),
                 counts: s.counts(),
             })
             .collect();
@@ -237,9 +270,65 @@ impl Report {
             })
             .collect();
         let totals = total_counts(&sets);
-        let mut report = Inner { sets, inputs, groups, findings: Vec::new(), totals, gate, generated_at };
+        let mut report = Inner {
+            sets,
+            inputs,
+            groups,
+            findings: Vec::new(),
+            shown: None,
+            totals,
+            gate,
+            generated_at,
+            compared,
+            coverage: None,
+        };
         report.findings = findings(&report);
-        Report { inner: Arc::new(report) }
+        let mut report = Report { inner: Arc::new(report) };
+        if report.only_new() {
+            let shown = report.inner.findings.iter().copied().filter(|&c| report.view(c).state() == Some(State::New));
+            let shown = Some(shown.collect());
+            Arc::get_mut(&mut report.inner).expect("not shared yet").shown = shown;
+        }
+        report
+    }
+
+    /// The report with the run's coverage (which targets it scanned).
+    pub fn with_coverage(mut self, coverage: Option<Coverage>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.coverage = coverage,
+            None => unreachable!("coverage is added before the report is shared"),
+        }
+        self
+    }
+
+    /// Which targets the run scanned, for a scan's report.
+    pub fn coverage(&self) -> Option<&Coverage> {
+        self.inner.coverage.as_ref()
+    }
+
+    /// This run against the baseline, when one was given.
+    pub fn diff(&self) -> Option<&Diff> {
+        self.inner.compared.as_ref().map(|c| &c.diff)
+    }
+
+    /// Whether the reports that can be limited show only new findings.
+    pub fn only_new(&self) -> bool {
+        self.inner.compared.as_ref().is_some_and(|c| c.only_new)
+    }
+
+    /// The findings JUnit, Code Quality and the templates show: every
+    /// finding, or with `--only-new` the new ones.
+    pub fn shown_findings(&self) -> impl ExactSizeIterator<Item = ControlView<'_>> + '_ {
+        self.shown_refs().iter().map(|&r| self.view(r))
+    }
+
+    /// How many findings [`Report::shown_findings`] has.
+    pub fn shown_findings_len(&self) -> usize {
+        self.shown_refs().len()
+    }
+
+    fn shown_refs(&self) -> &[ControlRef] {
+        self.inner.shown.as_deref().unwrap_or(&self.inner.findings)
     }
 
     /// The loaded result sets.
@@ -280,7 +369,14 @@ impl Report {
     /// The view of one control.
     pub fn view(&self, r: ControlRef) -> ControlView<'_> {
         let set = &self.inner.sets[r.set];
-        ControlView::new(set, &self.inner.inputs[r.set].target, &set.profiles[r.profile].controls[r.control])
+        let view =
+            ControlView::new(set, &self.inner.inputs[r.set].target, &set.profiles[r.profile].controls[r.control]);
+        match &self.inner.compared {
+            Some(c) if is_finding(view.status()) => {
+                view.with_state(if c.baseline.has(&view.fingerprint()) { State::Unchanged } else { State::New })
+            }
+            _ => view,
+        }
     }
 
     /// The controls of group `g`, in input order.
@@ -333,6 +429,11 @@ impl Group {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// What a results file scanned: `platform.target_id`, else its path as given.
+pub fn target_of(set: &ResultSet) -> String {
+    set.execution.platform.target_id.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| set.source.display())
 }
 
 /// Whether a status is a finding (something to fix or look at).

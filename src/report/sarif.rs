@@ -24,6 +24,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::baseline::{Finding, State};
 use super::view::{ControlView, Level};
 use super::Report;
 use crate::error::{Error, Result};
@@ -70,7 +71,12 @@ pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, ma
     }
     let omitted_rules = seen.len() - rules.len();
 
-    let results: Vec<SarifResult<'_>> = findings.iter().map(|v| SarifResult::new(v, index[v.id()])).collect();
+    let mut results: Vec<SarifResult<'_>> = findings.iter().map(|v| SarifResult::new(v, index[v.id()])).collect();
+    // Fixed since the baseline: `absent` results, in the room left.
+    let fixed = report.diff().map_or(&[][..], |d| d.fixed.as_slice());
+    let room = max_results.saturating_sub(results.len());
+    results.extend(fixed.iter().take(room).map(|f| SarifResult::absent(f, index.get(f.id.as_str()).copied())));
+    let omitted_fixed = fixed.len() - fixed.len().min(room);
     let log = Log {
         schema: SCHEMA,
         version: "2.1.0",
@@ -83,13 +89,46 @@ pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, ma
                     rules,
                 },
             },
-            invocations: [Invocation { execution_successful: true, end_time_utc: report.generated_at() }],
+            invocations: [Invocation {
+                execution_successful: report.coverage().is_none_or(|c| c.missing().next().is_none()),
+                end_time_utc: report.generated_at(),
+                tool_execution_notifications: report
+                    .coverage()
+                    .into_iter()
+                    .flat_map(|c| c.missing())
+                    .map(|t| Notification {
+                        level: "error",
+                        message: Text {
+                            text: format!(
+                                "{} was not scanned ({}): {}",
+                                t.target,
+                                t.reason.map_or("not scanned", crate::report::coverage::Reason::label),
+                                t.message.as_deref().unwrap_or("no reason recorded")
+                            ),
+                        },
+                    })
+                    .collect(),
+            }],
             results,
             properties: RunProperties {
                 findings: report.findings_len(),
                 omitted_results: report.findings_len() - findings.len(),
                 omitted_rules,
                 compliance: report.totals().compliance(),
+                coverage: report.coverage().map(|c| CoverageProperties {
+                    scanned: c.scanned(),
+                    total: c.total(),
+                    percent: c.percent(),
+                }),
+                baseline: report.diff().map(|d| BaselineProperties {
+                    origin: &d.origin,
+                    new: d.new,
+                    unchanged: d.unchanged,
+                    fixed: d.fixed_len(),
+                    omitted_fixed,
+                    not_compared: d.not_compared,
+                    warnings: &d.warnings,
+                }),
             },
         }],
     };
@@ -115,7 +154,7 @@ struct Run<'a> {
     tool: Tool<'a>,
     invocations: [Invocation<'a>; 1],
     results: Vec<SarifResult<'a>>,
-    properties: RunProperties,
+    properties: RunProperties<'a>,
 }
 
 #[derive(Serialize)]
@@ -124,11 +163,20 @@ struct Invocation<'a> {
     execution_successful: bool,
     #[serde(rename = "endTimeUtc")]
     end_time_utc: &'a str,
+    /// One per target the run meant to scan and could not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Text,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RunProperties {
+struct RunProperties<'a> {
     /// Findings in all (Failed and Profile Error controls).
     findings: usize,
     /// Findings left out to stay within the results cap.
@@ -137,6 +185,32 @@ struct RunProperties {
     omitted_rules: usize,
     /// Overall compliance, percent.
     compliance: u32,
+    /// Which targets a scan scanned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<CoverageProperties>,
+    /// This run against the baseline, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<BaselineProperties<'a>>,
+}
+
+#[derive(Serialize)]
+struct CoverageProperties {
+    scanned: usize,
+    total: usize,
+    percent: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BaselineProperties<'a> {
+    origin: &'a str,
+    new: usize,
+    unchanged: usize,
+    fixed: usize,
+    /// Fixed findings left out (no `absent` result) to stay within the cap.
+    omitted_fixed: usize,
+    not_compared: usize,
+    warnings: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -242,11 +316,18 @@ fn rule_name(id: &str) -> String {
 #[serde(rename_all = "camelCase")]
 struct SarifResult<'a> {
     rule_id: &'a str,
-    rule_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
+    /// `pass` for a finding fixed since the baseline; else the default, `fail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     level: &'static str,
     message: Text,
     locations: [ResultLocation; 1],
     partial_fingerprints: Fingerprints,
+    /// `new`, `unchanged` or `absent` (fixed), with a baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<&'static str>,
     properties: ResultProperties<'a>,
 }
 
@@ -300,7 +381,8 @@ impl<'a> SarifResult<'a> {
         let message = format!("{title} {what} on {}: {}", view.target(), view.reason());
         SarifResult {
             rule_id: view.id(),
-            rule_index,
+            rule_index: Some(rule_index),
+            kind: None,
             level: Level::of(view.severity()).sarif(),
             message: Text { text: message },
             locations: [ResultLocation {
@@ -310,11 +392,40 @@ impl<'a> SarifResult<'a> {
                 },
             }],
             partial_fingerprints: Fingerprints { control: view.fingerprint() },
+            baseline_state: view.state().map(State::key),
             properties: ResultProperties {
                 status: view.status().label(),
                 severity: view.severity().key(),
                 profile: view.profile(),
                 target: view.target(),
+            },
+        }
+    }
+
+    /// A finding of the baseline this run no longer has: `baselineState`
+    /// `absent`, kind `pass` (its control was checked and holds), level
+    /// `none` as SARIF requires for a kind other than `fail`.
+    fn absent(f: &'a Finding, rule_index: Option<usize>) -> Self {
+        let title = f.title.as_deref().unwrap_or(&f.id);
+        SarifResult {
+            rule_id: &f.id,
+            rule_index,
+            kind: Some("pass"),
+            level: "none",
+            message: Text { text: format!("{title} no longer fails on {}: fixed since the baseline", f.target) },
+            locations: [ResultLocation {
+                physical_location: PhysicalLocation {
+                    artifact_location: ArtifactLocation { uri: f.location.uri() },
+                    region: Region { start_line: f.location.line },
+                },
+            }],
+            partial_fingerprints: Fingerprints { control: f.fingerprint.clone() },
+            baseline_state: Some("absent"),
+            properties: ResultProperties {
+                status: "Fixed",
+                severity: f.severity.key(),
+                profile: &f.profile,
+                target: &f.target,
             },
         }
     }

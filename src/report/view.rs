@@ -6,6 +6,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use super::baseline::State;
 use crate::hdf::model::{Description, TestResult};
 use crate::hdf::status::{is_waived, test_outcome, TestOutcome};
 use crate::hdf::{Control, ControlStatus, EvaluatedControl, ResultSet, Severity};
@@ -18,12 +19,24 @@ pub struct ControlView<'a> {
     target: &'a str,
     eval: &'a EvaluatedControl,
     data: &'a Control,
+    state: Option<State>,
 }
 
 impl<'a> ControlView<'a> {
     /// The view of `eval` in `set`; `target` names what was scanned.
     pub fn new(set: &'a ResultSet, target: &'a str, eval: &'a EvaluatedControl) -> Self {
-        ControlView { set, target, eval, data: set.data(eval) }
+        ControlView { set, target, eval, data: set.data(eval), state: None }
+    }
+
+    /// The view with its standing against a baseline.
+    pub fn with_state(self, state: State) -> Self {
+        ControlView { state: Some(state), ..self }
+    }
+
+    /// New or unchanged against the baseline; `None` without a baseline or
+    /// for a control that is not a finding.
+    pub fn state(&self) -> Option<State> {
+        self.state
     }
 
     /// The control id (the wrapper's, for overlays).
@@ -69,6 +82,13 @@ impl<'a> ControlView<'a> {
         self.target
     }
 
+    /// What the finding is identified by from run to run: the workload kscan
+    /// recorded in `platform.workload` (`namespace/Kind/name/container`,
+    /// which survives a pod restart), else the target.
+    pub fn identity(&self) -> &'a str {
+        workload(self.set).unwrap_or(self.target)
+    }
+
     /// The results file's base name.
     pub fn file(&self) -> String {
         self.set.source.base_name()
@@ -105,11 +125,12 @@ impl<'a> ControlView<'a> {
     }
 
     /// A stable identity for this control on this target, the same from run
-    /// to run: SHA-256 over target, profile name and control id. SARIF's
-    /// `partialFingerprints` and Code Quality's `fingerprint` use it.
+    /// to run: SHA-256 over [`identity`](Self::identity) (the workload, not
+    /// the pod), profile name and control id. SARIF's `partialFingerprints`,
+    /// Code Quality's `fingerprint` and baseline comparisons use it.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
-        for part in ["kscan/v1", self.target(), self.profile(), self.id()] {
+        for part in ["kscan/v1", self.identity(), self.profile(), self.id()] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -175,6 +196,12 @@ impl<'a> ControlView<'a> {
     pub fn run_time(&self) -> f64 {
         self.results().iter().filter_map(|r| r.run_time).filter(|t| t.is_finite() && *t > 0.0).sum()
     }
+}
+
+/// The workload a results file says it scanned (`platform.workload`, as
+/// `kscan scan` writes it), if any.
+pub fn workload(set: &ResultSet) -> Option<&str> {
+    set.execution.platform.extra.get("workload").and_then(serde_json::Value::as_str).filter(|w| !w.trim().is_empty())
 }
 
 fn describe(r: &TestResult, detail: Option<&str>) -> String {
@@ -331,7 +358,7 @@ fn percent_encode_path(path: &str) -> String {
 
 impl Serialize for ControlView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_struct("Control", 20)?;
+        let mut m = s.serialize_struct("Control", 21)?;
         m.serialize_field("id", self.id())?;
         m.serialize_field("title", &self.title())?;
         m.serialize_field("profile", self.profile())?;
@@ -348,6 +375,7 @@ impl Serialize for ControlView<'_> {
         m.serialize_field("source", &SourceDoc { reference: source.reference.as_deref(), line: source.line })?;
         m.serialize_field("location", &self.location())?;
         m.serialize_field("fingerprint", &self.fingerprint())?;
+        m.serialize_field("baseline", &self.state.map(State::key))?;
         m.serialize_field("waived", &self.waived())?;
         m.serialize_field("waiver_data", &self.data.waiver_data)?;
         m.serialize_field("message", &self.reason())?;
@@ -499,5 +527,19 @@ mod tests {
         assert_eq!(here.len(), 64);
         let elsewhere = ControlView::new(&s, "ns/other/c", &s.profiles[0].controls[0]).fingerprint();
         assert_ne!(here, elsewhere);
+    }
+
+    #[test]
+    fn a_recorded_workload_outlives_the_pod() {
+        let on = |pod: &str| {
+            let doc = json!({"platform": {"name": "k8s", "release": "1", "target_id": format!("ns/{pod}/c"),
+                "workload": "ns/Deployment/web/c"},
+                "profiles": [{"name": "p", "controls": [{"id": "a", "impact": 0.5, "results": []}]}]});
+            ResultSet::from_slice(Source::File("r.json".into()), doc.to_string().as_bytes()).unwrap()
+        };
+        let (before, after) = (on("web-1-aaaaa"), on("web-1-bbbbb"));
+        let fp = |s: &ResultSet, pod: &str| ControlView::new(s, pod, &s.profiles[0].controls[0]).fingerprint();
+        assert_eq!(fp(&before, "ns/web-1-aaaaa/c"), fp(&after, "ns/web-1-bbbbb/c"));
+        assert_eq!(ControlView::new(&before, "t", &before.profiles[0].controls[0]).identity(), "ns/Deployment/web/c");
     }
 }

@@ -12,7 +12,38 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
-use crate::report::Gate;
+use crate::report::coverage::Target;
+use crate::report::{Diff, Gate};
+
+/// A run against its baseline, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    /// The baseline as given.
+    pub origin: String,
+    /// Findings the baseline does not have.
+    pub new: usize,
+    /// Findings the baseline has too.
+    pub unchanged: usize,
+    /// Findings of the baseline this run's targets no longer have.
+    pub fixed: usize,
+    /// Findings of the baseline on targets this run did not scan.
+    pub not_compared: usize,
+    /// How the baseline differs from the run; empty when it does not.
+    pub warnings: Vec<String>,
+}
+
+impl From<&Diff> for BaselineRecord {
+    fn from(d: &Diff) -> Self {
+        BaselineRecord {
+            origin: d.origin.clone(),
+            new: d.new,
+            unchanged: d.unchanged,
+            fixed: d.fixed_len(),
+            not_compared: d.not_compared,
+            warnings: d.warnings.clone(),
+        }
+    }
+}
 
 /// The manifest's file name.
 pub const FILE: &str = "kscan-run.json";
@@ -53,6 +84,13 @@ pub struct Manifest {
     pub reports: Vec<ReportFile>,
     /// The gate's verdict; `null` when no threshold was given or nothing was scanned.
     pub verdict: Option<Gate>,
+    /// This run against `--baseline`: new, unchanged and fixed counts, and
+    /// how the baseline differs from the run (warnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineRecord>,
+    /// Every target the run meant to scan: scanned, or not with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
     /// The exit code (0–4, as in the README).
     pub exit_code: u8,
     /// Why the run did not end cleanly (exit 2, 3 or 4).
@@ -73,6 +111,8 @@ impl Manifest {
             hdf: Vec::new(),
             reports: Vec::new(),
             verdict: None,
+            baseline: None,
+            targets: Vec::new(),
             exit_code,
             error: None,
         }

@@ -20,6 +20,7 @@
 //!
 //! [`render`] renders one format of stored results in memory, for the API.
 
+pub mod baseline;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
@@ -29,8 +30,10 @@ use crate::ci::{self, Platform};
 use crate::error::{outcome_code, Error, Result};
 use crate::gate::Thresholds;
 use crate::hdf::ResultSet;
+use crate::report::baseline::without_unchanged;
+use crate::report::coverage::Reason;
 use crate::report::formats::Plan;
-use crate::report::{Format, Gate, Report, Templates};
+use crate::report::{Baseline, Coverage, Format, Gate, GateOn, GateViolation, Report, Templates};
 use crate::Outcome;
 use manifest::{Manifest, ReportFile};
 
@@ -63,11 +66,24 @@ pub struct Spec<'a> {
     pub platform: Option<Platform>,
     /// Refuse to run without any report format (`kscan report`).
     pub need_format: bool,
+    /// Compare with this baseline (`--baseline`, loaded and checked).
+    pub baseline: Option<Baseline>,
+    /// Limit JUnit, Code Quality and the templates to new findings.
+    pub only_new: bool,
+    /// Which findings the gate counts.
+    pub gate_on: GateOn,
+    /// Fail the gate when fewer than this percentage of the targets were
+    /// scanned (`--min-coverage`).
+    pub min_coverage: Option<u8>,
 }
 
 /// The post-scan stage, with every input checked.
 pub struct Stage {
     threshold: Option<Threshold>,
+    baseline: Option<Baseline>,
+    only_new: bool,
+    gate_on: GateOn,
+    min_coverage: Option<u8>,
     templates: Templates,
     plan: Option<Plan>,
     publisher: Publisher,
@@ -97,6 +113,8 @@ pub struct Done<'a> {
     pub left: Option<Error>,
     /// Write a run manifest for this run.
     pub record: Option<Record>,
+    /// Which targets the run meant to scan, and which it did.
+    pub coverage: Option<Coverage>,
 }
 
 impl Stage {
@@ -109,17 +127,72 @@ impl Stage {
         let formats = ci::with_platform_formats(spec.formats, platform);
         let plan =
             if formats.is_empty() && !spec.need_format { None } else { Some(Plan::new(&formats, &mut templates)?) };
-        Ok(Stage { threshold: spec.threshold, templates, plan, publisher })
+        if spec.baseline.is_none() && (spec.only_new || spec.gate_on == GateOn::New) {
+            let flag = if spec.only_new { "--only-new" } else { "--gate-on new" };
+            return Err(Error::input(format!("{flag} compares with a baseline: give --baseline PATH")));
+        }
+        if spec.gate_on == GateOn::New && spec.threshold.is_none() {
+            return Err(Error::input("--gate-on new needs a gate: give --threshold T.yml"));
+        }
+        Ok(Stage {
+            threshold: spec.threshold,
+            baseline: spec.baseline,
+            only_new: spec.only_new,
+            gate_on: spec.gate_on,
+            min_coverage: spec.min_coverage,
+            templates,
+            plan,
+            publisher,
+        })
     }
 
-    /// Whether a threshold was given.
+    /// Whether a threshold (or a minimum coverage) was given.
     pub fn gates(&self) -> bool {
-        self.threshold.is_some()
+        self.threshold.is_some() || self.min_coverage.is_some()
     }
 
-    /// The gate's verdict on `sets`, when a threshold was given.
+    /// [`Stage::verdict`] of a run that meant to scan what `coverage`
+    /// lists: with `--min-coverage`, too few scanned targets is one more
+    /// violated rule, `coverage.min`, naming the missing ones.
+    pub fn verdict_covered(&self, sets: &[ResultSet], coverage: &Coverage) -> Option<Gate> {
+        let gate = self.verdict(sets);
+        let Some(min) = self.min_coverage else {
+            return gate;
+        };
+        let mut gate = gate.unwrap_or_else(|| Gate {
+            threshold: format!("--min-coverage {min}"),
+            rules: 0,
+            violations: Vec::new(),
+        });
+        gate.rules += 1;
+        if !coverage.reaches(min) {
+            gate.violations.push(GateViolation {
+                rule: "coverage.min".into(),
+                message: format!(
+                    "{} of {} targets scanned ({}%), below the minimum of {min}%",
+                    coverage.scanned(),
+                    coverage.total(),
+                    coverage.percent()
+                ),
+                detail: Some(format!("not scanned: {}", coverage.missing_line())),
+            });
+        }
+        Some(gate)
+    }
+
+    /// The gate's verdict on `sets`, when a threshold was given; with
+    /// `--gate-on new`, on the findings the baseline does not have (the
+    /// others are left out of every count, compliance included).
     pub fn verdict(&self, sets: &[ResultSet]) -> Option<Gate> {
-        self.threshold.as_ref().map(|t| Gate::check(t.name.clone(), &t.rules, sets))
+        let t = self.threshold.as_ref()?;
+        match (&self.baseline, self.gate_on) {
+            (Some(baseline), GateOn::New) => {
+                let mut gate = Gate::check(t.name.clone(), &t.rules, &without_unchanged(sets, baseline));
+                gate.threshold = format!("{} (new findings only)", t.name);
+                Some(gate)
+            }
+            _ => Some(Gate::check(t.name.clone(), &t.rules, sets)),
+        }
     }
 
     /// Write the reports of `done`, publish them, write its manifest and
@@ -127,7 +200,13 @@ impl Stage {
     /// error (exit 4) after everything else was written.
     pub fn finish(&self, done: Done<'_>) -> Result<Outcome> {
         let files = done.sets.len();
-        let report = Report::new(done.sets, done.verdict)?;
+        let report = Report::compared(done.sets, done.verdict, self.baseline.as_ref(), self.only_new)?
+            .with_coverage(done.coverage.clone());
+        if let Some(diff) = report.diff() {
+            for w in &diff.warnings {
+                tracing::warn!("baseline {}: {w}", diff.origin);
+            }
+        }
         let written = match &self.plan {
             Some(plan) => plan.write(&report, &self.templates, done.out_dir)?,
             None => Vec::new(),
@@ -145,6 +224,8 @@ impl Stage {
                     })
                     .collect();
                 m.verdict = report.gate().cloned();
+                m.baseline = report.diff().map(manifest::BaselineRecord::from);
+                m.targets = done.coverage.as_ref().map(|c| c.targets.clone()).unwrap_or_default();
                 m.error = done.left.as_ref().map(ToString::to_string);
                 Some(m.write(done.out_dir)?)
             }
@@ -153,8 +234,11 @@ impl Stage {
         let mut out = String::new();
         if self.plan.is_some() {
             out.push_str(&summary_lines(&report, &written));
-        } else if let Some(gate) = report.gate() {
-            out.push_str(&gate.text(files));
+        } else {
+            out.push_str(&baseline_lines(&report));
+            if let Some(gate) = report.gate() {
+                out.push_str(&gate.text(files));
+            }
         }
         let problem = done.left.as_ref().map(ToString::to_string);
         let end = RunEnd { hdf: &done.hdf, manifest: manifest.as_deref(), exit_code, problem: problem.as_deref() };
@@ -212,6 +296,7 @@ fn summary_lines(report: &Report, written: &[crate::report::Written]) -> String 
         totals.compliance(),
         report.findings_len()
     ));
+    out.push_str(&baseline_lines(report));
     match report.gate() {
         None => out.push_str("gate: not run (no --threshold)\n"),
         Some(g) if g.passed() => out.push_str(&format!("gate: passed ({})\n", g.threshold)),
@@ -225,6 +310,37 @@ fn summary_lines(report: &Report, written: &[crate::report::Written]) -> String 
             for v in &g.violations {
                 out.push_str(&format!("  - {}: {}\n", v.rule, v.message));
             }
+        }
+    }
+    out
+}
+
+/// The coverage, the comparison with the baseline, and each way the
+/// baseline differs.
+fn baseline_lines(report: &Report) -> String {
+    let mut out = String::new();
+    if let Some(c) = report.coverage() {
+        out.push_str(&format!("coverage: {} of {} targets scanned ({}%)\n", c.scanned(), c.total(), c.percent()));
+        for t in c.missing() {
+            out.push_str(&format!(
+                "  not scanned: {} ({}): {}\n",
+                t.target,
+                t.reason.map_or("not scanned", Reason::label),
+                t.message.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if let Some(d) = report.diff() {
+        out.push_str(&format!(
+            "baseline {}: {} new, {} fixed, {} unchanged{}\n",
+            d.origin,
+            d.new,
+            d.fixed_len(),
+            d.unchanged,
+            if d.not_compared > 0 { format!(", {} not compared", d.not_compared) } else { String::new() }
+        ));
+        for w in &d.warnings {
+            out.push_str(&format!("  warning: baseline mismatch: {w}\n"));
         }
     }
     out

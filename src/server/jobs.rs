@@ -401,6 +401,16 @@ fn summarize(
     limits: &Limits,
     finished: &crate::scan::Finished,
 ) -> crate::Result<(JobStatus, Summary, Vec<ResultFile>)> {
+    // The service's summaries have no place for a target that was not
+    // scanned yet: such a run is a failed job, as it always was.
+    if !finished.unscanned.is_empty() {
+        return Err(crate::Error::scan(format!(
+            "{} of {} targets could not be scanned: {}",
+            finished.unscanned.len(),
+            finished.unscanned.len() + finished.results.len(),
+            finished.unscanned.iter().map(|u| u.error.to_string()).collect::<Vec<_>>().join("; ")
+        )));
+    }
     let mut files = Vec::new();
     let mut sets = Vec::new();
     let mut targets = Vec::new();

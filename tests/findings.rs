@@ -1,0 +1,220 @@
+//! Findings over time on the testbed: a scan compared with an earlier one
+//! (`--baseline`) marks a planted defect new and, once it is removed, fixed;
+//! a pod its Deployment replaced keeps its findings unchanged; `--gate-on
+//! new` fails only for what is new; a selector run where one pod cannot be
+//! scanned reports the other and accounts for the missing one.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
+use serde_json::{json, Value};
+use support::cluster::{self, distroless, standard, KEEP_RUNNING};
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// `kscan ARGS` as the testbed admin.
+fn kscan_admin(args: &[&str]) -> Output {
+    support::kscan().env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args).output().expect("running kscan")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// (ruleId, baselineState) of every SARIF result in `dir`, sorted.
+fn states(dir: &Path) -> Vec<(String, String)> {
+    let log = read_json(&dir.join("kscan.sarif"));
+    let mut out: Vec<(String, String)> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["ruleId"].as_str().unwrap().to_owned(), r["baselineState"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The one running pod of the Deployment `app=web`, waiting for it (and for
+/// any other to be gone).
+async fn the_pod(pods: &Api<Pod>) -> String {
+    let deadline = std::time::Instant::now() + cluster::TIMEOUT;
+    loop {
+        let list = pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+        let live: Vec<&Pod> = list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+        if list.items.len() == 1 && live.len() == 1 {
+            let name = live[0].metadata.name.clone().unwrap();
+            cluster::wait_running(pods, &name).await;
+            return name;
+        }
+        assert!(std::time::Instant::now() < deadline, "the Deployment's pod did not settle: {:?}", list.items.len());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn exec(pods: &Api<Pod>, pod: &str, command: &[&str]) {
+    let params = AttachParams::default().container("app").stdin(false).stdout(true).stderr(true);
+    let mut process = pods.exec(pod, command.to_vec(), &params).await.expect("exec in the target");
+    let status = process.take_status().unwrap().await;
+    assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"), "{command:?} in {pod}");
+}
+
+#[tokio::test]
+async fn a_planted_defect_is_new_then_fixed_and_a_restarted_pod_keeps_its_findings() {
+    cluster::in_namespace("baseline", |client, ns| async move {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                    "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": false,
+                    "containers": [{"name": "app", "image": standard(), "command": KEEP_RUNNING}]}}}
+        }))
+        .unwrap();
+        deployments.create(&PostParams::default(), &deployment).await.expect("creating the Deployment");
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let first_pod = the_pod(&pods).await;
+        let work = tempfile::tempdir().unwrap();
+        let dir = |name: &str| work.path().join(name).display().to_string();
+        let gate = work.path().join("none-failed.yml");
+        std::fs::write(&gate, "failed:\n  total:\n    max: 0\n").unwrap();
+        let gate = gate.display().to_string();
+        let scan = |out: &str, baseline: Option<&str>| {
+            let mut args = vec!["scan", "-n", &ns, "-l", "app=web", "--strategy", "exec", "--format", "sarif"];
+            let out = dir(out);
+            args.extend(["--out-dir", out.as_str()]);
+            let baseline = baseline.map(dir);
+            if let Some(b) = &baseline {
+                args.extend(["--baseline", b.as_str(), "-t", gate.as_str(), "--gate-on", "new"]);
+            }
+            kscan_admin(&args)
+        };
+
+        let first = scan("first", None);
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+        let hdf = read_json(&work.path().join(format!("first/{first_pod}.app.hdf.json")));
+        assert_eq!(hdf["platform"]["workload"], format!("{ns}/Deployment/web/app"));
+        let before = states(&work.path().join("first"));
+
+        // The Deployment replaces its pod: another name, the same workload.
+        pods.delete(&first_pod, &DeleteParams::default()).await.unwrap();
+        let pod = loop {
+            let pod = the_pod(&pods).await;
+            if pod != first_pod {
+                break pod;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        let restarted = scan("restarted", Some("first"));
+        assert_eq!(restarted.status.code(), Some(0), "nothing new after a restart: {}", text(&restarted));
+        let after = states(&work.path().join("restarted"));
+        assert_eq!(after.len(), before.len(), "{after:?} against {before:?}");
+        assert!(after.iter().all(|(_, s)| s == "unchanged"), "{after:?}");
+        assert_eq!(read_json(&work.path().join("restarted/kscan-run.json"))["baseline"]["warnings"], json!([]));
+
+        // Plant a defect: /etc/passwd group-writable.
+        exec(&pods, &pod, &["chmod", "0664", "/etc/passwd"]).await;
+        let planted = scan("planted", Some("first"));
+        assert_eq!(planted.status.code(), Some(1), "the new finding fails the gate: {}", text(&planted));
+        let new: Vec<_> = states(&work.path().join("planted")).into_iter().filter(|(_, s)| s == "new").collect();
+        assert_eq!(new, [("kscan-passwd-owner-mode".to_owned(), "new".to_owned())]);
+        let m = read_json(&work.path().join("planted/kscan-run.json"));
+        assert_eq!(m["baseline"]["new"], 1, "{m:#}");
+        assert_eq!(m["exit_code"], 1);
+
+        // Remove it: fixed against the run that had it.
+        exec(&pods, &pod, &["chmod", "0644", "/etc/passwd"]).await;
+        let removed = scan("removed", Some("planted"));
+        assert_eq!(removed.status.code(), Some(0), "{}", text(&removed));
+        let absent: Vec<_> =
+            states(&work.path().join("removed")).into_iter().filter(|(_, s)| s != "unchanged").collect();
+        assert_eq!(absent, [("kscan-passwd-owner-mode".to_owned(), "absent".to_owned())]);
+        assert_eq!(read_json(&work.path().join("removed/kscan-run.json"))["baseline"]["fixed"], 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_be_scanned_is_accounted_for_and_min_coverage_fails_the_gate() {
+    cluster::in_namespace("coverage", |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        // One pod with a shell, one without: --strategy exec cannot reach the second.
+        let shell = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
+        let no_shell = json!([{"name": "app", "image": distroless()}]);
+        for (name, containers) in [("web-0", shell), ("web-1", no_shell)] {
+            cluster::create_pod_with(&pods, name, containers, json!({})).await;
+            let patch = json!({"metadata": {"labels": {"app": "web"}}});
+            pods.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        }
+        for name in ["web-0", "web-1"] {
+            cluster::wait_running(&pods, name).await;
+        }
+        let work = tempfile::tempdir().unwrap();
+        let scan = |out: &str, extra: &[&str]| {
+            let out = work.path().join(out).display().to_string();
+            let mut args = vec!["scan", "-n", &ns, "-l", "app=web", "--strategy", "exec", "--out-dir", out.as_str()];
+            args.extend(["--format", "sarif,markdown,junit"]);
+            args.extend(extra);
+            kscan_admin(&args)
+        };
+        let partial = scan("partial", &[]);
+        assert_eq!(partial.status.code(), Some(0), "the scanned pod is reported: {}", text(&partial));
+        assert!(text(&partial).contains("coverage: 1 of 2 targets scanned (50%)"), "{}", text(&partial));
+        let dir = work.path().join("partial");
+        let m = read_json(&dir.join("kscan-run.json"));
+        assert_eq!(m["hdf"], json!(["web-0.app.hdf.json"]), "{m:#}");
+        let targets = m["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2, "{m:#}");
+        assert_eq!(
+            (targets[0]["target"].as_str(), targets[0]["scanned"].as_bool()),
+            (Some(format!("{ns}/web-0/app").as_str()), Some(true))
+        );
+        assert_eq!(targets[1]["target"], format!("{ns}/web-1/app"));
+        assert_eq!(targets[1]["scanned"], false);
+        assert_eq!(targets[1]["reason"], "no-shell", "{m:#}");
+        let md = std::fs::read_to_string(dir.join("kscan-summary.md")).unwrap();
+        assert!(md.contains("**1 of 2 targets scanned (50%).**"), "{md}");
+        assert!(md.contains(&format!("| {ns}/web-1/app | no shell for exec |")), "{md}");
+        let sarif = read_json(&dir.join("kscan.sarif"));
+        assert_eq!(sarif["runs"][0]["properties"]["coverage"]["percent"], 50);
+        assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
+        let junit = std::fs::read_to_string(dir.join("kscan-junit.xml")).unwrap();
+        assert!(junit.contains(&format!("scan {ns}/web-1/app")), "{junit}");
+
+        let gated = scan("gated", &["--min-coverage", "100"]);
+        assert_eq!(gated.status.code(), Some(1), "{}", text(&gated));
+        assert!(
+            text(&gated).contains("coverage.min: 1 of 2 targets scanned (50%), below the minimum of 100%"),
+            "{}",
+            text(&gated)
+        );
+        assert!(text(&gated).contains(&format!("not scanned: {ns}/web-1/app (no shell for exec)")), "{}", text(&gated));
+        let md = std::fs::read_to_string(work.path().join("gated/kscan-summary.md")).unwrap();
+        assert!(md.contains("coverage.min"), "{md}");
+        let enough = scan("enough", &["--min-coverage", "50"]);
+        assert_eq!(enough.status.code(), Some(0), "{}", text(&enough));
+
+        // Nothing scanned: no results, exit 3, never a pass.
+        let none = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "--pod",
+            "web-1",
+            "--strategy",
+            "exec",
+            "--min-coverage",
+            "0",
+            "--out-dir",
+            work.path().join("none").to_str().unwrap(),
+        ]);
+        assert_eq!(none.status.code(), Some(3), "{}", text(&none));
+    })
+    .await;
+}
