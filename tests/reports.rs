@@ -518,7 +518,7 @@ fn a_baseline_marks_findings_in_every_format_and_they_pass_the_validators() {
     assert!(step.lines().take(4).any(|l| l.contains("**1 new** · **1 fixed**")), "{step}");
     assert_eq!(read_json(&out_dir.join("kscan-codequality.json")).as_array().unwrap().len(), 2);
 
-    // --only-new: Code Quality, JUnit and Markdown show C alone.
+    // --only-new: Code Quality, JUnit, Markdown and the GitHub annotations show C alone.
     let only = dir.path().join("only");
     let out = report(std::slice::from_ref(&cur), &only, &["--baseline", &base_arg, "--only-new"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -532,6 +532,8 @@ fn a_baseline_marks_findings_in_every_format_and_they_pass_the_validators() {
     let md = std::fs::read_to_string(only.join("kscan-summary.md")).unwrap();
     assert!(md.contains("**C**") && !md.contains("**A**"), "{md}");
     assert!(md.contains("(only new findings are listed)"), "{md}");
+    let annotations = std::fs::read_to_string(only.join("kscan-github-annotations.txt")).unwrap();
+    assert!(annotations.contains("title=C") && !annotations.contains("title=A"), "{annotations}");
     validate_sarif(&only.join("kscan.sarif"), dir.path());
     assert_eq!(
         read_json(&only.join("kscan.sarif"))["runs"][0]["results"].as_array().unwrap().len(),

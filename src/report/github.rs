@@ -74,7 +74,8 @@ fn level_name(level: Level) -> &'static str {
 pub fn context(report: &Report) -> Value {
     let mut taken = [0usize; 3];
     let mut annotations = Vec::new();
-    for view in report.findings() {
+    // With --only-new a pull request is annotated with what it introduced.
+    for view in report.shown_findings() {
         let level = Level::of(view.severity());
         let slot = &mut taken[level as usize];
         if *slot == PER_LEVEL {
@@ -85,7 +86,7 @@ pub fn context(report: &Report) -> Value {
         let (file, line) = if location.synthetic { (None, None) } else { (Some(location.path), Some(location.line)) };
         annotations.push(Annotation { level: level_name(level), file, line, control: view });
     }
-    let omitted = report.findings_len() - annotations.len();
+    let omitted = report.shown_findings_len() - annotations.len();
     let github = GitHub { annotations, omitted, limit_per_level: PER_LEVEL };
     context::value_with(report, minijinja::context! { github => Value::from(Serde(github)) })
 }
