@@ -107,9 +107,15 @@ pub async fn run_until(
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<Finished> {
     let (targets, owners) = resolve_owned(&admin, &plan.request).await?;
-    crate::strategy::admission::check(&admin, &plan.strategy, &targets).await?;
+    // What Pod Security or the ephemeral-container limit would refuse is
+    // accounted for now, before any access exists (and gets no grant).
+    let refusals = crate::strategy::admission::check(&admin, &plan.strategy, &targets).await?;
+    let (targets, refused) = set_aside(targets, refusals, &owners);
+    if targets.is_empty() {
+        return Err(none_scanned(refused));
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
-    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, owners, stop_rx));
+    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, owners, refused, stop_rx));
     let joined = tokio::select! {
         joined = &mut supervisor => joined,
         why = stop => {
@@ -128,6 +134,7 @@ async fn supervise(
     run: RunId,
     targets: Vec<ContainerRef>,
     owners: Owners,
+    refused: Vec<Unscanned>,
     stop: tokio::sync::oneshot::Receiver<&'static str>,
 ) -> Result<Finished> {
     let teardown = Teardown::new(admin.client.clone());
@@ -139,7 +146,7 @@ async fn supervise(
         plan.engine.name()
     );
 
-    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, owners, teardown.clone()));
+    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, owners, refused, teardown.clone()));
     let abort = task.abort_handle();
     let outcome = tokio::select! {
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
@@ -186,6 +193,7 @@ async fn scan_all(
     run: RunId,
     targets: Vec<ContainerRef>,
     owners: Owners,
+    refused: Vec<Unscanned>,
     teardown: Teardown,
 ) -> Result<(Vec<Scanned>, Vec<Unscanned>)> {
     let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
@@ -213,7 +221,7 @@ async fn scan_all(
     let mut outcomes = outcomes;
     outcomes.sort_by_key(|(i, _)| *i);
     let mut results = Vec::new();
-    let mut failures = Vec::new();
+    let mut failures = refused;
     for (i, outcome) in outcomes {
         match outcome {
             Ok(scanned) => results.push(scanned),
@@ -227,14 +235,42 @@ async fn scan_all(
     }
     // Some targets scanned: the run reports them and accounts for the
     // rest. None: nothing to report, the run failed.
+    if results.is_empty() && !failures.is_empty() {
+        return Err(none_scanned(failures));
+    }
+    Ok((results, failures))
+}
+
+/// Split off the targets `refusals` names (by index) as not scanned.
+fn set_aside(
+    targets: Vec<ContainerRef>,
+    refusals: Vec<(usize, Error)>,
+    owners: &Owners,
+) -> (Vec<ContainerRef>, Vec<Unscanned>) {
+    let mut refusals: std::collections::BTreeMap<usize, Error> = refusals.into_iter().collect();
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for (i, target) in targets.into_iter().enumerate() {
+        match refusals.remove(&i) {
+            None => kept.push(target),
+            Some(error) => {
+                tracing::warn!("{target}: not scanned: {error}");
+                let workload = workload_id(&target, owners.get(target.pod.as_str()).map(String::as_str));
+                refused.push(Unscanned { target, workload, error });
+            }
+        }
+    }
+    (kept, refused)
+}
+
+/// The error of a run that scanned nothing: the one target's own, or all of them.
+fn none_scanned(mut failures: Vec<Unscanned>) -> Error {
     match failures.len() {
-        0 => Ok((results, failures)),
-        _ if !results.is_empty() => Ok((results, failures)),
-        1 => Err(failures.remove(0).error),
-        n => Err(Error::scan(format!(
+        1 => failures.remove(0).error,
+        n => Error::scan(format!(
             "none of the {n} targets could be scanned: {}",
             failures.iter().map(|f| f.error.to_string()).collect::<Vec<_>>().join("; ")
-        ))),
+        )),
     }
 }
 

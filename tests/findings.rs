@@ -2,7 +2,8 @@
 //! (`--baseline`) marks a planted defect new and, once it is removed, fixed;
 //! a pod its Deployment replaced keeps its findings unchanged; `--gate-on
 //! new` fails only for what is new; a selector run where one pod cannot be
-//! scanned reports the other and accounts for the missing one.
+//! scanned (no shell for exec; Pod Security refusing a root scanner)
+//! reports the other and accounts for the missing one.
 
 mod support;
 
@@ -13,7 +14,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 use serde_json::{json, Value};
-use support::cluster::{self, distroless, standard, KEEP_RUNNING};
+use support::cluster::{self, distroless, nonroot, scanner, standard, KEEP_RUNNING};
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -215,6 +216,63 @@ async fn a_pod_that_cannot_be_scanned_is_accounted_for_and_min_coverage_fails_th
             work.path().join("none").to_str().unwrap(),
         ]);
         assert_eq!(none.status.code(), Some(3), "{}", text(&none));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pod_whose_namespace_refuses_a_root_scanner_is_accounted_for_and_the_others_are_scanned() {
+    cluster::in_namespace("coverage-pss", |client, ns| async move {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        // web-0 names a non-root UID (its scanner runs as that UID, restricted);
+        // web-1 names none (its scanner would be root).
+        let restricted = json!({"runAsUser": 65532, "runAsGroup": 65532, "runAsNonRoot": true,
+            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}});
+        let non_root =
+            json!([{"name": "app", "image": nonroot(), "command": KEEP_RUNNING, "securityContext": restricted}]);
+        let root = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
+        for (name, containers) in [("web-0", non_root), ("web-1", root)] {
+            cluster::create_pod_with(&pods, name, containers, json!({})).await;
+            let patch = json!({"metadata": {"labels": {"app": "web"}}});
+            pods.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+        }
+        for name in ["web-0", "web-1"] {
+            cluster::wait_running(&pods, name).await;
+        }
+        // Enforce `restricted` from now on: both pods stay.
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let patch = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+
+        let work = tempfile::tempdir().unwrap();
+        let scan = |out: &str, extra: &[&str]| {
+            let out = work.path().join(out).display().to_string();
+            let mut args = vec!["scan", "-n", &ns, "-l", "app=web", "--strategy", "debug", "--out-dir", out.as_str()];
+            args.extend(["--scanner-image", scanner(), "--format", "markdown"]);
+            args.extend(extra);
+            kscan_admin(&args)
+        };
+        let partial = scan("partial", &[]);
+        assert!(matches!(partial.status.code(), Some(0 | 1)), "the non-root pod is scanned: {}", text(&partial));
+        let m = read_json(&work.path().join("partial/kscan-run.json"));
+        let targets = m["targets"].as_array().unwrap();
+        assert_eq!(
+            (targets[0]["target"].clone(), targets[0]["scanned"].clone()),
+            (json!(format!("{ns}/web-0/app")), json!(true))
+        );
+        assert_eq!(
+            (targets[1]["target"].clone(), targets[1]["scanned"].clone()),
+            (json!(format!("{ns}/web-1/app")), json!(false))
+        );
+        assert_eq!(targets[1]["reason"], "pod-security-refused", "{m:#}");
+        assert!(text(&partial).contains("coverage: 1 of 2 targets scanned (50%)"), "{}", text(&partial));
+        // Refused before it was asked for: web-1 holds no scanner container.
+        assert!(pods.get("web-1").await.unwrap().spec.unwrap().ephemeral_containers.is_none());
+
+        let gated = scan("gated", &["--min-coverage", "100"]);
+        assert_eq!(gated.status.code(), Some(1), "{}", text(&gated));
+        assert!(text(&gated).contains(&format!("not scanned: {ns}/web-1/app")), "{}", text(&gated));
     })
     .await;
 }

@@ -21,16 +21,21 @@ use crate::target::ContainerRef;
 /// The namespace label naming the enforced Pod Security level.
 pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
-/// Refuse, before anything is created, what the target pods would not
-/// take: a root scanner container in a namespace that enforces Pod Security
+/// What the target pods would not take, found before anything is created:
+/// a root scanner container in a namespace that enforces Pod Security
 /// `restricted`, and (debug) another scanner container in a pod that holds
-/// `--max-ephemeral` of them already. A caller who may not read the
-/// namespace is not stopped here: admission then speaks for itself.
-pub async fn check(admin: &Connection, config: &StrategyConfig, targets: &[ContainerRef]) -> Result<()> {
+/// `--max-ephemeral` of them already. Returns each refused target's index
+/// in `targets` with why; the caller scans the others. A caller who may not
+/// read the namespace is not stopped here: admission then speaks for itself.
+pub async fn check(
+    admin: &Connection,
+    config: &StrategyConfig,
+    targets: &[ContainerRef],
+) -> Result<Vec<(usize, Error)>> {
     if !matches!(config.kind, Strategy::Debug | Strategy::Sidecar) {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let Some(first) = targets.first() else { return Ok(()) };
+    let Some(first) = targets.first() else { return Ok(Vec::new()) };
     let ns = first.namespace.as_str();
     let level = match Api::<Namespace>::all(admin.client.clone()).get(ns).await {
         Ok(namespace) => namespace.metadata.labels.and_then(|l| l.get(ENFORCE_LABEL).cloned()),
@@ -41,22 +46,33 @@ pub async fn check(admin: &Connection, config: &StrategyConfig, targets: &[Conta
     };
     let restricted = level.as_deref() == Some("restricted");
     if !restricted && config.kind != Strategy::Debug {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns);
-    for target in targets {
-        let pod = pods.get(target.pod.as_str()).await.map_err(|e| match api_status(&e) {
-            Some(404) => Error::scan(format!("pod {ns}/{} is gone", target.pod)),
-            _ => api_error(e, &format!("reading pod {ns}/{}", target.pod)),
-        })?;
+    let mut refused = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let pod = match pods.get(target.pod.as_str()).await {
+            Ok(pod) => pod,
+            Err(e) => {
+                refused.push((
+                    i,
+                    match api_status(&e) {
+                        Some(404) => Error::scan(format!("pod {ns}/{} is gone (404)", target.pod)),
+                        _ => api_error(e, &format!("reading pod {ns}/{}", target.pod)),
+                    },
+                ));
+                continue;
+            }
+        };
         if restricted && config.scanner_uid(pod.spec.as_ref(), target.container.as_str()) == 0 {
-            return Err(Error::scan(root_refusal(target, config.kind)));
-        }
-        if config.kind == Strategy::Debug {
-            super::debug::within_limit(&pod, config, target)?;
+            refused.push((i, Error::scan(root_refusal(target, config.kind))));
+        } else if config.kind == Strategy::Debug {
+            if let Err(e) = super::debug::within_limit(&pod, config, target) {
+                refused.push((i, e));
+            }
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// Why a root scanner cannot be used for `target` in a `restricted` namespace,
