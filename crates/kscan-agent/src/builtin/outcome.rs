@@ -49,6 +49,23 @@ pub fn known<'a, T>(fact: &'a Fact<T>, code_desc: &str) -> Result<&'a T, Vec<Tes
     fact.value.as_ref().map_err(|why| vec![error(fact, code_desc, format!("could not read the target: {why}"))])
 }
 
+/// The value of a fact only a running container has (its processes, the
+/// main process's runtime view): an error result when it could not be
+/// read, a skip on a directory scan (`None`).
+pub fn running<'a, T>(fact: &'a Fact<Option<T>>, code_desc: &str) -> Result<&'a T, Vec<TestResult>> {
+    known(fact, code_desc)?.as_ref().ok_or_else(|| vec![skip(fact, code_desc, NO_PROCESSES)])
+}
+
+/// The value, or return the results [`running`] made.
+macro_rules! running_or_return {
+    ($fact:expr, $desc:expr) => {
+        match $crate::builtin::outcome::running($fact, $desc) {
+            Ok(v) => v,
+            Err(results) => return results,
+        }
+    };
+}
+
 /// The fact's value, or return the error results [`known`] made.
 macro_rules! known_or_return {
     ($fact:expr, $desc:expr) => {

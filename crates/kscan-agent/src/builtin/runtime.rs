@@ -17,7 +17,7 @@
 
 use super::checks::{unreadable_processes, Check};
 use super::facts::{Fact, Facts};
-use super::outcome::{error, fail, pass, skip, NO_PROCESSES};
+use super::outcome::{error, fail, pass, skip};
 use crate::hdf::TestResult;
 use crate::probe::proc::{capability_names, Process, CAPABILITY_NAMES};
 use crate::probe::runtime::{is_initial_namespace, mount_of, parse_mountinfo, Mount, RuntimeView};
@@ -199,29 +199,6 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// The container's processes, or return the results that stand in for
-/// them (an error when they could not be read, a skip on a directory).
-macro_rules! main_or_return {
-    ($f:expr, $desc:expr) => {{
-        match &$f.processes.value {
-            Err(why) => return vec![error(&$f.processes, $desc, format!("could not read the target: {why}"))],
-            Ok(None) => return vec![skip(&$f.processes, $desc, NO_PROCESSES)],
-            Ok(Some(view)) => view,
-        }
-    }};
-}
-
-/// The main process's runtime view, or return the results that stand in for it.
-macro_rules! runtime_or_return {
-    ($f:expr, $desc:expr) => {{
-        match &$f.main_runtime.value {
-            Err(why) => return vec![error(&$f.main_runtime, $desc, format!("could not read the target: {why}"))],
-            Ok(None) => return vec![skip(&$f.main_runtime, $desc, NO_PROCESSES)],
-            Ok(Some(view)) => view,
-        }
-    }};
-}
-
 fn who(p: &Process) -> String {
     format!("main process {} (pid {})", p.name, p.pid)
 }
@@ -247,7 +224,7 @@ fn applied<T>(fact: &Fact<T>, spec: &PodSpecFacts, asked: &str, applied: bool, r
 
 fn seccomp_applied(f: &Facts) -> Vec<TestResult> {
     let desc = "The main process is confined by seccomp";
-    let view = main_or_return!(f, desc);
+    let view = running_or_return!(&f.processes, desc);
     let m = &view.main;
     let (ok, reality) = match m.confinement.seccomp {
         None => return vec![error(&f.processes, desc, format!("/proc/{}/status has no Seccomp field", m.pid))],
@@ -270,7 +247,7 @@ fn seccomp_applied(f: &Facts) -> Vec<TestResult> {
 
 fn no_new_privileges(f: &Facts) -> Vec<TestResult> {
     let desc = "The main process has no_new_privs set";
-    let view = main_or_return!(f, desc);
+    let view = running_or_return!(&f.processes, desc);
     let m = &view.main;
     let Some(nnp) = m.confinement.no_new_privs else {
         return vec![error(&f.processes, desc, format!("/proc/{}/status has no NoNewPrivs field", m.pid))];
@@ -286,7 +263,7 @@ fn no_new_privileges(f: &Facts) -> Vec<TestResult> {
 
 fn capabilities_restricted(f: &Facts) -> Vec<TestResult> {
     let desc = "No process holds a capability other than CAP_NET_BIND_SERVICE";
-    let view = main_or_return!(f, desc);
+    let view = running_or_return!(&f.processes, desc);
     let allowed = 1u64 << NET_BIND_SERVICE;
     let holders: Vec<String> = view
         .all
@@ -357,7 +334,7 @@ fn mounts_of(
 
 fn root_filesystem_read_only(f: &Facts) -> Vec<TestResult> {
     let desc = "The root filesystem is mounted read-only";
-    let runtime = runtime_or_return!(f, desc);
+    let runtime = running_or_return!(&f.main_runtime, desc);
     let mounts = match mounts_of(f, runtime, desc) {
         Ok(m) => m,
         Err(results) => return results,
@@ -388,7 +365,7 @@ pub const KERNEL_INTERFACES: &[&str] = &["/proc/sys", "/proc/sysrq-trigger", "/s
 
 fn kernel_interfaces_read_only(f: &Facts) -> Vec<TestResult> {
     let desc = "Kernel interfaces are read-only";
-    let runtime = runtime_or_return!(f, desc);
+    let runtime = running_or_return!(&f.main_runtime, desc);
     let present = known_or_return!(&f.kernel_interfaces, desc);
     let mounts = match mounts_of(f, runtime, desc) {
         Ok(m) => m,
@@ -445,7 +422,7 @@ const HOST_NAMESPACES: &[(&str, &str)] =
 
 fn no_host_namespaces(f: &Facts) -> Vec<TestResult> {
     let desc = "The main process is not in the node's namespaces";
-    let runtime = runtime_or_return!(f, desc);
+    let runtime = running_or_return!(&f.main_runtime, desc);
     let mut results: Vec<TestResult> = HOST_NAMESPACES
         .iter()
         .map(|(kind, field)| {
@@ -508,7 +485,7 @@ fn judge_label(label: &str) -> Result<String, String> {
 
 fn lsm_profile_applied(f: &Facts) -> Vec<TestResult> {
     let desc = "The main process runs under an enforcing LSM profile";
-    let runtime = runtime_or_return!(f, desc);
+    let runtime = running_or_return!(&f.main_runtime, desc);
     let label = match (&runtime.attr_apparmor, &runtime.attr_current) {
         (Err(why), _) | (_, Err(why)) => {
             return vec![error(&f.main_runtime, desc, format!("could not read the target: {why}"))];
