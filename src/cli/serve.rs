@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::client::ClusterArgs;
@@ -14,7 +13,8 @@ use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
 use crate::server::destination::{Cidr, Destinations};
-use crate::server::store::sqlite::Sqlite;
+use crate::server::jobs::Lease;
+use crate::server::store::{replica_id, Location};
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
 use crate::strategy::DEFAULT_SCANNER_IMAGE;
@@ -49,9 +49,29 @@ pub struct Args {
     #[arg(long, value_name = "NS,…", value_delimiter = ',', env = "KSCAN_NAMESPACES")]
     pub namespaces: Vec<String>,
 
-    /// SQLite database of jobs and results (created, mode 0600).
-    #[arg(long, value_name = "PATH", default_value = "kscan.db")]
-    pub db: PathBuf,
+    /// Where jobs and results live: a SQLite file (created, mode 0600; one
+    /// replica), or a PostgreSQL URL `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// shared by several replicas (password also from PGPASSWORD; only
+    /// sslmode=disable or prefer, without TLS, for now).
+    #[arg(long, value_name = "PATH|URL", env = "KSCAN_DB", hide_env_values = true, default_value = "kscan.db",
+          value_parser = parse_location)]
+    pub db: Location,
+
+    /// This replica's id, the owner named by the jobs it runs (default: the
+    /// host name, i.e. the pod name, and a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub replica_id: Option<String>,
+
+    /// How long a replica's running jobs stay its own without a renewal
+    /// (PostgreSQL); renewed every quarter of it. A replica whose lease ran
+    /// out has its running jobs interrupted and cleaned up by a peer.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_millis)]
+    pub lease: Duration,
+
+    /// How often an idle worker looks in the store for queued jobs
+    /// (submitted to other replicas, or left by a restart).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
+    pub poll_interval: Duration,
 
     /// Scans run at once.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -131,6 +151,12 @@ pub struct Args {
     pub cluster: ClusterArgs,
 }
 
+/// `--db`: never fails here, so that clap never echoes a URL with its
+/// password; the store checks it when it connects.
+fn parse_location(s: &str) -> std::result::Result<Location, String> {
+    Ok(Location::parse(s))
+}
+
 /// `250ms`, or any duration `--timeout` takes.
 fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
     match s.strip_suffix("ms") {
@@ -208,7 +234,18 @@ pub async fn run(args: Args) -> Result<Outcome> {
         }
     }
     let (watch, schedule) = triggers(&args, &served)?;
-    let store = Arc::new(Sqlite::open(&args.db)?);
+    if args.lease < Duration::from_millis(200) || args.poll_interval.is_zero() {
+        return Err(Error::input("--lease must be at least 200ms and --poll-interval above 0"));
+    }
+    let replica = match &args.replica_id {
+        Some(id) if id.trim().is_empty() || id.len() > 200 => {
+            return Err(Error::input("--replica-id: give 1 to 200 characters"))
+        }
+        Some(id) => id.clone(),
+        None => replica_id(),
+    };
+    let store = args.db.open(usize::from(args.workers) + 4).await?;
+    tracing::info!("store: {} (replica {replica})", args.db);
     tracing::info!("serving namespaces {}", served.iter().cloned().collect::<Vec<_>>().join(","));
     let work = tempfile::Builder::new()
         .prefix("kscan-serve-")
@@ -242,6 +279,8 @@ pub async fn run(args: Args) -> Result<Outcome> {
         work_dir: work.path().to_owned(),
         watch,
         schedule,
+        replica,
+        lease: Lease::new(args.lease, args.poll_interval),
     };
     crate::server::serve(config, async {
         let why = crate::scan::interrupted().await;

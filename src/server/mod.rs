@@ -1,6 +1,6 @@
 //! `kscan serve`: the scan pipeline behind HTTP. A bearer-token API accepts
 //! scan jobs into a queue persisted in a [`store::Store`] (SQLite by
-//! default); a bounded pool of workers runs each job with
+//! default, PostgreSQL for several replicas); a bounded pool of workers runs each job with
 //! [`crate::scan::run_until`] in this process; callbacks report the end;
 //! `GET /scan` answers with a posture scan.
 //!
@@ -63,6 +63,10 @@ pub struct Config {
     pub watch: Option<triggers::TriggerConfig>,
     /// `--schedule`: rescan matching pods on a schedule.
     pub schedule: Option<(triggers::Schedule, triggers::TriggerConfig)>,
+    /// This replica's id ([`store::replica_id`]).
+    pub replica: String,
+    /// Its lease, and how often idle workers poll the store.
+    pub lease: jobs::Lease,
 }
 
 /// Serve until `shutdown` completes; then stop running scans (with
@@ -80,6 +84,8 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             limit: config.queue_limit,
             limits: config.limits,
             work_dir: config.work_dir,
+            replica: config.replica,
+            lease: config.lease,
         },
         metrics.clone(),
         callbacks,
@@ -131,5 +137,6 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     while queue.gauges().await.map(|g| g.running).unwrap_or(0) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    queue.close().await;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub fn testbed_kubeconfig() -> PathBuf {
     path
 }
 pub mod cluster;
+pub mod postgres;
 pub mod rng;
 
 /// The paths the failed results of control `id` in the HDF `doc` name after

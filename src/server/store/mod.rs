@@ -1,21 +1,31 @@
 //! Where jobs and their results live. [`Store`] is the interface the queue
 //! and the API use; [`sqlite::Sqlite`] is the default implementation, one
-//! file per server.
+//! file per server; [`postgres::Postgres`] lets several replicas share one
+//! queue. [`Location`] is what `--db` names.
 //!
 //! # Several replicas
 //!
-//! A PostgreSQL implementation of the same trait lets several replicas
-//! share one queue: `claim` becomes `UPDATE jobs SET status = 'running' …
-//! WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq
-//! FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *` so that exactly one replica
-//! takes each job, every replica polls for queued jobs instead of relying on
-//! its in-process channel, and `recover` only touches jobs whose `owner`
-//! column names the replica that restarts (each replica writes its id and a
-//! heartbeat; a job whose owner's heartbeat stopped is interrupted by
-//! whichever replica notices). Nothing else changes: the API and workers
-//! see only this trait.
+//! Each replica has an id ([`replica_id`]) and a lease it renews
+//! ([`Store::heartbeat`]). A worker takes a job with [`Store::claim`], which
+//! moves the oldest queued job to `running` and names the worker's replica
+//! in its `owner`, atomically: in PostgreSQL `UPDATE jobs SET status =
+//! 'running' … WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued'
+//! ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *`, so exactly one
+//! replica takes each job. Running jobs whose owner's lease ran out are taken
+//! over by whichever live replica notices first ([`Store::adopt_orphans`]:
+//! one conditional update moves them to the new owner), which then removes
+//! their cluster objects and marks them interrupted, as a restart does.
+//! [`Store::update_if`] also requires the owner to be unchanged, so a replica
+//! that lost a job to a peer cannot overwrite the peer's verdict.
+//!
+//! The SQLite file belongs to one process: every running job it holds that
+//! this process did not claim is an orphan, so a restart interrupts them at
+//! once, as it always did.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -47,6 +57,8 @@ pub struct Job {
     pub attempts: u32,
     /// Callback delivery.
     pub callback: Option<CallbackState>,
+    /// The replica that claimed it last (see [`replica_id`]); `None` until claimed.
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -64,6 +76,7 @@ impl Job {
             summary: None,
             attempts: 1,
             callback: None,
+            owner: None,
         }
     }
 }
@@ -84,8 +97,26 @@ pub trait Store: Send + Sync {
     async fn insert(&self, job: &Job) -> Result<()>;
     /// One job.
     async fn get(&self, id: &str) -> Result<Option<Job>>;
-    /// Write `job` back if its stored status is still `expected`; whether it was.
+    /// Write `job` back if its stored status is still `expected` and its
+    /// stored owner is still `job.owner`; whether it was. The owner itself is
+    /// never written here: only [`Store::claim`] and [`Store::adopt_orphans`]
+    /// change it.
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool>;
+    /// Take the oldest queued job for `owner`: it becomes `running` with
+    /// `run_id` and `started_ms`, atomically, so that no other worker of any
+    /// replica takes it too. `None` when nothing is queued.
+    async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>>;
+    /// Renew the lease of replica `replica` for `lease` from now (register it
+    /// on the first call).
+    async fn heartbeat(&self, replica: &str, lease: Duration) -> Result<()>;
+    /// Give up the lease of `replica` (a clean stop, its jobs ended): its
+    /// peers need not wait for it to run out.
+    async fn leave(&self, replica: &str) -> Result<()>;
+    /// Running jobs whose owner is gone (its lease ran out, or it never had
+    /// one) now belong to `replica`, which is alive; they are returned for it
+    /// to clean up and interrupt. Each is moved by one conditional update, so
+    /// two replicas never adopt the same job.
+    async fn adopt_orphans(&self, replica: &str) -> Result<Vec<Job>>;
     /// Jobs with `status`, oldest first.
     async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>>;
     /// How many jobs have `status`.
@@ -98,6 +129,65 @@ pub trait Store: Send + Sync {
     async fn results(&self, id: &str) -> Result<Vec<ResultFile>>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+}
+
+/// What `--db` names: a SQLite file, or a PostgreSQL URL
+/// (`postgres://` or `postgresql://`). Its `Debug` and `Display` never show
+/// a password.
+#[derive(Clone)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password).
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` and `postgresql://…` are PostgreSQL; anything else is a path.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::Sqlite(text.into())
+        }
+    }
+
+    /// Open the store: create or migrate its schema.
+    pub async fn open(&self, pool_size: usize) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            Location::Sqlite(path) => std::sync::Arc::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => std::sync::Arc::new(postgres::Postgres::connect(url, pool_size).await?),
+        })
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+/// This process's replica id: the host name (the pod name in a cluster) and
+/// a random suffix, so that a restarted pod of the same name is a new
+/// replica whose predecessor's jobs are recovered when its lease runs out.
+pub fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kscan".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 /// Milliseconds since the Unix epoch.

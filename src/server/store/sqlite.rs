@@ -1,5 +1,7 @@
 //! The SQLite store: one database file (mode 0600, WAL journal), a
-//! connection behind a mutex, every call on the blocking pool.
+//! connection behind a mutex, every call on the blocking pool. The file
+//! belongs to one process: leases are not kept, and every running job that
+//! another replica id claimed is an orphan (left by a previous process).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error       TEXT,
     summary     TEXT,
     attempts    INTEGER NOT NULL,
-    callback    TEXT
+    callback    TEXT,
+    owner       TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS results (
@@ -58,6 +61,7 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "busy_timeout", 5000))
             .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| add_owner(&conn))
             .map_err(|e| {
                 Error::input(format!("--db {}: not a usable kscan database", path.display())).with_source(e)
             })?;
@@ -78,6 +82,16 @@ impl Sqlite {
         .map_err(|e| Error::scan(format!("store: {what}: the task failed: {e}")))?
         .map_err(|e| Error::scan(format!("store: {what} failed")).with_source(e))
     }
+}
+
+/// Files of earlier releases have no `owner` column: add it.
+fn add_owner(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool =
+        conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = 'owner'", [], |r| r.get(0))?;
+    if !has {
+        conn.execute_batch("ALTER TABLE jobs ADD COLUMN owner TEXT")?;
+    }
+    Ok(())
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -113,6 +127,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         summary: summary.as_deref().map(|s| from_json(s, 9)).transpose()?,
         attempts: row.get("attempts")?,
         callback: callback.as_deref().map(|s| from_json(s, 11)).transpose()?,
+        owner: row.get("owner")?,
     })
 }
 
@@ -123,7 +138,7 @@ impl Store for Sqlite {
         self.with("insert", move |c| {
             c.execute(
                 "INSERT INTO jobs (id, status, request, run_id, created_ms, started_ms, finished_ms, error, summary, \
-                 attempts, callback) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 attempts, callback, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.id,
                     job.status.as_str(),
@@ -136,6 +151,7 @@ impl Store for Sqlite {
                     job.summary.as_ref().map(json),
                     job.attempts,
                     job.callback.as_ref().map(json),
+                    job.owner,
                 ],
             )
             .map(drop)
@@ -153,7 +169,7 @@ impl Store for Sqlite {
         self.with("update", move |c| {
             c.execute(
                 "UPDATE jobs SET status = ?2, run_id = ?3, started_ms = ?4, finished_ms = ?5, error = ?6, \
-                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10",
+                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10 AND owner IS ?11",
                 params![
                     job.id,
                     job.status.as_str(),
@@ -165,9 +181,46 @@ impl Store for Sqlite {
                     job.attempts,
                     job.callback.as_ref().map(json),
                     expected.as_str(),
+                    job.owner,
                 ],
             )
             .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>> {
+        let (owner, run_id) = (owner.to_owned(), run_id.to_owned());
+        self.with("claim", move |c| {
+            c.query_row(
+                "UPDATE jobs SET status = 'running', owner = ?1, run_id = ?2, started_ms = ?3 \
+                 WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *",
+                params![owner, run_id, started_ms],
+                job_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, _replica: &str, _lease: std::time::Duration) -> Result<()> {
+        // One process per file: no peer reads a lease.
+        Ok(())
+    }
+
+    async fn leave(&self, _replica: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn adopt_orphans(&self, replica: &str) -> Result<Vec<Job>> {
+        let replica = replica.to_owned();
+        self.with("adopt", move |c| {
+            let mut stmt =
+                c.prepare("UPDATE jobs SET owner = ?1 WHERE status = 'running' AND owner IS NOT ?1 RETURNING *")?;
+            let rows = stmt.query_map([replica], job_from_row)?;
+            let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            jobs.sort_by_key(|j| j.created_ms);
+            Ok(jobs)
         })
         .await
     }
@@ -235,56 +288,8 @@ impl Store for Sqlite {
 
 #[cfg(test)]
 mod tests {
+    // The store contract both stores keep is checked in tests/store.rs.
     use super::*;
-    use crate::server::api::{ScanOptions, ScanSpec, TargetSpec};
-
-    fn job(id: &str) -> Job {
-        Job::queued(
-            id.into(),
-            ScanRequest {
-                target: TargetSpec { namespace: "ns".into(), pod: Some("p".into()), selector: None, container: None },
-                scan: ScanSpec::default(),
-                options: ScanOptions::default(),
-                callback: None,
-            },
-        )
-    }
-
-    use crate::server::api::ScanRequest;
-
-    #[tokio::test]
-    async fn jobs_survive_reopening_and_updates_are_conditional() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kscan.db");
-        {
-            let store = Sqlite::open(&path).unwrap();
-            store.insert(&job("a")).await.unwrap();
-            store.insert(&job("b")).await.unwrap();
-            let mut a = store.get("a").await.unwrap().unwrap();
-            a.status = JobStatus::Running;
-            a.run_id = Some("0123456789".into());
-            assert!(store.update_if(&a, JobStatus::Queued).await.unwrap());
-            assert!(!store.update_if(&a, JobStatus::Queued).await.unwrap(), "a second claim must fail");
-            store
-                .put_results("a", vec![ResultFile { name: "p.c.hdf.json".into(), body: b"{}".to_vec() }])
-                .await
-                .unwrap();
-        }
-        let store = Sqlite::open(&path).unwrap();
-        let running = store.with_status(JobStatus::Running).await.unwrap();
-        assert_eq!(running.len(), 1);
-        assert_eq!(running[0].run_id.as_deref(), Some("0123456789"));
-        assert_eq!(store.with_status(JobStatus::Queued).await.unwrap()[0].id, "b");
-        assert_eq!(store.count(JobStatus::Queued).await.unwrap(), 1);
-        assert_eq!(store.count(JobStatus::Passed).await.unwrap(), 0);
-        let ids = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
-        assert_eq!(ids(store.recent(&["ns".into()], 10).await.unwrap()), ["b", "a"]);
-        assert_eq!(ids(store.recent(&["ns".into()], 1).await.unwrap()), ["b"]);
-        assert!(store.recent(&["other".into()], 10).await.unwrap().is_empty(), "only the namespaces asked for");
-        assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    }
 
     #[test]
     fn a_file_that_is_not_a_database_is_an_input_error() {
