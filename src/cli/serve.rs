@@ -53,6 +53,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = "kscan.db")]
     pub db: PathBuf,
 
+    /// Keep finished scans, their results and their targets' history this
+    /// long, then prune them (checked at start and every tenth of the
+    /// period, at most hourly): `90d`, `12h`, `30m`, or `forever`.
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_retention)]
+    pub retain: Retention,
+
     /// Scans run at once.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
@@ -136,6 +142,29 @@ fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
     match s.strip_suffix("ms") {
         Some(n) => n.parse().map(Duration::from_millis).map_err(|_| format!("{s:?} is not a duration")),
         None => parse_duration(s),
+    }
+}
+
+/// `--retain`: how long finished scans are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Never pruned.
+    Forever,
+    /// Pruned this long after they ended.
+    For(Duration),
+}
+
+/// `forever`, or a duration in s, m, h or d (`90d`).
+fn parse_retention(s: &str) -> std::result::Result<Retention, String> {
+    if s == "forever" {
+        return Ok(Retention::Forever);
+    }
+    let days = s.strip_suffix('d').map(|n| n.parse::<u64>());
+    match days {
+        Some(Ok(0)) => Err("--retain must be more than 0 (or `forever`)".into()),
+        Some(Ok(n)) => Ok(Retention::For(Duration::from_secs(n * 86_400))),
+        Some(Err(_)) => Err(format!("{s:?} is not a duration: write e.g. 90d, 12h, 30m or forever")),
+        None => parse_duration(s).map(Retention::For).map_err(|e| format!("{e}; or days (90d), or forever")),
     }
 }
 
@@ -240,6 +269,10 @@ pub async fn run(args: Args) -> Result<Outcome> {
             ..Policy::default()
         },
         work_dir: work.path().to_owned(),
+        retain: match args.retain {
+            Retention::Forever => None,
+            Retention::For(d) => Some(d),
+        },
         watch,
         schedule,
     };

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod callback;
 pub mod destination;
 pub mod error;
+pub mod history;
 pub mod jobs;
 pub mod metrics;
 pub mod posture;
@@ -59,6 +60,8 @@ pub struct Config {
     pub callbacks: Policy,
     /// Private directory for results in flight.
     pub work_dir: PathBuf,
+    /// `--retain`: finished jobs older than this are pruned (`None`: kept).
+    pub retain: Option<Duration>,
     /// `--watch`: scan pods that become Running.
     pub watch: Option<triggers::TriggerConfig>,
     /// `--schedule`: rescan matching pods on a schedule.
@@ -80,6 +83,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             limit: config.queue_limit,
             limits: config.limits,
             work_dir: config.work_dir,
+            retain: config.retain,
         },
         metrics.clone(),
         callbacks,

@@ -77,6 +77,45 @@ pub struct ResultFile {
     pub body: Vec<u8>,
 }
 
+/// One container's part of one finished job: a point of its history.
+///
+/// A target is its workload, not its pod (`namespace`, `Kind/name` of the
+/// owner, container; see [`crate::scan::workload_id`]), so the history of a
+/// Deployment's container goes on across pod restarts and rollouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRun {
+    /// Position in the store, newest highest (the paging cursor); 0 before
+    /// it is stored.
+    pub seq: i64,
+    /// The job.
+    pub job_id: String,
+    /// The workload's namespace.
+    pub namespace: String,
+    /// `Kind/name` of the workload (`Pod/<pod>` for a bare pod).
+    pub workload: String,
+    /// The container.
+    pub container: String,
+    /// The pod that was scanned.
+    pub pod: String,
+    /// When the job ended (Unix milliseconds).
+    pub finished_ms: i64,
+    /// The job's verdict (`passed`, `failed`, or `error` when teardown left
+    /// objects; the gate judges the job as a whole).
+    pub status: JobStatus,
+    /// Controls passed.
+    pub passed: u64,
+    /// Controls failed.
+    pub failed: u64,
+    /// Not Reviewed.
+    pub skipped: u64,
+    /// Profile Error.
+    pub error: u64,
+    /// Not Applicable.
+    pub no_impact: u64,
+    /// Percent, as `saf summary`.
+    pub compliance: u64,
+}
+
 /// The persistent store of jobs and results.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -96,6 +135,23 @@ pub trait Store: Send + Sync {
     async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()>;
     /// The result files of a job, in target order.
     async fn results(&self, id: &str) -> Result<Vec<ResultFile>>;
+    /// Record the per-target points of a finished job.
+    async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()>;
+    /// The history of one target (`namespace`, `Kind/name`, container),
+    /// newest first: at most `limit` points older than `before` (a
+    /// [`TargetRun::seq`]), or the newest without it.
+    async fn target_runs(
+        &self,
+        namespace: &str,
+        workload: &str,
+        container: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TargetRun>>;
+    /// Remove the jobs that ended before `cutoff_ms`, with their results and
+    /// history points; how many jobs were removed. Queued and running jobs
+    /// stay, however old.
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{Job, ResultFile, Store};
+use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
 use crate::server::api::JobStatus;
 
@@ -34,6 +34,25 @@ CREATE TABLE IF NOT EXISTS results (
     body     BLOB NOT NULL,
     PRIMARY KEY (job_id, position)
 );
+CREATE TABLE IF NOT EXISTS target_runs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    workload    TEXT NOT NULL,
+    container   TEXT NOT NULL,
+    pod         TEXT NOT NULL,
+    finished_ms INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    passed      INTEGER NOT NULL,
+    failed      INTEGER NOT NULL,
+    skipped     INTEGER NOT NULL,
+    error       INTEGER NOT NULL,
+    no_impact   INTEGER NOT NULL,
+    compliance  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS target_runs_target ON target_runs (namespace, workload, container, seq);
+CREATE INDEX IF NOT EXISTS target_runs_job ON target_runs (job_id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_ms);
 ";
 
 /// Jobs and results in one SQLite file.
@@ -113,6 +132,34 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         summary: summary.as_deref().map(|s| from_json(s, 9)).transpose()?,
         attempts: row.get("attempts")?,
         callback: callback.as_deref().map(|s| from_json(s, 11)).transpose()?,
+    })
+}
+
+fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
+    let status: String = row.get("status")?;
+    let status = JobStatus::parse(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            7,
+            rusqlite::types::Type::Text,
+            format!("unknown job status {status:?}").into(),
+        )
+    })?;
+    let count = |name: &str| row.get::<_, i64>(name).map(|n| n.max(0) as u64);
+    Ok(TargetRun {
+        seq: row.get("seq")?,
+        job_id: row.get("job_id")?,
+        namespace: row.get("namespace")?,
+        workload: row.get("workload")?,
+        container: row.get("container")?,
+        pod: row.get("pod")?,
+        finished_ms: row.get("finished_ms")?,
+        status,
+        passed: count("passed")?,
+        failed: count("failed")?,
+        skipped: count("skipped")?,
+        error: count("error")?,
+        no_impact: count("no_impact")?,
+        compliance: count("compliance")?,
     })
 }
 
@@ -228,6 +275,76 @@ impl Store for Sqlite {
         .await
     }
 
+    async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()> {
+        self.with("store history", move |c| {
+            let tx = c.transaction()?;
+            for r in &runs {
+                tx.execute(
+                    "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
+                     passed, failed, skipped, error, no_impact, compliance) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        r.job_id,
+                        r.namespace,
+                        r.workload,
+                        r.container,
+                        r.pod,
+                        r.finished_ms,
+                        r.status.as_str(),
+                        r.passed as i64,
+                        r.failed as i64,
+                        r.skipped as i64,
+                        r.error as i64,
+                        r.no_impact as i64,
+                        r.compliance as i64,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn target_runs(
+        &self,
+        namespace: &str,
+        workload: &str,
+        container: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TargetRun>> {
+        let key = (namespace.to_owned(), workload.to_owned(), container.to_owned());
+        self.with("read history", move |c| {
+            let mut stmt = c.prepare(
+                "SELECT * FROM target_runs WHERE namespace = ?1 AND workload = ?2 AND container = ?3 \
+                 AND seq < ?4 ORDER BY seq DESC LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![key.0, key.1, key.2, before.unwrap_or(i64::MAX), limit as i64],
+                target_run_from_row,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize> {
+        let done: Vec<&'static str> =
+            JobStatus::ALL.into_iter().filter(|s| s.is_final()).map(JobStatus::as_str).collect();
+        let done = serde_json::to_string(&done).expect("names serialize");
+        self.with("prune", move |c| {
+            // One transaction: a job and its results and history go together.
+            let tx = c.transaction()?;
+            let old = "SELECT id FROM jobs WHERE finished_ms < ?1 AND status IN (SELECT value FROM json_each(?2))";
+            tx.execute(&format!("DELETE FROM target_runs WHERE job_id IN ({old})"), params![cutoff_ms, done])?;
+            tx.execute(&format!("DELETE FROM results WHERE job_id IN ({old})"), params![cutoff_ms, done])?;
+            let n = tx.execute(&format!("DELETE FROM jobs WHERE id IN ({old})"), params![cutoff_ms, done])?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.with("ping", |c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
@@ -284,6 +401,65 @@ mod tests {
         assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    fn point(job: &str, workload: &str, finished_ms: i64, compliance: u64) -> TargetRun {
+        TargetRun {
+            seq: 0,
+            job_id: job.into(),
+            namespace: "ns".into(),
+            workload: workload.into(),
+            container: "app".into(),
+            pod: format!("{job}-pod"),
+            finished_ms,
+            status: JobStatus::Passed,
+            passed: 1,
+            failed: 2,
+            skipped: 3,
+            error: 4,
+            no_impact: 5,
+            compliance,
+        }
+    }
+
+    #[tokio::test]
+    async fn history_pages_newest_first_and_pruning_drops_old_jobs_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(&dir.path().join("kscan.db")).unwrap();
+        for (id, finished, compliance) in [("a", 1_000, 50), ("b", 2_000, 60), ("c", 3_000, 70)] {
+            let mut j = job(id);
+            j.status = JobStatus::Passed;
+            j.finished_ms = Some(finished);
+            store.insert(&j).await.unwrap();
+            store
+                .put_results(id, vec![ResultFile { name: "p.app.hdf.json".into(), body: b"{}".to_vec() }])
+                .await
+                .unwrap();
+            store
+                .put_target_runs(vec![
+                    point(id, "Deployment/web", finished, compliance),
+                    point(id, "Pod/x", finished, 0),
+                ])
+                .await
+                .unwrap();
+        }
+        store.insert(&job("queued-long-ago")).await.unwrap();
+        let page = store.target_runs("ns", "Deployment/web", "app", None, 2).await.unwrap();
+        assert_eq!(page.iter().map(|r| r.compliance).collect::<Vec<_>>(), [70, 60]);
+        assert_eq!(page[0], TargetRun { seq: page[0].seq, ..point("c", "Deployment/web", 3_000, 70) });
+        let rest = store.target_runs("ns", "Deployment/web", "app", Some(page[1].seq), 2).await.unwrap();
+        assert_eq!(rest.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert!(store.target_runs("ns", "Deployment/web", "other", None, 9).await.unwrap().is_empty());
+        assert!(store.target_runs("other", "Deployment/web", "app", None, 9).await.unwrap().is_empty());
+
+        assert_eq!(store.prune(2_000).await.unwrap(), 1, "only a ended before the cutoff");
+        assert!(store.get("a").await.unwrap().is_none());
+        assert!(store.results("a").await.unwrap().is_empty());
+        let left = store.target_runs("ns", "Deployment/web", "app", None, 9).await.unwrap();
+        assert_eq!(left.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(store.target_runs("ns", "Pod/x", "app", None, 9).await.unwrap().len(), 2);
+        assert_eq!(store.prune(i64::MAX).await.unwrap(), 2);
+        assert!(store.get("queued-long-ago").await.unwrap().is_some(), "a queued job is never pruned");
     }
 
     #[test]
