@@ -539,8 +539,10 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         ("DELETE", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/profiles"),
         ("GET", "/api/v1/scans"),
+        ("GET", "/api/v1/scans/{a}/diff/{b}"),
         ("GET", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/scans/{id}/results"),
+        ("GET", "/api/v1/targets/{namespace}/{kind}/{name}/{container}/history"),
         ("GET", "/api/v1/thresholds"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
@@ -553,7 +555,11 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     assert_eq!(documented, expected);
     // Every documented route is served: none reaches the fallback.
     for (method, path) in &documented {
-        let path = path.replace("{id}", "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11");
+        let path = ["{id}", "{a}", "{b}"]
+            .iter()
+            .fold(path.clone(), |p, k| p.replace(k, "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11"));
+        let path = path.replace("{namespace}", "shop").replace("{kind}", "Deployment");
+        let path = path.replace("{name}", "web").replace("{container}", "app");
         let a = server.call(method.parse().unwrap(), &path, Some(&format!("Bearer {TOKEN}")), None).await;
         assert!(!a.text().contains("no such route"), "{method} {path} is documented but not served: {}", a.text());
     }
@@ -1318,6 +1324,112 @@ async fn results_after_the_threshold_file_changed_show_the_verdict_the_job_was_g
         assert!(a.text().contains("gate failed") && a.text().contains("failed.total.max"), "{}", a.text());
         let a = server.get(&format!("/api/v1/scans/{id}")).await;
         assert_eq!(a.json()["summary"]["gate"]["passed"], json!(false));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_targets_history_pages_with_a_trend_scans_diff_and_retention_prunes_the_oldest() {
+    cluster::in_namespace("serve-history", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), &ns);
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = "kscan-history-elsewhere";
+        let reader = "reader-token-0123456789abcdef";
+        let outsider = "outsider-token-0123456789abcdef";
+        let setup = testbed(dir.path(), &format!("{ns},{elsewhere}")).tokens(&[
+            &format!("{TOKEN} scopes=scan namespaces=*"),
+            &format!("{reader} scopes=read namespaces={ns}"),
+            &format!("{outsider} scopes=admin namespaces={elsewhere}"),
+        ]);
+        let server = setup.start();
+        let scan =
+            || json!({"target": {"namespace": ns, "pod": "web", "container": "app"}, "scan": {"strategy": "exec"}});
+        let mut ids = Vec::new();
+        let mut finished = Vec::new();
+        // Clean, then a planted defect (/etc/passwd group-writable), then clean again.
+        for chmod in [None, Some("0664"), Some("0644")] {
+            if let Some(mode) = chmod {
+                cluster::exec_ok(&pods, "web", "app", &["chmod", mode, "/etc/passwd"]).await;
+            }
+            let id = server.submit(&scan()).await;
+            let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+            assert_eq!(job["status"], "passed", "{job:#}");
+            assert_eq!(job["summary"]["targets"][0]["workload"], "Pod/web", "{job:#}");
+            finished.push(chrono::DateTime::parse_from_rfc3339(job["finishedAt"].as_str().unwrap()).unwrap());
+            ids.push(id);
+            // Whole seconds apart, so that a retention in seconds can fall between two scans.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+        }
+        let history = format!("/api/v1/targets/{ns}/Pod/web/app/history");
+
+        let all = server.as_token(reader, Method::GET, &history, None).await;
+        assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+        let all = all.json();
+        let points: Vec<&str> =
+            all["items"].as_array().unwrap().iter().map(|p| p["scanId"].as_str().unwrap()).collect();
+        assert_eq!(points, [&ids[2], &ids[1], &ids[0]].map(String::as_str), "newest first: {all:#}");
+        let compliance: Vec<u64> =
+            all["trend"]["compliance"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
+        assert_eq!(compliance.len(), 3, "a three-point trend: {all:#}");
+        assert!(compliance[1] < compliance[0], "the planted defect lowers compliance: {compliance:?}");
+        assert_eq!(compliance[2], compliance[0], "removing it restores it: {compliance:?}");
+        assert_eq!(all["trend"]["direction"], "flat");
+        assert!(all.get("next").is_none(), "{all:#}");
+
+        // Pages of two: the second is reached through `next`.
+        let page = server.get(&format!("{history}?limit=2")).await.json();
+        assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page:#}");
+        assert_eq!(page["trend"]["direction"], "up", "{page:#}");
+        let next = page["next"].as_str().expect("a next page").to_owned();
+        let rest = server.get(&next).await.json();
+        assert_eq!(rest["items"][0]["scanId"], ids[0].as_str(), "{rest:#}");
+        assert!(rest.get("next").is_none(), "{rest:#}");
+
+        // The diff of two scans, in the classes of --baseline.
+        let diff =
+            server.as_token(reader, Method::GET, &format!("/api/v1/scans/{}/diff/{}", ids[0], ids[1]), None).await;
+        assert_eq!(diff.status, StatusCode::OK, "{}", diff.text());
+        let diff = diff.json();
+        let controls = |class: &str| -> Vec<String> {
+            diff[class].as_array().unwrap().iter().map(|f| f["control"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(controls("new"), ["kscan-passwd-owner-mode"], "{diff:#}");
+        assert!(controls("fixed").is_empty(), "{diff:#}");
+        assert_eq!(diff["new"][0]["workload"], format!("{ns}/Pod/web/app"));
+        assert!(!controls("unchanged").is_empty(), "a root container has findings either way: {diff:#}");
+        let back = server.get(&format!("/api/v1/scans/{}/diff/{}", ids[1], ids[2])).await.json();
+        let fixed: Vec<&str> =
+            back["fixed"].as_array().unwrap().iter().map(|f| f["control"].as_str().unwrap()).collect();
+        assert_eq!(fixed, ["kscan-passwd-owner-mode"], "{back:#}");
+        assert_eq!(back["new"], json!([]), "{back:#}");
+
+        // Read-back has the same scopes as the rest: a token of another namespace sees none of it.
+        let a = server.as_token(outsider, Method::GET, &history, None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        let a =
+            server.as_token(outsider, Method::GET, &format!("/api/v1/scans/{}/diff/{}", ids[0], ids[1]), None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/nothing/app/history")).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/web/app/history?limit=0")).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/Web_1/app/history")).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+        drop(server);
+
+        // Restarted with a retention that ends between the first and the second scan.
+        let now = chrono::Utc::now();
+        let cutoff = finished[0] + (finished[1] - finished[0]) / 2;
+        let retain = (now - cutoff.with_timezone(&chrono::Utc)).num_seconds();
+        let server = setup.arg(&["--retain", &format!("{retain}s")]).start();
+        let kept = server.get(&history).await.json();
+        let points: Vec<&str> =
+            kept["items"].as_array().unwrap().iter().map(|p| p["scanId"].as_str().unwrap()).collect();
+        assert_eq!(points, [&ids[2], &ids[1]].map(String::as_str), "the oldest is pruned: {kept:#}");
+        let a = server.get(&format!("/api/v1/scans/{}", ids[0])).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "its job went with it: {}", a.text());
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
