@@ -885,7 +885,9 @@ async fn watch_scans_a_pod_that_starts_after_the_server_once() {
     cluster::in_namespace("serve-watch", |client, ns| async move {
         labelled_pod(&client, &ns, "before", "watched").await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path(), &ns).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
+        let server = testbed(dir.path(), &ns)
+            .arg(&["--watch", "app=watched", "--trigger-namespace", &ns, "--lease-namespace", &ns])
+            .start();
         // Give the watch its initial list before the new pod appears.
         tokio::time::sleep(Duration::from_secs(2)).await;
         labelled_pod(&client, &ns, "after", "watched").await;
@@ -980,6 +982,20 @@ fn the_deploy_manifests_grant_nothing_cluster_wide_and_never_read_secrets() {
         let binding = deploy_doc(file, "RoleBinding");
         assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"], "{file}");
     }
+    // The triggers' Lease: get and update that one Lease by name, create; nothing else.
+    let lease = deploy_doc("kscan-serve.yaml", "Role");
+    assert_eq!(lease["metadata"]["name"], "kscan-serve-lease");
+    assert_eq!(
+        lease["rules"],
+        json!([
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kscan-triggers"],
+             "verbs": ["get", "update"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ])
+    );
+    let bound = deploy_docs("kscan-serve.yaml").into_iter().filter(|d| d["kind"] == "RoleBinding").collect::<Vec<_>>();
+    assert!(bound.iter().any(|b| b["roleRef"]
+        == json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kscan-serve-lease"})));
     let deployment = deploy_doc("kscan-serve.yaml", "Deployment");
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(args.contains("--namespaces=kscan"), "{args}");
@@ -1155,13 +1171,93 @@ async fn the_deployed_identity_scans_but_cannot_mint_tokens_or_bind_roles_that_a
 }
 
 #[tokio::test]
+async fn two_replicas_watch_under_one_lease_and_the_other_takes_over_when_the_leader_is_killed() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    cluster::in_namespace("serve-lease", |client, ns| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // One store for both (one SQLite file on one host): the watch's
+        // memory of what it queued is shared, as with PostgreSQL.
+        let setup = testbed(dir.path(), &ns).arg(&[
+            "--watch",
+            "app=leased",
+            "--trigger-namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--lease-duration",
+            "3s",
+        ]);
+        let mut first = setup.start();
+        let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &ns);
+        let holder = |lease: &Lease| lease.spec.as_ref().and_then(|s| s.holder_identity.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let leader = loop {
+            if let Some(h) = leases.get_opt("kscan-triggers").await.unwrap().as_ref().and_then(holder) {
+                break h;
+            }
+            assert!(Instant::now() < deadline, "the first replica never took the Lease");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let second = setup.start();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(leases.get("kscan-triggers").await.map(|l| holder(&l)).unwrap(), Some(leader.clone()));
+
+        labelled_pod(&client, &ns, "one", "leased").await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let id = loop {
+            if let Some(job) = jobs_of(&second, "one").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the new pod was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        second.wait_for(&id, &["passed", "failed", "error"]).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&second, "one").await.len(), 1, "two replicas, one scan");
+
+        // The leader dies without releasing the Lease; a pod starts meanwhile.
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        let killed = Instant::now();
+        labelled_pod(&client, &ns, "two", "leased").await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let id = loop {
+            if let Some(job) = jobs_of(&second, "two").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the pod that started after the leader died was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let taken_over = killed.elapsed();
+        // The lease time (3 s), one renewal period (1 s), and the pod's start.
+        assert!(taken_over < Duration::from_secs(12), "took {taken_over:?}");
+        let job = second.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        let lease = leases.get("kscan-triggers").await.unwrap();
+        let new_leader = holder(&lease).expect("a holder");
+        assert_ne!(new_leader, leader, "the other replica holds the Lease");
+        assert_eq!(lease.spec.as_ref().unwrap().lease_transitions, Some(1));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&second, "one").await.len(), 1, "the new leader remembers what the old one scanned");
+        assert_eq!(jobs_of(&second, "two").await.len(), 1);
+
+        // A stopping leader releases the Lease at once.
+        drop(second);
+        let released = leases.get("kscan-triggers").await.unwrap();
+        assert_eq!(holder(&released), None, "{released:?}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn schedule_rescans_matching_pods_at_each_tick() {
     cluster::in_namespace("serve-schedule", |client, ns| async move {
         labelled_pod(&client, &ns, "cron", "scheduled").await;
         let dir = tempfile::tempdir().unwrap();
         let server = testbed(dir.path(), &ns)
             .arg(&["--schedule", "*/5 * * * * *", "--schedule-selector", "app=scheduled", "--trigger-namespace", &ns])
-            .arg(&["--trigger-threshold", "lenient"])
+            .arg(&["--trigger-threshold", "lenient", "--lease-namespace", &ns])
             .start();
         let deadline = Instant::now() + Duration::from_secs(120);
         let jobs = loop {
@@ -1194,6 +1290,8 @@ fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
         (vec!["--watch", "app=x", "--trigger-namespace", "Bad_NS"], "--trigger-namespace"),
         (vec!["--watch", "app=x", "--namespaces", "shop", "--trigger-namespace", "other"], "not one of --namespaces"),
         (vec!["--namespaces", "shop,Not_OK"], "--namespaces"),
+        (vec!["--watch", "app=x", "--lease-name", "Not_OK"], "--lease-name"),
+        (vec!["--watch", "app=x", "--lease-duration", "0s"], "--lease-duration"),
     ] {
         let output = support::kscan()
             .arg("serve")

@@ -14,6 +14,7 @@ use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
 use crate::server::destination::{Cidr, Destinations};
+use crate::server::lease::LeaseConfig;
 use crate::server::store::sqlite::Sqlite;
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
@@ -132,6 +133,22 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub trigger_threshold: Option<String>,
 
+    /// With --watch or --schedule: the Lease (coordination.k8s.io) whose
+    /// holder runs them, so that of several replicas exactly one does; the
+    /// service's identity needs get, update (this name) and create on
+    /// leases there (deploy/kscan-serve.yaml grants it).
+    #[arg(long, value_name = "NAME", default_value = "kscan-triggers")]
+    pub lease_name: String,
+
+    /// Namespace of that Lease (default: the service's own namespace).
+    #[arg(long, value_name = "NS")]
+    pub lease_namespace: Option<String>,
+
+    /// How long the Lease holds without renewal: a replica that dies is
+    /// replaced as leader within this time (renewed every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
     /// Cluster connection (in-cluster service account when run in a pod).
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -237,6 +254,19 @@ pub async fn run(args: Args) -> Result<Outcome> {
         }
     }
     let (watch, schedule) = triggers(&args, &served)?;
+    let lease = if watch.is_some() || schedule.is_some() {
+        let namespace = args.lease_namespace.clone().unwrap_or_else(|| admin.config.default_namespace.clone());
+        Label::parse("--lease-namespace", &namespace)?;
+        crate::target::Subdomain::parse("--lease-name", &args.lease_name)?;
+        Some(LeaseConfig {
+            namespace,
+            name: args.lease_name.clone(),
+            identity: crate::server::lease::identity(),
+            duration: args.lease_duration,
+        })
+    } else {
+        None
+    };
     let store = Arc::new(Sqlite::open(&args.db)?);
     tracing::info!("serving namespaces {}", served.iter().cloned().collect::<Vec<_>>().join(","));
     let work = tempfile::Builder::new()
@@ -275,6 +305,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
         },
         watch,
         schedule,
+        lease,
     };
     crate::server::serve(config, async {
         let why = crate::scan::interrupted().await;

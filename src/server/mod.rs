@@ -14,6 +14,7 @@ pub mod destination;
 pub mod error;
 pub mod history;
 pub mod jobs;
+pub mod lease;
 pub mod metrics;
 pub mod posture;
 pub mod routes;
@@ -66,6 +67,9 @@ pub struct Config {
     pub watch: Option<triggers::TriggerConfig>,
     /// `--schedule`: rescan matching pods on a schedule.
     pub schedule: Option<(triggers::Schedule, triggers::TriggerConfig)>,
+    /// The Lease whose holder runs the triggers (`None`: this process runs
+    /// them without asking).
+    pub lease: Option<lease::LeaseConfig>,
 }
 
 /// Serve until `shutdown` completes; then stop running scans (with
@@ -90,11 +94,23 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         stop.clone(),
     )
     .await?;
-    if let Some(watch) = config.watch {
-        triggers::spawn_watch(queue.clone(), config.admin.client.clone(), watch, stop.clone());
-    }
-    if let Some((schedule, targets)) = config.schedule {
-        triggers::spawn_schedule(queue.clone(), config.admin.client.clone(), schedule, targets, stop.clone());
+    if config.watch.is_some() || config.schedule.is_some() {
+        let (queue, client) = (queue.clone(), config.admin.client.clone());
+        let (watch, schedule) = (config.watch, config.schedule);
+        let start = move |until: CancellationToken| {
+            if let Some(watch) = &watch {
+                triggers::spawn_watch(queue.clone(), client.clone(), watch.clone(), until.clone());
+            }
+            if let Some((schedule, targets)) = &schedule {
+                triggers::spawn_schedule(queue.clone(), client.clone(), schedule.clone(), targets.clone(), until);
+            }
+        };
+        match config.lease {
+            Some(lease) => {
+                tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start));
+            }
+            None => start(stop.clone()),
+        }
     }
     let state = AppState { queue: queue.clone(), metrics, admin: config.admin, destinations };
     let (api, mut doc) = routes::api()

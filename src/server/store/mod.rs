@@ -152,6 +152,15 @@ pub trait Store: Send + Sync {
     /// history points; how many jobs were removed. Queued and running jobs
     /// stay, however old.
     async fn prune(&self, cutoff_ms: i64) -> Result<usize>;
+    /// Remember that `--watch` queued a scan of (`uid`, `container`,
+    /// `digest`); whether it was new. Atomic across replicas, so a
+    /// container is scanned once even while leadership changes hands.
+    async fn first_seen(&self, uid: &str, container: &str, digest: &str) -> Result<bool>;
+    /// Forget the containers of a deleted pod.
+    async fn forget_pod(&self, uid: &str) -> Result<()>;
+    /// The value stored under `key`, storing `value` first when there is
+    /// none (the first writer wins; every replica reads the same).
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 }

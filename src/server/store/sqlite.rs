@@ -53,6 +53,17 @@ CREATE TABLE IF NOT EXISTS target_runs (
 CREATE INDEX IF NOT EXISTS target_runs_target ON target_runs (namespace, workload, container, seq);
 CREATE INDEX IF NOT EXISTS target_runs_job ON target_runs (job_id);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_ms);
+CREATE TABLE IF NOT EXISTS watch_seen (
+    uid       TEXT NOT NULL,
+    container TEXT NOT NULL,
+    digest    TEXT NOT NULL,
+    seen_ms   INTEGER NOT NULL,
+    PRIMARY KEY (uid, container, digest)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 /// Jobs and results in one SQLite file.
@@ -345,6 +356,32 @@ impl Store for Sqlite {
         .await
     }
 
+    async fn first_seen(&self, uid: &str, container: &str, digest: &str) -> Result<bool> {
+        let key = (uid.to_owned(), container.to_owned(), digest.to_owned());
+        self.with("remember a watched container", move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO watch_seen (uid, container, digest, seen_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![key.0, key.1, key.2, super::now_ms()],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn forget_pod(&self, uid: &str) -> Result<()> {
+        let uid = uid.to_owned();
+        self.with("forget a pod", move |c| c.execute("DELETE FROM watch_seen WHERE uid = ?1", [uid]).map(drop)).await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with("read a setting", move |c| {
+            c.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)", params![key, value])?;
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.with("ping", |c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
@@ -460,6 +497,23 @@ mod tests {
         assert_eq!(store.target_runs("ns", "Pod/x", "app", None, 9).await.unwrap().len(), 2);
         assert_eq!(store.prune(i64::MAX).await.unwrap(), 2);
         assert!(store.get("queued-long-ago").await.unwrap().is_some(), "a queued job is never pruned");
+    }
+
+    #[tokio::test]
+    async fn watched_containers_are_new_once_and_settings_keep_their_first_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kscan.db");
+        let store = Sqlite::open(&path).unwrap();
+        // A second handle on the same file, as a second replica on one host.
+        let other = Sqlite::open(&path).unwrap();
+        assert!(store.first_seen("u1", "app", "sha256:a").await.unwrap());
+        assert!(!other.first_seen("u1", "app", "sha256:a").await.unwrap(), "seen by the other replica");
+        assert!(other.first_seen("u1", "app", "sha256:b").await.unwrap(), "a new image is new");
+        assert!(store.first_seen("u1", "side", "sha256:a").await.unwrap());
+        store.forget_pod("u1").await.unwrap();
+        assert!(other.first_seen("u1", "app", "sha256:a").await.unwrap(), "forgotten with its pod");
+        assert_eq!(store.setting_or_insert("k", "1").await.unwrap(), "1");
+        assert_eq!(other.setting_or_insert("k", "2").await.unwrap(), "1", "the first writer wins");
     }
 
     #[test]
