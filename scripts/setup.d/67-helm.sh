@@ -22,5 +22,7 @@ if [ ! -x "$built/helm" ]; then
   mv "$built.partial" "$built"
 fi
 ln -sf "$built/helm" "$KSCAN_BIN/helm"
+# tests/helm/check.py reads the rendered YAML with PyYAML.
+apt_install python3-yaml
 "$KSCAN_BIN/helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" \
   || die "helm from $built does not say $HELM_VERSION: remove that directory and run again"

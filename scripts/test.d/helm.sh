@@ -379,10 +379,19 @@ else
     namespaces+=("$n")
     k create namespace "$n" >/dev/null || die "cannot create namespace $n on the testbed"
   done
+  # Pod Security `restricted` as a warning (not enforced: the install below
+  # mounts a hostPath), so that the API server says when a rendered pod
+  # template would break it.
+  k label namespace "$ns" pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/warn-version=latest \
+    >/dev/null || die "cannot label namespace $ns"
   for name in default postgres full named; do
     [ -s "$work/$name.rendered.yaml" ] || continue
     if out=$(k apply --dry-run=server -f "$work/$name.rendered.yaml" 2>&1); then
-      pass "kubectl apply --dry-run=server ($name): $(grep -c 'created (server dry run)' <<<"$out") objects accepted"
+      if grep -q 'would violate PodSecurity' <<<"$out"; then
+        fail "kubectl apply --dry-run=server ($name): the pod breaks Pod Security restricted: $(grep PodSecurity <<<"$out")"
+      else
+        pass "kubectl apply --dry-run=server ($name): $(grep -c 'created (server dry run)' <<<"$out") objects accepted, no Pod Security restricted warning"
+      fi
     else
       fail "kubectl apply --dry-run=server ($name): $out"
     fi
