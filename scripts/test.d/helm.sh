@@ -138,7 +138,8 @@ render full kscan "$(jq -cn --arg ns "$ns" '{
   flags: {"--watch": "app in (web, api),tier=front", "--schedule": "0 */6 * * *", "--trigger-namespace": $ns,
           "--trigger-threshold": "moderate", "--thresholds": "/etc/kscan/thresholds", "--callback-allow-http": "",
           "--callback-allow-cidr": "10.0.0.0/8,fd00::/8", "--callback-attempts": "3", "--callback-backoff": "250ms",
-          "--engine-bin": "/usr/local/bin/cinc-auditor"}}')" -f "$full_values"
+          "--engine-bin": "/usr/local/bin/cinc-auditor", "--lease-name": "kscan-triggers",
+          "--lease-namespace": $ns}, triggers: true}')" -f "$full_values"
 
 # A release name that holds "kscan", a ServiceAccount named apart, and the
 # admission policy naming that account.

@@ -68,8 +68,27 @@ def main():
 
     # RBAC: one Role and one RoleBinding per served namespace, exactly the reference's rules.
     served = expect["namespaces"]
-    roles = by_kind(docs, "Role")
-    bindings = by_kind(docs, "RoleBinding")
+    lease_name = f"{name}-lease"
+    lease_roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == lease_name]
+    lease_bindings = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] == lease_name]
+    roles = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] != lease_name]
+    bindings = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] != lease_name]
+    # The triggers' Lease (leader election): only with triggers, only in the
+    # release's namespace, only that Lease by name (create cannot be narrowed).
+    triggers = expect.get("triggers", False)
+    check(len(lease_roles) == (1 if triggers else 0) and len(lease_bindings) == len(lease_roles),
+          f"lease Role/RoleBinding: {len(lease_roles)}/{len(lease_bindings)}, expected {1 if triggers else 0} each")
+    for role in lease_roles:
+        check(role["metadata"]["namespace"] == ns, f"the lease Role is in {role['metadata']['namespace']}, not {ns}")
+        check(role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [f"{name}-triggers"],
+             "verbs": ["get", "update"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ], f"the lease Role grants {role['rules']}")
+    for binding in lease_bindings:
+        check(binding["roleRef"]["name"] == lease_name
+              and binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns}],
+              f"the lease RoleBinding binds {binding['roleRef']} to {binding['subjects']}")
     check(sorted(r["metadata"]["namespace"] for r in roles) == sorted(served),
           f"Roles are in {sorted(r['metadata']['namespace'] for r in roles)}, expected one in each of {sorted(served)}")
     check(sorted(b["metadata"]["namespace"] for b in bindings) == sorted(served),
