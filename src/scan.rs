@@ -308,6 +308,13 @@ pub fn workload_id(target: &ContainerRef, owner: Option<&str>) -> String {
     format!("{}/{owner}/{}", target.namespace, target.container)
 }
 
+/// The parts of a [`workload_id`]: namespace, `Kind/name`, container.
+pub fn split_workload_id(id: &str) -> Option<(&str, &str, &str)> {
+    let (namespace, rest) = id.split_once('/')?;
+    let (owner, container) = rest.rsplit_once('/')?;
+    owner.contains('/').then_some((namespace, owner, container))
+}
+
 /// The HDF document `json` with `platform.workload` set, so that reports of
 /// the file alone identify its findings by workload, not by pod.
 fn with_workload(json: &[u8], workload: &str) -> Result<Vec<u8>> {
@@ -376,6 +383,8 @@ mod tests {
         };
         assert_eq!(workload_id(&target, Some("Deployment/web")), "shop/Deployment/web/app");
         assert_eq!(workload_id(&target, None), "shop/Pod/web-7d4b9-x2kqp/app");
+        assert_eq!(split_workload_id("shop/Deployment/web/app"), Some(("shop", "Deployment/web", "app")));
+        assert_eq!(split_workload_id("shop/web/app"), None, "no kind");
         let out = with_workload(br#"{"platform": {"name": "k8s", "target_id": "x"}, "profiles": []}"#, "w").unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(doc["platform"]["workload"], "w");

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{json, Value};
 use support::cluster::{self, distroless, nonroot, scanner, standard, KEEP_RUNNING};
 
@@ -57,13 +57,6 @@ async fn the_pod(pods: &Api<Pod>) -> String {
         assert!(std::time::Instant::now() < deadline, "the Deployment's pod did not settle: {:?}", list.items.len());
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-}
-
-async fn exec(pods: &Api<Pod>, pod: &str, command: &[&str]) {
-    let params = AttachParams::default().container("app").stdin(false).stdout(true).stderr(true);
-    let mut process = pods.exec(pod, command.to_vec(), &params).await.expect("exec in the target");
-    let status = process.take_status().unwrap().await;
-    assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"), "{command:?} in {pod}");
 }
 
 #[tokio::test]
@@ -120,7 +113,7 @@ async fn a_planted_defect_is_new_then_fixed_and_a_restarted_pod_keeps_its_findin
         assert_eq!(read_json(&work.path().join("restarted/kscan-run.json"))["baseline"]["warnings"], json!([]));
 
         // Plant a defect: /etc/passwd group-writable.
-        exec(&pods, &pod, &["chmod", "0664", "/etc/passwd"]).await;
+        cluster::exec_ok(&pods, &pod, "app", &["chmod", "0664", "/etc/passwd"]).await;
         let planted = scan("planted", Some("first"));
         assert_eq!(planted.status.code(), Some(1), "the new finding fails the gate: {}", text(&planted));
         let new: Vec<_> = states(&work.path().join("planted")).into_iter().filter(|(_, s)| s == "new").collect();
@@ -130,7 +123,7 @@ async fn a_planted_defect_is_new_then_fixed_and_a_restarted_pod_keeps_its_findin
         assert_eq!(m["exit_code"], 1);
 
         // Remove it: fixed against the run that had it.
-        exec(&pods, &pod, &["chmod", "0644", "/etc/passwd"]).await;
+        cluster::exec_ok(&pods, &pod, "app", &["chmod", "0644", "/etc/passwd"]).await;
         let removed = scan("removed", Some("planted"));
         assert_eq!(removed.status.code(), Some(0), "{}", text(&removed));
         let absent: Vec<_> =

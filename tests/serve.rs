@@ -594,10 +594,13 @@ async fn the_running_jobs_of_a_killed_replica_are_interrupted_by_a_live_one_when
     let pg = support::postgres::Postgres::start();
     let url = pg.create_db("kscan");
     let (_dir, setup) = api_only();
-    let setup = setup.db(&url).arg(&["--lease", "2s", "--poll-interval", "200ms"]);
+    let setup = setup.db(&url).arg(&["--replica-lease", "2s", "--poll-interval", "200ms"]);
     let a = setup.arg(&["--replica-id", "replica-a"]).start();
     let (_dir_b, setup_b) = api_only();
-    let b = setup_b.db(&url).arg(&["--lease", "2s", "--poll-interval", "200ms", "--replica-id", "replica-b"]).start();
+    let b = setup_b
+        .db(&url)
+        .arg(&["--replica-lease", "2s", "--poll-interval", "200ms", "--replica-id", "replica-b"])
+        .start();
     assert_eq!(pg.psql("kscan", "SELECT string_agg(id, ',' ORDER BY id) FROM replicas"), "replica-a,replica-b");
     // A job replica-a is running (it had created nothing yet).
     let id = "5f0c1d9e-0000-4000-8000-000000000001";
@@ -662,8 +665,10 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         ("DELETE", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/profiles"),
         ("GET", "/api/v1/scans"),
+        ("GET", "/api/v1/scans/{a}/diff/{b}"),
         ("GET", "/api/v1/scans/{id}"),
         ("GET", "/api/v1/scans/{id}/results"),
+        ("GET", "/api/v1/targets/{namespace}/{kind}/{name}/{container}/history"),
         ("GET", "/api/v1/thresholds"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
@@ -676,7 +681,11 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     assert_eq!(documented, expected);
     // Every documented route is served: none reaches the fallback.
     for (method, path) in &documented {
-        let path = path.replace("{id}", "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11");
+        let path = ["{id}", "{a}", "{b}"]
+            .iter()
+            .fold(path.clone(), |p, k| p.replace(k, "0b5e3b1c-5d1e-4c44-8f9e-6f7b3f3f0a11"));
+        let path = path.replace("{namespace}", "shop").replace("{kind}", "Deployment");
+        let path = path.replace("{name}", "web").replace("{container}", "app");
         let a = server.call(method.parse().unwrap(), &path, Some(&format!("Bearer {TOKEN}")), None).await;
         assert!(!a.text().contains("no such route"), "{method} {path} is documented but not served: {}", a.text());
     }
@@ -1002,7 +1011,9 @@ async fn watch_scans_a_pod_that_starts_after_the_server_once() {
     cluster::in_namespace("serve-watch", |client, ns| async move {
         labelled_pod(&client, &ns, "before", "watched").await;
         let dir = tempfile::tempdir().unwrap();
-        let server = testbed(dir.path(), &ns).arg(&["--watch", "app=watched", "--trigger-namespace", &ns]).start();
+        let server = testbed(dir.path(), &ns)
+            .arg(&["--watch", "app=watched", "--trigger-namespace", &ns, "--lease-namespace", &ns])
+            .start();
         // Give the watch its initial list before the new pod appears.
         tokio::time::sleep(Duration::from_secs(2)).await;
         labelled_pod(&client, &ns, "after", "watched").await;
@@ -1097,6 +1108,20 @@ fn the_deploy_manifests_grant_nothing_cluster_wide_and_never_read_secrets() {
         let binding = deploy_doc(file, "RoleBinding");
         assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"], "{file}");
     }
+    // The triggers' Lease: get and update that one Lease by name, create; nothing else.
+    let lease = deploy_doc("kscan-serve.yaml", "Role");
+    assert_eq!(lease["metadata"]["name"], "kscan-serve-lease");
+    assert_eq!(
+        lease["rules"],
+        json!([
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kscan-triggers"],
+             "verbs": ["get", "update"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ])
+    );
+    let bound = deploy_docs("kscan-serve.yaml").into_iter().filter(|d| d["kind"] == "RoleBinding").collect::<Vec<_>>();
+    assert!(bound.iter().any(|b| b["roleRef"]
+        == json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kscan-serve-lease"})));
     let deployment = deploy_doc("kscan-serve.yaml", "Deployment");
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(args.contains("--namespaces=kscan"), "{args}");
@@ -1272,13 +1297,93 @@ async fn the_deployed_identity_scans_but_cannot_mint_tokens_or_bind_roles_that_a
 }
 
 #[tokio::test]
+async fn two_replicas_watch_under_one_lease_and_the_other_takes_over_when_the_leader_is_killed() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    cluster::in_namespace("serve-lease", |client, ns| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // One store for both (one SQLite file on one host): the watch's
+        // memory of what it queued is shared, as with PostgreSQL.
+        let setup = testbed(dir.path(), &ns).arg(&[
+            "--watch",
+            "app=leased",
+            "--trigger-namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--lease-duration",
+            "3s",
+        ]);
+        let mut first = setup.start();
+        let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &ns);
+        let holder = |lease: &Lease| lease.spec.as_ref().and_then(|s| s.holder_identity.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let leader = loop {
+            if let Some(h) = leases.get_opt("kscan-triggers").await.unwrap().as_ref().and_then(holder) {
+                break h;
+            }
+            assert!(Instant::now() < deadline, "the first replica never took the Lease");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let second = setup.start();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(leases.get("kscan-triggers").await.map(|l| holder(&l)).unwrap(), Some(leader.clone()));
+
+        labelled_pod(&client, &ns, "one", "leased").await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let id = loop {
+            if let Some(job) = jobs_of(&second, "one").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the new pod was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        second.wait_for(&id, &["passed", "failed", "error"]).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&second, "one").await.len(), 1, "two replicas, one scan");
+
+        // The leader dies without releasing the Lease; a pod starts meanwhile.
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        let killed = Instant::now();
+        labelled_pod(&client, &ns, "two", "leased").await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let id = loop {
+            if let Some(job) = jobs_of(&second, "two").await.first() {
+                break job["id"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the pod that started after the leader died was never scanned");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let taken_over = killed.elapsed();
+        // The lease time (3 s), one renewal period (1 s), and the pod's start.
+        assert!(taken_over < Duration::from_secs(12), "took {taken_over:?}");
+        let job = second.wait_for(&id, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "{job:#}");
+        let lease = leases.get("kscan-triggers").await.unwrap();
+        let new_leader = holder(&lease).expect("a holder");
+        assert_ne!(new_leader, leader, "the other replica holds the Lease");
+        assert_eq!(lease.spec.as_ref().unwrap().lease_transitions, Some(1));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(jobs_of(&second, "one").await.len(), 1, "the new leader remembers what the old one scanned");
+        assert_eq!(jobs_of(&second, "two").await.len(), 1);
+
+        // A stopping leader releases the Lease at once.
+        drop(second);
+        let released = leases.get("kscan-triggers").await.unwrap();
+        assert_eq!(holder(&released), None, "{released:?}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn schedule_rescans_matching_pods_at_each_tick() {
     cluster::in_namespace("serve-schedule", |client, ns| async move {
         labelled_pod(&client, &ns, "cron", "scheduled").await;
         let dir = tempfile::tempdir().unwrap();
         let server = testbed(dir.path(), &ns)
             .arg(&["--schedule", "*/5 * * * * *", "--schedule-selector", "app=scheduled", "--trigger-namespace", &ns])
-            .arg(&["--trigger-threshold", "lenient"])
+            .arg(&["--trigger-threshold", "lenient", "--lease-namespace", &ns])
             .start();
         let deadline = Instant::now() + Duration::from_secs(120);
         let jobs = loop {
@@ -1311,6 +1416,8 @@ fn bad_trigger_flags_are_usage_errors_naming_the_flag() {
         (vec!["--watch", "app=x", "--trigger-namespace", "Bad_NS"], "--trigger-namespace"),
         (vec!["--watch", "app=x", "--namespaces", "shop", "--trigger-namespace", "other"], "not one of --namespaces"),
         (vec!["--namespaces", "shop,Not_OK"], "--namespaces"),
+        (vec!["--watch", "app=x", "--lease-name", "Not_OK"], "--lease-name"),
+        (vec!["--watch", "app=x", "--lease-duration", "0s"], "--lease-duration"),
     ] {
         let output = support::kscan()
             .arg("serve")
@@ -1441,6 +1548,112 @@ async fn results_after_the_threshold_file_changed_show_the_verdict_the_job_was_g
         assert!(a.text().contains("gate failed") && a.text().contains("failed.total.max"), "{}", a.text());
         let a = server.get(&format!("/api/v1/scans/{id}")).await;
         assert_eq!(a.json()["summary"]["gate"]["passed"], json!(false));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_targets_history_pages_with_a_trend_scans_diff_and_retention_prunes_the_oldest() {
+    cluster::in_namespace("serve-history", |client, ns| async move {
+        running_pod(&client, &ns, "web", web()).await;
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), &ns);
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = "kscan-history-elsewhere";
+        let reader = "reader-token-0123456789abcdef";
+        let outsider = "outsider-token-0123456789abcdef";
+        let setup = testbed(dir.path(), &format!("{ns},{elsewhere}")).tokens(&[
+            &format!("{TOKEN} scopes=scan namespaces=*"),
+            &format!("{reader} scopes=read namespaces={ns}"),
+            &format!("{outsider} scopes=admin namespaces={elsewhere}"),
+        ]);
+        let server = setup.start();
+        let scan =
+            || json!({"target": {"namespace": ns, "pod": "web", "container": "app"}, "scan": {"strategy": "exec"}});
+        let mut ids = Vec::new();
+        let mut finished = Vec::new();
+        // Clean, then a planted defect (/etc/passwd group-writable), then clean again.
+        for chmod in [None, Some("0664"), Some("0644")] {
+            if let Some(mode) = chmod {
+                cluster::exec_ok(&pods, "web", "app", &["chmod", mode, "/etc/passwd"]).await;
+            }
+            let id = server.submit(&scan()).await;
+            let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
+            assert_eq!(job["status"], "passed", "{job:#}");
+            assert_eq!(job["summary"]["targets"][0]["workload"], "Pod/web", "{job:#}");
+            finished.push(chrono::DateTime::parse_from_rfc3339(job["finishedAt"].as_str().unwrap()).unwrap());
+            ids.push(id);
+            // Whole seconds apart, so that a retention in seconds can fall between two scans.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+        }
+        let history = format!("/api/v1/targets/{ns}/Pod/web/app/history");
+
+        let all = server.as_token(reader, Method::GET, &history, None).await;
+        assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+        let all = all.json();
+        let points: Vec<&str> =
+            all["items"].as_array().unwrap().iter().map(|p| p["scanId"].as_str().unwrap()).collect();
+        assert_eq!(points, [&ids[2], &ids[1], &ids[0]].map(String::as_str), "newest first: {all:#}");
+        let compliance: Vec<u64> =
+            all["trend"]["compliance"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect();
+        assert_eq!(compliance.len(), 3, "a three-point trend: {all:#}");
+        assert!(compliance[1] < compliance[0], "the planted defect lowers compliance: {compliance:?}");
+        assert_eq!(compliance[2], compliance[0], "removing it restores it: {compliance:?}");
+        assert_eq!(all["trend"]["direction"], "flat");
+        assert!(all.get("next").is_none(), "{all:#}");
+
+        // Pages of two: the second is reached through `next`.
+        let page = server.get(&format!("{history}?limit=2")).await.json();
+        assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page:#}");
+        assert_eq!(page["trend"]["direction"], "up", "{page:#}");
+        let next = page["next"].as_str().expect("a next page").to_owned();
+        let rest = server.get(&next).await.json();
+        assert_eq!(rest["items"][0]["scanId"], ids[0].as_str(), "{rest:#}");
+        assert!(rest.get("next").is_none(), "{rest:#}");
+
+        // The diff of two scans, in the classes of --baseline.
+        let diff =
+            server.as_token(reader, Method::GET, &format!("/api/v1/scans/{}/diff/{}", ids[0], ids[1]), None).await;
+        assert_eq!(diff.status, StatusCode::OK, "{}", diff.text());
+        let diff = diff.json();
+        let controls = |class: &str| -> Vec<String> {
+            diff[class].as_array().unwrap().iter().map(|f| f["control"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(controls("new"), ["kscan-passwd-owner-mode"], "{diff:#}");
+        assert!(controls("fixed").is_empty(), "{diff:#}");
+        assert_eq!(diff["new"][0]["workload"], format!("{ns}/Pod/web/app"));
+        assert!(!controls("unchanged").is_empty(), "a root container has findings either way: {diff:#}");
+        let back = server.get(&format!("/api/v1/scans/{}/diff/{}", ids[1], ids[2])).await.json();
+        let fixed: Vec<&str> =
+            back["fixed"].as_array().unwrap().iter().map(|f| f["control"].as_str().unwrap()).collect();
+        assert_eq!(fixed, ["kscan-passwd-owner-mode"], "{back:#}");
+        assert_eq!(back["new"], json!([]), "{back:#}");
+
+        // Read-back has the same scopes as the rest: a token of another namespace sees none of it.
+        let a = server.as_token(outsider, Method::GET, &history, None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        let a =
+            server.as_token(outsider, Method::GET, &format!("/api/v1/scans/{}/diff/{}", ids[0], ids[1]), None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/nothing/app/history")).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/web/app/history?limit=0")).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+        let a = server.get(&format!("/api/v1/targets/{ns}/Pod/Web_1/app/history")).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.text());
+        drop(server);
+
+        // Restarted with a retention that ends between the first and the second scan.
+        let now = chrono::Utc::now();
+        let cutoff = finished[0] + (finished[1] - finished[0]) / 2;
+        let retain = (now - cutoff.with_timezone(&chrono::Utc)).num_seconds();
+        let server = setup.arg(&["--retain", &format!("{retain}s")]).start();
+        let kept = server.get(&history).await.json();
+        let points: Vec<&str> =
+            kept["items"].as_array().unwrap().iter().map(|p| p["scanId"].as_str().unwrap()).collect();
+        assert_eq!(points, [&ids[2], &ids[1]].map(String::as_str), "the oldest is pruned: {kept:#}");
+        let a = server.get(&format!("/api/v1/scans/{}", ids[0])).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "its job went with it: {}", a.text());
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;

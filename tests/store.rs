@@ -14,7 +14,7 @@ use std::time::Duration;
 use kscan::server::api::{JobStatus, ScanOptions, ScanRequest, ScanSpec, TargetSpec};
 use kscan::server::store::postgres::{Postgres, MIGRATIONS};
 use kscan::server::store::sqlite::Sqlite;
-use kscan::server::store::{Job, ResultFile, Store};
+use kscan::server::store::{Job, ResultFile, Store, TargetRun};
 use support::postgres::{self as pg, PASSWORD};
 
 fn job_in(id: &str, namespace: &str) -> Job {
@@ -149,6 +149,97 @@ async fn postgres_keeps_the_store_contract() {
         async move { Arc::new(Postgres::connect(&url, 4).await.unwrap()) as Arc<dyn Store> }
     })
     .await;
+}
+
+fn point(job: &str, workload: &str, finished_ms: i64, compliance: u64) -> TargetRun {
+    TargetRun {
+        seq: 0,
+        job_id: job.into(),
+        namespace: "ns".into(),
+        workload: workload.into(),
+        container: "app".into(),
+        pod: format!("{job}-pod"),
+        finished_ms,
+        status: JobStatus::Passed,
+        passed: 1,
+        failed: 2,
+        skipped: 3,
+        error: 4,
+        no_impact: 5,
+        compliance,
+    }
+}
+
+/// Per-target history, and pruning by age: the same for every store.
+async fn history(store: Arc<dyn Store>) {
+    for (id, finished, compliance) in [("a", 1_000, 50), ("b", 2_000, 60), ("c", 3_000, 70)] {
+        let mut j = job(id);
+        j.status = JobStatus::Passed;
+        j.finished_ms = Some(finished);
+        store.insert(&j).await.unwrap();
+        store.put_results(id, vec![ResultFile { name: "p.app.hdf.json".into(), body: b"{}".to_vec() }]).await.unwrap();
+        store
+            .put_target_runs(vec![point(id, "Deployment/web", finished, compliance), point(id, "Pod/x", finished, 0)])
+            .await
+            .unwrap();
+    }
+    store.insert(&job("queued-long-ago")).await.unwrap();
+    let page = store.target_runs("ns", "Deployment/web", "app", None, 2).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.compliance).collect::<Vec<_>>(), [70, 60]);
+    assert_eq!(page[0], TargetRun { seq: page[0].seq, ..point("c", "Deployment/web", 3_000, 70) });
+    let rest = store.target_runs("ns", "Deployment/web", "app", Some(page[1].seq), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert!(store.target_runs("ns", "Deployment/web", "other", None, 9).await.unwrap().is_empty());
+    assert!(store.target_runs("other", "Deployment/web", "app", None, 9).await.unwrap().is_empty());
+
+    assert_eq!(store.prune(2_000).await.unwrap(), 1, "only a ended before the cutoff");
+    assert!(store.get("a").await.unwrap().is_none());
+    assert!(store.results("a").await.unwrap().is_empty());
+    let left = store.target_runs("ns", "Deployment/web", "app", None, 9).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+    assert_eq!(store.target_runs("ns", "Pod/x", "app", None, 9).await.unwrap().len(), 2);
+    assert_eq!(store.prune(i64::MAX).await.unwrap(), 2);
+    assert!(store.get("queued-long-ago").await.unwrap().is_some(), "a queued job is never pruned");
+}
+
+#[tokio::test]
+async fn sqlite_keeps_history_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    history(Arc::new(Sqlite::open(&dir.path().join("kscan.db")).unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_history_and_prunes() {
+    let server = pg::Postgres::start();
+    let url = server.create_db("history");
+    history(Arc::new(Postgres::connect(&url, 4).await.unwrap())).await;
+}
+
+/// `--watch`'s memory and the shared settings, seen from two handles (two replicas).
+async fn watch_and_settings(store: Arc<dyn Store>, other: Arc<dyn Store>) {
+    assert!(store.first_seen("u1", "app", "sha256:a").await.unwrap());
+    assert!(!other.first_seen("u1", "app", "sha256:a").await.unwrap(), "seen by the other replica");
+    assert!(other.first_seen("u1", "app", "sha256:b").await.unwrap(), "a new image is new");
+    assert!(store.first_seen("u1", "side", "sha256:a").await.unwrap());
+    store.forget_pod("u1").await.unwrap();
+    assert!(other.first_seen("u1", "app", "sha256:a").await.unwrap(), "forgotten with its pod");
+    assert_eq!(store.setting_or_insert("k", "1").await.unwrap(), "1");
+    assert_eq!(other.setting_or_insert("k", "2").await.unwrap(), "1", "the first writer wins");
+}
+
+#[tokio::test]
+async fn sqlite_remembers_watched_containers_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kscan.db");
+    watch_and_settings(Arc::new(Sqlite::open(&path).unwrap()), Arc::new(Sqlite::open(&path).unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_remembers_watched_containers_and_settings() {
+    let server = pg::Postgres::start();
+    let url = server.create_db("watch");
+    let open = || async { Arc::new(Postgres::connect(&url, 2).await.unwrap()) as Arc<dyn Store> };
+    watch_and_settings(open().await, open().await).await;
 }
 
 #[tokio::test]

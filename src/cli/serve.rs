@@ -14,7 +14,8 @@ use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
 use crate::server::destination::{Cidr, Destinations};
 use crate::server::jobs::Lease;
-use crate::server::store::{replica_id, Location};
+use crate::server::lease::LeaseConfig;
+use crate::server::store::Location;
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
 use crate::strategy::DEFAULT_SCANNER_IMAGE;
@@ -66,12 +67,18 @@ pub struct Args {
     /// (PostgreSQL); renewed every quarter of it. A replica whose lease ran
     /// out has its running jobs interrupted and cleaned up by a peer.
     #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_millis)]
-    pub lease: Duration,
+    pub replica_lease: Duration,
 
     /// How often an idle worker looks in the store for queued jobs
     /// (submitted to other replicas, or left by a restart).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
     pub poll_interval: Duration,
+
+    /// Keep finished scans, their results and their targets' history this
+    /// long, then prune them (checked at start and every tenth of the
+    /// period, at most hourly): `90d`, `12h`, `30m`, or `forever`.
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_retention)]
+    pub retain: Retention,
 
     /// Scans run at once.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -146,6 +153,22 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub trigger_threshold: Option<String>,
 
+    /// With --watch or --schedule: the Lease (coordination.k8s.io) whose
+    /// holder runs them, so that of several replicas exactly one does; the
+    /// service's identity needs get, update (this name) and create on
+    /// leases there (deploy/kscan-serve.yaml grants it).
+    #[arg(long, value_name = "NAME", default_value = "kscan-triggers")]
+    pub lease_name: String,
+
+    /// Namespace of that Lease (default: the service's own namespace).
+    #[arg(long, value_name = "NS")]
+    pub lease_namespace: Option<String>,
+
+    /// How long the Lease holds without renewal: a replica that dies is
+    /// replaced as leader within this time (renewed every third of it).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
     /// Cluster connection (in-cluster service account when run in a pod).
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -162,6 +185,29 @@ fn parse_millis(s: &str) -> std::result::Result<Duration, String> {
     match s.strip_suffix("ms") {
         Some(n) => n.parse().map(Duration::from_millis).map_err(|_| format!("{s:?} is not a duration")),
         None => parse_duration(s),
+    }
+}
+
+/// `--retain`: how long finished scans are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Never pruned.
+    Forever,
+    /// Pruned this long after they ended.
+    For(Duration),
+}
+
+/// `forever`, or a duration in s, m, h or d (`90d`).
+fn parse_retention(s: &str) -> std::result::Result<Retention, String> {
+    if s == "forever" {
+        return Ok(Retention::Forever);
+    }
+    let days = s.strip_suffix('d').map(|n| n.parse::<u64>());
+    match days {
+        Some(Ok(0)) => Err("--retain must be more than 0 (or `forever`)".into()),
+        Some(Ok(n)) => Ok(Retention::For(Duration::from_secs(n * 86_400))),
+        Some(Err(_)) => Err(format!("{s:?} is not a duration: write e.g. 90d, 12h, 30m or forever")),
+        None => parse_duration(s).map(Retention::For).map_err(|e| format!("{e}; or days (90d), or forever")),
     }
 }
 
@@ -234,15 +280,28 @@ pub async fn run(args: Args) -> Result<Outcome> {
         }
     }
     let (watch, schedule) = triggers(&args, &served)?;
-    if args.lease < Duration::from_millis(200) || args.poll_interval.is_zero() {
-        return Err(Error::input("--lease must be at least 200ms and --poll-interval above 0"));
+    if args.replica_lease < Duration::from_millis(200) || args.poll_interval.is_zero() {
+        return Err(Error::input("--replica-lease must be at least 200ms and --poll-interval above 0"));
     }
     let replica = match &args.replica_id {
         Some(id) if id.trim().is_empty() || id.len() > 200 => {
             return Err(Error::input("--replica-id: give 1 to 200 characters"))
         }
         Some(id) => id.clone(),
-        None => replica_id(),
+        None => crate::server::lease::identity(),
+    };
+    let lease = if watch.is_some() || schedule.is_some() {
+        let namespace = args.lease_namespace.clone().unwrap_or_else(|| admin.config.default_namespace.clone());
+        Label::parse("--lease-namespace", &namespace)?;
+        crate::target::Subdomain::parse("--lease-name", &args.lease_name)?;
+        Some(LeaseConfig {
+            namespace,
+            name: args.lease_name.clone(),
+            identity: replica.clone(),
+            duration: args.lease_duration,
+        })
+    } else {
+        None
     };
     let store = args.db.open(usize::from(args.workers) + 4).await?;
     tracing::info!("store: {} (replica {replica})", args.db);
@@ -277,10 +336,15 @@ pub async fn run(args: Args) -> Result<Outcome> {
             ..Policy::default()
         },
         work_dir: work.path().to_owned(),
+        retain: match args.retain {
+            Retention::Forever => None,
+            Retention::For(d) => Some(d),
+        },
         watch,
         schedule,
         replica,
-        lease: Lease::new(args.lease, args.poll_interval),
+        replica_lease: Lease::new(args.replica_lease, args.poll_interval),
+        lease,
     };
     crate::server::serve(config, async {
         let why = crate::scan::interrupted().await;

@@ -146,13 +146,7 @@ impl Baseline {
             }
         }
         let mut gone: Vec<&Finding> = self.findings.values().filter(|f| !seen.contains(&f.fingerprint)).collect();
-        gone.sort_by(|a, b| {
-            (std::cmp::Reverse(a.severity), &a.identity, &a.id).cmp(&(
-                std::cmp::Reverse(b.severity),
-                &b.identity,
-                &b.id,
-            ))
-        });
+        gone.sort_by(|a, b| worst_first(a, b));
         for f in gone {
             if identities.contains(&f.identity) {
                 diff.fixed.push(f.clone());
@@ -162,6 +156,18 @@ impl Baseline {
         }
         diff.warnings = self.mismatches(&profiles(sets), &identities, diff.not_compared);
         diff
+    }
+
+    /// [`Baseline::compare`], with every finding of `sets` listed as new or
+    /// unchanged (most severe first), for readers that show findings and
+    /// not only counts (the service's scan diff).
+    pub fn classify(&self, sets: &[ResultSet]) -> Classes {
+        let head = Baseline::of(String::new(), sets);
+        let (mut unchanged, mut new): (Vec<Finding>, Vec<Finding>) =
+            head.findings.into_values().partition(|f| self.has(&f.fingerprint));
+        new.sort_by(worst_first);
+        unchanged.sort_by(worst_first);
+        Classes { new, unchanged, diff: self.compare(sets) }
     }
 
     /// What makes the baseline another thing than this run: other profile
@@ -220,6 +226,22 @@ impl Baseline {
         }
         out
     }
+}
+
+/// Most severe first, then by target and control.
+fn worst_first(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (std::cmp::Reverse(a.severity), &a.identity, &a.id).cmp(&(std::cmp::Reverse(b.severity), &b.identity, &b.id))
+}
+
+/// Every finding of a run, by class (see [`Baseline::classify`]).
+#[derive(Debug, Clone, Default)]
+pub struct Classes {
+    /// Findings the baseline does not have.
+    pub new: Vec<Finding>,
+    /// Findings the baseline has too.
+    pub unchanged: Vec<Finding>,
+    /// The counts, the fixed findings and the warnings.
+    pub diff: Diff,
 }
 
 /// Profile name → versions, over `sets`.
@@ -297,6 +319,10 @@ mod tests {
         assert!(diff.warnings.is_empty(), "{:?}", diff.warnings);
         let same = base.compare(&before);
         assert_eq!((same.new, same.unchanged, same.fixed_len()), (0, 2, 0));
+        let classes = base.classify(&after);
+        let ids = |f: &[Finding]| f.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+        assert_eq!((ids(&classes.new), ids(&classes.unchanged)), (vec!["c".to_owned()], vec!["a".to_owned()]));
+        assert_eq!(classes.diff, diff);
     }
 
     #[test]

@@ -287,6 +287,11 @@ pub struct Summary {
 pub struct TargetSummary {
     /// Pod.
     pub pod: String,
+    /// `Kind/name` of the workload that owns the pod (`Pod/<pod>` for a
+    /// bare pod): the target's identity across pod restarts, as in
+    /// `GET /api/v1/targets/{namespace}/{kind}/{name}/{container}/history`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workload: String,
     /// Container.
     pub container: String,
     /// The strategy that ran (auto resolves to exec or debug).

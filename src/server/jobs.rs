@@ -28,7 +28,7 @@ use super::api::{CallbackState, GateSummary, JobStatus, Limits, ScanRequest, Sum
 use super::callback::Callbacks;
 use super::error::ApiError;
 use super::metrics::{Gauges, Metrics};
-use super::store::{now_ms, Job, ResultFile, Store};
+use super::store::{now_ms, Job, ResultFile, Store, TargetRun};
 use crate::cluster::cleanup::{cleanup, Which};
 use crate::cluster::client::Connection;
 use crate::cluster::RunId;
@@ -99,6 +99,8 @@ pub struct QueueConfig {
     pub replica: String,
     /// Its lease and how often workers look for queued jobs.
     pub lease: Lease,
+    /// Finished jobs older than this are pruned (`None`: kept forever).
+    pub retain: Option<Duration>,
 }
 
 /// Lease and polling times.
@@ -167,6 +169,12 @@ impl Queue {
         let queued = queue.store.count(JobStatus::Queued).await?;
         tracing::info!("{queued} queued scan(s) in the store");
         tokio::spawn(queue.clone().keep_lease());
+        if let Some(retain) = config.retain {
+            // The first pruning happens before the API answers, so a restart
+            // with a shorter retention never serves what it should drop.
+            queue.prune(retain).await?;
+            tokio::spawn(queue.clone().prune_every(retain));
+        }
         for n in 0..config.workers {
             let queue = queue.clone();
             tokio::spawn(async move { queue.work(n).await });
@@ -240,6 +248,35 @@ impl Queue {
             }
         }
         Ok(())
+    }
+
+    /// Drop the jobs that ended more than `retain` ago; how many.
+    async fn prune(&self, retain: Duration) -> crate::Result<usize> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(retain.as_millis()).unwrap_or(i64::MAX));
+        let n = self.store.prune(cutoff).await?;
+        if n > 0 {
+            tracing::info!(
+                "pruned {n} scan(s) that ended more than {} ago (--retain)",
+                crate::scan::show_duration(retain)
+            );
+        }
+        Ok(n)
+    }
+
+    /// Prune every tenth of `retain` (at least every second, at most every
+    /// hour): nothing is kept much longer than asked, and a long retention
+    /// does not wake the store often.
+    async fn prune_every(self: Arc<Self>, retain: Duration) {
+        let every = (retain / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.prune(retain).await {
+                tracing::warn!("pruning old scans failed (tried again in {}): {e}", crate::scan::show_duration(every));
+            }
+        }
     }
 
     /// Remove whatever the job's run left in the cluster.
@@ -428,6 +465,10 @@ impl Queue {
         if !ending.files.is_empty() {
             self.store.put_results(&job.id, ending.files).await?;
         }
+        let points = history(&job);
+        if !points.is_empty() {
+            self.store.put_target_runs(points).await?;
+        }
         if job.request.callback.is_some() {
             job.callback = Some(CallbackState { state: "pending".into(), attempts: 0, last_error: None });
         }
@@ -508,6 +549,33 @@ impl Queue {
     }
 }
 
+/// The history points of a finished job: one per scanned container whose
+/// workload is known.
+fn history(job: &Job) -> Vec<TargetRun> {
+    let (Some(summary), Some(finished_ms)) = (&job.summary, job.finished_ms) else { return Vec::new() };
+    summary
+        .targets
+        .iter()
+        .filter(|t| !t.workload.is_empty())
+        .map(|t| TargetRun {
+            seq: 0,
+            job_id: job.id.clone(),
+            namespace: job.request.target.namespace.clone(),
+            workload: t.workload.clone(),
+            container: t.container.clone(),
+            pod: t.pod.clone(),
+            finished_ms,
+            status: job.status,
+            passed: t.passed,
+            failed: t.failed,
+            skipped: t.skipped,
+            error: t.error,
+            no_impact: t.no_impact,
+            compliance: t.compliance,
+        })
+        .collect()
+}
+
 /// Counts per target, the gate's verdict, and the files to store.
 fn summarize(
     job: &Job,
@@ -535,8 +603,10 @@ fn summarize(
             .ok()
             .and_then(|v| v["platform"]["kscan_strategy"].as_str().map(str::to_owned))
             .unwrap_or_else(|| "unknown".into());
+        let workload = crate::scan::split_workload_id(&scanned.workload).map(|(_, owner, _)| owner.to_owned());
         targets.push(TargetSummary {
             pod: scanned.target.pod.to_string(),
+            workload: workload.unwrap_or_default(),
             container: scanned.target.container.to_string(),
             strategy_used,
             passed: counts.total(ControlStatus::Passed),

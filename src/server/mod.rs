@@ -12,7 +12,9 @@ pub mod auth;
 pub mod callback;
 pub mod destination;
 pub mod error;
+pub mod history;
 pub mod jobs;
+pub mod lease;
 pub mod metrics;
 pub mod posture;
 pub mod routes;
@@ -59,14 +61,20 @@ pub struct Config {
     pub callbacks: Policy,
     /// Private directory for results in flight.
     pub work_dir: PathBuf,
+    /// `--retain`: finished jobs older than this are pruned (`None`: kept).
+    pub retain: Option<Duration>,
     /// `--watch`: scan pods that become Running.
     pub watch: Option<triggers::TriggerConfig>,
     /// `--schedule`: rescan matching pods on a schedule.
     pub schedule: Option<(triggers::Schedule, triggers::TriggerConfig)>,
-    /// This replica's id ([`store::replica_id`]).
+    /// This replica's id (the owner of the jobs it claims; also its
+    /// identity in the triggers' Lease).
     pub replica: String,
     /// Its lease, and how often idle workers poll the store.
-    pub lease: jobs::Lease,
+    pub replica_lease: jobs::Lease,
+    /// The Lease whose holder runs the triggers (`None`: this process runs
+    /// them without asking).
+    pub lease: Option<lease::LeaseConfig>,
 }
 
 /// Serve until `shutdown` completes; then stop running scans (with
@@ -84,19 +92,32 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             limit: config.queue_limit,
             limits: config.limits,
             work_dir: config.work_dir,
-            replica: config.replica,
-            lease: config.lease,
+            replica: config.replica.clone(),
+            lease: config.replica_lease,
+            retain: config.retain,
         },
         metrics.clone(),
         callbacks,
         stop.clone(),
     )
     .await?;
-    if let Some(watch) = config.watch {
-        triggers::spawn_watch(queue.clone(), config.admin.client.clone(), watch, stop.clone());
-    }
-    if let Some((schedule, targets)) = config.schedule {
-        triggers::spawn_schedule(queue.clone(), config.admin.client.clone(), schedule, targets, stop.clone());
+    if config.watch.is_some() || config.schedule.is_some() {
+        let (queue, client) = (queue.clone(), config.admin.client.clone());
+        let (watch, schedule) = (config.watch, config.schedule);
+        let start = move |until: CancellationToken| {
+            if let Some(watch) = &watch {
+                triggers::spawn_watch(queue.clone(), client.clone(), watch.clone(), until.clone());
+            }
+            if let Some((schedule, targets)) = &schedule {
+                triggers::spawn_schedule(queue.clone(), client.clone(), schedule.clone(), targets.clone(), until);
+            }
+        };
+        match config.lease {
+            Some(lease) => {
+                tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start));
+            }
+            None => start(stop.clone()),
+        }
     }
     let state = AppState { queue: queue.clone(), metrics, admin: config.admin, destinations };
     let (api, mut doc) = routes::api()

@@ -75,6 +75,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles))
         .routes(routes!(thresholds))
         .routes(routes!(metrics))
+        .merge(super::history::routes())
 }
 
 /// The OpenAPI document as served. utoipa 5.5 writes the fields of link
@@ -120,7 +121,13 @@ fn job_id(id: &str) -> Result<&str, ApiError> {
 }
 
 /// The job `id`, if `who` may `action` on it with `scope` (403 otherwise).
-async fn load(state: &AppState, who: &Principal, scope: Scope, id: &str, action: &str) -> Result<Job, ApiError> {
+pub(super) async fn load(
+    state: &AppState,
+    who: &Principal,
+    scope: Scope,
+    id: &str,
+    action: &str,
+) -> Result<Job, ApiError> {
     who.require(scope, action)?;
     let job = state.queue.store().get(job_id(id)?).await?.ok_or_else(|| ApiError::no_job(id))?;
     who.require_on(scope, &job.id, &job.request.target.namespace, action)?;
@@ -148,7 +155,7 @@ fn view(job: &Job) -> ScanView {
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| {
         let text = e.body_text();
         // serde_urlencoded names the field in its message (`unknown variant`, `unknown field`).

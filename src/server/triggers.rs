@@ -3,8 +3,14 @@
 //! per pod UID, container and image digest; `--schedule CRON` rescans every
 //! running container of matching pods on a schedule. Both go through the
 //! same queue as API submissions (and wait when it is full).
+//!
+//! With several replicas only the one that holds the Lease runs them
+//! ([`super::lease`]). What the watch already queued is remembered in the
+//! store, not in memory, so a new leader neither scans a container twice
+//! nor misses one that started while leadership changed hands: a container
+//! that started after the watch first ran (a time kept in the store) and is
+//! not remembered is scanned when the new leader lists the pods.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{ScanOptions, ScanRequest, ScanSpec, StrategyName, TargetSpec};
 use super::jobs::Queue;
+use super::store::now_ms;
 use crate::cluster::MANAGED_BY;
 use crate::error::{Error, Result};
 
@@ -53,8 +60,16 @@ impl Schedule {
     }
 }
 
-/// A running container of a pod: (container name, image digest).
-fn running_containers(pod: &Pod) -> Vec<(String, String)> {
+/// A running container of a pod.
+struct Running {
+    name: String,
+    digest: String,
+    /// When it started (Unix milliseconds), if the kubelet said.
+    started_ms: Option<i64>,
+}
+
+/// The running containers of a pod.
+fn running_containers(pod: &Pod) -> Vec<Running> {
     let Some(status) = &pod.status else { return Vec::new() };
     if status.phase.as_deref() != Some("Running") {
         return Vec::new();
@@ -63,8 +78,14 @@ fn running_containers(pod: &Pod) -> Vec<(String, String)> {
         .container_statuses
         .iter()
         .flatten()
-        .filter(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()) && !c.image_id.is_empty())
-        .map(|c| (c.name.clone(), c.image_id.clone()))
+        .filter_map(|c| {
+            let running = c.state.as_ref()?.running.as_ref()?;
+            (!c.image_id.is_empty()).then(|| Running {
+                name: c.name.clone(),
+                digest: c.image_id.clone(),
+                started_ms: running.started_at.as_ref().map(|t| t.0.as_millisecond()),
+            })
+        })
         .collect()
 }
 
@@ -117,40 +138,49 @@ async fn submit(queue: &Queue, request: ScanRequest, stop: &CancellationToken) {
 }
 
 /// Watch for pods that become Running and queue a scan of each new
-/// (pod UID, container, image digest), in each of the config's namespaces.
-/// Pods already running when the watch starts are not scanned (use
-/// `--schedule` for those).
+/// (pod UID, container, image digest), in each of the config's namespaces,
+/// until `stop`. Containers already running when the watch first ran (on
+/// any replica) are not scanned (use `--schedule` for those).
 pub fn spawn_watch(queue: Arc<Queue>, client: kube::Client, config: TriggerConfig, stop: CancellationToken) {
     for ns in &config.namespaces {
         watch_namespace(queue.clone(), Api::namespaced(client.clone(), ns), config.clone(), stop.clone());
     }
 }
 
+/// The key under which the store keeps when the watch first ran.
+const WATCH_SINCE: &str = "watch.since_ms";
+
 fn watch_namespace(queue: Arc<Queue>, api: Api<Pod>, config: TriggerConfig, stop: CancellationToken) {
     tokio::spawn(async move {
+        let since = match queue.store().setting_or_insert(WATCH_SINCE, &now_ms().to_string()).await {
+            Ok(v) => v.parse::<i64>().unwrap_or_else(|_| now_ms()),
+            Err(e) => {
+                tracing::error!("--watch cannot read its start time from the store ({e}); the watch stops");
+                return;
+            }
+        };
         let stream = watcher::watcher(api, watcher::Config::default().labels(&config.selector)).default_backoff();
         let mut stream = std::pin::pin!(stream);
-        let mut seen: HashSet<(String, String, String)> = HashSet::new();
-        let mut listed_once = false;
         tracing::info!("watching pods matching {:?} for new containers", config.selector);
         loop {
             let event = tokio::select! {
                 e = stream.try_next() => e,
                 () = stop.cancelled() => return,
             };
-            let (pod, scan_new) = match event {
-                Ok(Some(Event::InitApply(pod))) => (pod, listed_once),
-                Ok(Some(Event::Apply(pod))) => (pod, true),
-                Ok(Some(Event::InitDone)) => {
-                    listed_once = true;
-                    continue;
-                }
+            // Listed pods (at start, or after the watch lost its place) are
+            // scanned only for containers that started after the watch first
+            // ran; changed pods for every container not yet remembered.
+            let (pod, listed) = match event {
+                Ok(Some(Event::InitApply(pod))) => (pod, true),
+                Ok(Some(Event::Apply(pod))) => (pod, false),
                 Ok(Some(Event::Delete(pod))) => {
                     let uid = pod.metadata.uid.unwrap_or_default();
-                    seen.retain(|(u, _, _)| *u != uid);
+                    if let Err(e) = queue.store().forget_pod(&uid).await {
+                        tracing::warn!("--watch: cannot forget pod {uid}: {e}");
+                    }
                     continue;
                 }
-                Ok(Some(Event::Init)) => continue,
+                Ok(Some(Event::Init | Event::InitDone)) => continue,
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!("watch of pods matching {:?}: {e}", config.selector);
@@ -165,9 +195,12 @@ fn watch_namespace(queue: Arc<Queue>, api: Api<Pod>, config: TriggerConfig, stop
             else {
                 continue;
             };
-            for (container, digest) in running_containers(&pod) {
-                if seen.insert((uid.clone(), container.clone(), digest)) && scan_new {
-                    submit(&queue, request(&config, &ns, &name, &container), &stop).await;
+            for c in running_containers(&pod) {
+                let new_since_watch = !listed || c.started_ms.is_some_and(|t| t >= since);
+                match queue.store().first_seen(&uid, &c.name, &c.digest).await {
+                    Ok(true) if new_since_watch => submit(&queue, request(&config, &ns, &name, &c.name), &stop).await,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("--watch: {ns}/{name}/{}: the store failed ({e}); not queued", c.name),
                 }
             }
         }
@@ -211,7 +244,7 @@ pub fn spawn_schedule(
                 .flat_map(|p| {
                     let ns = p.metadata.namespace.clone().unwrap_or_default();
                     let name = p.metadata.name.clone().unwrap_or_default();
-                    running_containers(p).into_iter().map(move |(c, _)| (ns.clone(), name.clone(), c))
+                    running_containers(p).into_iter().map(move |c| (ns.clone(), name.clone(), c.name))
                 })
                 .collect();
             tracing::info!("scheduled scan: {} container(s)", targets.len());

@@ -165,6 +165,15 @@ pub async fn running_pod(client: &Client, ns: &str, name: &str, containers: serd
     wait_running(&pods, name).await
 }
 
+/// Runs `command` in `container` of `pod` as the admin and asserts that it
+/// succeeded (e.g. to plant a defect in a running target).
+pub async fn exec_ok(pods: &Api<Pod>, pod: &str, container: &str, command: &[&str]) {
+    let params = kube::api::AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
+    let mut process = pods.exec(pod, command.to_vec(), &params).await.expect("exec in the target");
+    let status = process.take_status().unwrap().await;
+    assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"), "{command:?} in {pod}");
+}
+
 /// Polls the pod until `ready` returns `Some`, failing early when a container
 /// cannot start.
 pub async fn wait_until<T>(pods: &Api<Pod>, name: &str, what: &str, ready: impl Fn(&Pod) -> Option<T>) -> T {

@@ -5,7 +5,8 @@
 //!
 //! # Several replicas
 //!
-//! Each replica has an id ([`replica_id`]) and a lease it renews
+//! Each replica has an id ([`crate::server::lease::identity`], or
+//! `--replica-id`) and a lease in the store that it renews
 //! ([`Store::heartbeat`]). A worker takes a job with [`Store::claim`], which
 //! moves the oldest queued job to `running` and names the worker's replica
 //! in its `owner`, atomically: in PostgreSQL `UPDATE jobs SET status =
@@ -57,7 +58,7 @@ pub struct Job {
     pub attempts: u32,
     /// Callback delivery.
     pub callback: Option<CallbackState>,
-    /// The replica that claimed it last (see [`replica_id`]); `None` until claimed.
+    /// The replica that claimed it last; `None` until claimed.
     pub owner: Option<String>,
 }
 
@@ -88,6 +89,45 @@ pub struct ResultFile {
     pub name: String,
     /// The HDF document.
     pub body: Vec<u8>,
+}
+
+/// One container's part of one finished job: a point of its history.
+///
+/// A target is its workload, not its pod (`namespace`, `Kind/name` of the
+/// owner, container; see [`crate::scan::workload_id`]), so the history of a
+/// Deployment's container goes on across pod restarts and rollouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRun {
+    /// Position in the store, newest highest (the paging cursor); 0 before
+    /// it is stored.
+    pub seq: i64,
+    /// The job.
+    pub job_id: String,
+    /// The workload's namespace.
+    pub namespace: String,
+    /// `Kind/name` of the workload (`Pod/<pod>` for a bare pod).
+    pub workload: String,
+    /// The container.
+    pub container: String,
+    /// The pod that was scanned.
+    pub pod: String,
+    /// When the job ended (Unix milliseconds).
+    pub finished_ms: i64,
+    /// The job's verdict (`passed`, `failed`, or `error` when teardown left
+    /// objects; the gate judges the job as a whole).
+    pub status: JobStatus,
+    /// Controls passed.
+    pub passed: u64,
+    /// Controls failed.
+    pub failed: u64,
+    /// Not Reviewed.
+    pub skipped: u64,
+    /// Profile Error.
+    pub error: u64,
+    /// Not Applicable.
+    pub no_impact: u64,
+    /// Percent, as `saf summary`.
+    pub compliance: u64,
 }
 
 /// The persistent store of jobs and results.
@@ -127,6 +167,32 @@ pub trait Store: Send + Sync {
     async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()>;
     /// The result files of a job, in target order.
     async fn results(&self, id: &str) -> Result<Vec<ResultFile>>;
+    /// Record the per-target points of a finished job.
+    async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()>;
+    /// The history of one target (`namespace`, `Kind/name`, container),
+    /// newest first: at most `limit` points older than `before` (a
+    /// [`TargetRun::seq`]), or the newest without it.
+    async fn target_runs(
+        &self,
+        namespace: &str,
+        workload: &str,
+        container: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TargetRun>>;
+    /// Remove the jobs that ended before `cutoff_ms`, with their results and
+    /// history points; how many jobs were removed. Queued and running jobs
+    /// stay, however old.
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize>;
+    /// Remember that `--watch` queued a scan of (`uid`, `container`,
+    /// `digest`); whether it was new. Atomic across replicas, so a
+    /// container is scanned once even while leadership changes hands.
+    async fn first_seen(&self, uid: &str, container: &str, digest: &str) -> Result<bool>;
+    /// Forget the containers of a deleted pod.
+    async fn forget_pod(&self, uid: &str) -> Result<()>;
+    /// The value stored under `key`, storing `value` first when there is
+    /// none (the first writer wins; every replica reads the same).
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 }
@@ -174,20 +240,6 @@ impl std::fmt::Debug for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{self}")
     }
-}
-
-/// This process's replica id: the host name (the pod name in a cluster) and
-/// a random suffix, so that a restarted pod of the same name is a new
-/// replica whose predecessor's jobs are recovered when its lease runs out.
-pub fn replica_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "kscan".into());
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}", &suffix[..8])
 }
 
 /// Milliseconds since the Unix epoch.

@@ -25,12 +25,16 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Job, ResultFile, Store};
+use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
 use crate::server::api::{CallbackState, JobStatus, ScanRequest, Summary};
 
 /// The schema versions this binary knows, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "jobs", include_str!("migrations/0001_jobs.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "jobs", include_str!("migrations/0001_jobs.sql")),
+    (2, "history", include_str!("migrations/0002_history.sql")),
+    (3, "watch", include_str!("migrations/0003_watch.sql")),
+];
 
 /// `pg_advisory_xact_lock` key of schema migrations ("kscan" 1).
 const MIGRATION_LOCK: i64 = 0x6b73_6361_6e01;
@@ -273,6 +277,32 @@ fn jobs_from_rows(rows: &[Row]) -> Result<Vec<Job>> {
     rows.iter().map(job_from_row).collect()
 }
 
+fn target_run_from_row(row: &Row) -> Result<TargetRun> {
+    let get = |e: tokio_postgres::Error| Error::scan(format!("store: a history point is not readable: {e}"));
+    let count = |name: &str| -> Result<u64> {
+        let n: i64 = row.try_get(name).map_err(get)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    let status: String = row.try_get("status").map_err(get)?;
+    Ok(TargetRun {
+        seq: row.try_get("seq").map_err(get)?,
+        job_id: row.try_get("job_id").map_err(get)?,
+        namespace: row.try_get("namespace").map_err(get)?,
+        workload: row.try_get("workload").map_err(get)?,
+        container: row.try_get("container").map_err(get)?,
+        pod: row.try_get("pod").map_err(get)?,
+        finished_ms: row.try_get("finished_ms").map_err(get)?,
+        status: JobStatus::parse(&status)
+            .ok_or_else(|| Error::scan(format!("store: a history point has unknown status {status:?}")))?,
+        passed: count("passed")?,
+        failed: count("failed")?,
+        skipped: count("skipped")?,
+        error: count("error")?,
+        no_impact: count("no_impact")?,
+        compliance: count("compliance")?,
+    })
+}
+
 fn failed(what: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
     move |e| Error::scan(format!("store: {what} failed")).with_source(e)
 }
@@ -477,6 +507,109 @@ impl Store for Postgres {
                 })
             })
             .collect()
+    }
+
+    async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()> {
+        let mut client = self.client("store history").await?;
+        let tx = client.transaction().await.map_err(failed("store history"))?;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for r in &runs {
+            tx.execute(
+                "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
+                 passed, failed, skipped, error, no_impact, compliance) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    &r.job_id,
+                    &r.namespace,
+                    &r.workload,
+                    &r.container,
+                    &r.pod,
+                    &r.finished_ms,
+                    &r.status.as_str(),
+                    &n(r.passed),
+                    &n(r.failed),
+                    &n(r.skipped),
+                    &n(r.error),
+                    &n(r.no_impact),
+                    &n(r.compliance),
+                ],
+            )
+            .await
+            .map_err(failed("store history"))?;
+        }
+        tx.commit().await.map_err(failed("store history"))
+    }
+
+    async fn target_runs(
+        &self,
+        namespace: &str,
+        workload: &str,
+        container: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TargetRun>> {
+        let client = self.client("read history").await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT * FROM target_runs WHERE namespace = $1 AND workload = $2 AND container = $3 \
+                 AND seq < $4 ORDER BY seq DESC LIMIT $5",
+                &[&namespace, &workload, &container, &before.unwrap_or(i64::MAX), &limit],
+            )
+            .await
+            .map_err(failed("read history"))?;
+        rows.iter().map(target_run_from_row).collect()
+    }
+
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize> {
+        let done: Vec<&'static str> =
+            JobStatus::ALL.into_iter().filter(|s| s.is_final()).map(JobStatus::as_str).collect();
+        let mut client = self.client("prune").await?;
+        // One transaction: a job and its results and history go together.
+        let tx = client.transaction().await.map_err(failed("prune"))?;
+        let ids: Vec<String> = tx
+            .query("DELETE FROM jobs WHERE finished_ms < $1 AND status = ANY($2) RETURNING id", &[&cutoff_ms, &done])
+            .await
+            .map_err(failed("prune"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        tx.execute("DELETE FROM target_runs WHERE job_id = ANY($1)", &[&ids]).await.map_err(failed("prune"))?;
+        tx.execute("DELETE FROM results WHERE job_id = ANY($1)", &[&ids]).await.map_err(failed("prune"))?;
+        tx.commit().await.map_err(failed("prune"))?;
+        Ok(ids.len())
+    }
+
+    async fn first_seen(&self, uid: &str, container: &str, digest: &str) -> Result<bool> {
+        let client = self.client("remember a watched container").await?;
+        let n = client
+            .execute(
+                "INSERT INTO watch_seen (uid, container, digest, seen_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+                &[&uid, &container, &digest, &super::now_ms()],
+            )
+            .await
+            .map_err(failed("remember a watched container"))?;
+        Ok(n == 1)
+    }
+
+    async fn forget_pod(&self, uid: &str) -> Result<()> {
+        let client = self.client("forget a pod").await?;
+        client.execute("DELETE FROM watch_seen WHERE uid = $1", &[&uid]).await.map_err(failed("forget a pod"))?;
+        Ok(())
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let client = self.client("read a setting").await?;
+        client
+            .execute("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&key, &value])
+            .await
+            .map_err(failed("read a setting"))?;
+        let row = client
+            .query_one("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await
+            .map_err(failed("read a setting"))?;
+        Ok(row.get(0))
     }
 
     async fn ping(&self) -> Result<()> {

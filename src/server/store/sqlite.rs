@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{Job, ResultFile, Store};
+use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
 use crate::server::api::JobStatus;
 
@@ -36,6 +36,36 @@ CREATE TABLE IF NOT EXISTS results (
     name     TEXT NOT NULL,
     body     BLOB NOT NULL,
     PRIMARY KEY (job_id, position)
+);
+CREATE TABLE IF NOT EXISTS target_runs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    workload    TEXT NOT NULL,
+    container   TEXT NOT NULL,
+    pod         TEXT NOT NULL,
+    finished_ms INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    passed      INTEGER NOT NULL,
+    failed      INTEGER NOT NULL,
+    skipped     INTEGER NOT NULL,
+    error       INTEGER NOT NULL,
+    no_impact   INTEGER NOT NULL,
+    compliance  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS target_runs_target ON target_runs (namespace, workload, container, seq);
+CREATE INDEX IF NOT EXISTS target_runs_job ON target_runs (job_id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_ms);
+CREATE TABLE IF NOT EXISTS watch_seen (
+    uid       TEXT NOT NULL,
+    container TEXT NOT NULL,
+    digest    TEXT NOT NULL,
+    seen_ms   INTEGER NOT NULL,
+    PRIMARY KEY (uid, container, digest)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 ";
 
@@ -128,6 +158,34 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         attempts: row.get("attempts")?,
         callback: callback.as_deref().map(|s| from_json(s, 11)).transpose()?,
         owner: row.get("owner")?,
+    })
+}
+
+fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
+    let status: String = row.get("status")?;
+    let status = JobStatus::parse(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            7,
+            rusqlite::types::Type::Text,
+            format!("unknown job status {status:?}").into(),
+        )
+    })?;
+    let count = |name: &str| row.get::<_, i64>(name).map(|n| n.max(0) as u64);
+    Ok(TargetRun {
+        seq: row.get("seq")?,
+        job_id: row.get("job_id")?,
+        namespace: row.get("namespace")?,
+        workload: row.get("workload")?,
+        container: row.get("container")?,
+        pod: row.get("pod")?,
+        finished_ms: row.get("finished_ms")?,
+        status,
+        passed: count("passed")?,
+        failed: count("failed")?,
+        skipped: count("skipped")?,
+        error: count("error")?,
+        no_impact: count("no_impact")?,
+        compliance: count("compliance")?,
     })
 }
 
@@ -277,6 +335,102 @@ impl Store for Sqlite {
             let mut stmt = c.prepare("SELECT name, body FROM results WHERE job_id = ?1 ORDER BY position")?;
             let rows = stmt.query_map([id], |r| Ok(ResultFile { name: r.get(0)?, body: r.get(1)? }))?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()> {
+        self.with("store history", move |c| {
+            let tx = c.transaction()?;
+            for r in &runs {
+                tx.execute(
+                    "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
+                     passed, failed, skipped, error, no_impact, compliance) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        r.job_id,
+                        r.namespace,
+                        r.workload,
+                        r.container,
+                        r.pod,
+                        r.finished_ms,
+                        r.status.as_str(),
+                        r.passed as i64,
+                        r.failed as i64,
+                        r.skipped as i64,
+                        r.error as i64,
+                        r.no_impact as i64,
+                        r.compliance as i64,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn target_runs(
+        &self,
+        namespace: &str,
+        workload: &str,
+        container: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TargetRun>> {
+        let key = (namespace.to_owned(), workload.to_owned(), container.to_owned());
+        self.with("read history", move |c| {
+            let mut stmt = c.prepare(
+                "SELECT * FROM target_runs WHERE namespace = ?1 AND workload = ?2 AND container = ?3 \
+                 AND seq < ?4 ORDER BY seq DESC LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![key.0, key.1, key.2, before.unwrap_or(i64::MAX), limit as i64],
+                target_run_from_row,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn prune(&self, cutoff_ms: i64) -> Result<usize> {
+        let done: Vec<&'static str> =
+            JobStatus::ALL.into_iter().filter(|s| s.is_final()).map(JobStatus::as_str).collect();
+        let done = serde_json::to_string(&done).expect("names serialize");
+        self.with("prune", move |c| {
+            // One transaction: a job and its results and history go together.
+            let tx = c.transaction()?;
+            let old = "SELECT id FROM jobs WHERE finished_ms < ?1 AND status IN (SELECT value FROM json_each(?2))";
+            tx.execute(&format!("DELETE FROM target_runs WHERE job_id IN ({old})"), params![cutoff_ms, done])?;
+            tx.execute(&format!("DELETE FROM results WHERE job_id IN ({old})"), params![cutoff_ms, done])?;
+            let n = tx.execute(&format!("DELETE FROM jobs WHERE id IN ({old})"), params![cutoff_ms, done])?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn first_seen(&self, uid: &str, container: &str, digest: &str) -> Result<bool> {
+        let key = (uid.to_owned(), container.to_owned(), digest.to_owned());
+        self.with("remember a watched container", move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO watch_seen (uid, container, digest, seen_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![key.0, key.1, key.2, super::now_ms()],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn forget_pod(&self, uid: &str) -> Result<()> {
+        let uid = uid.to_owned();
+        self.with("forget a pod", move |c| c.execute("DELETE FROM watch_seen WHERE uid = ?1", [uid]).map(drop)).await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with("read a setting", move |c| {
+            c.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)", params![key, value])?;
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
         })
         .await
     }
