@@ -97,6 +97,18 @@ where
     assert!(store.claim("r1", "run-x", 8).await.unwrap().is_none(), "nothing is queued any more");
     assert_eq!(ids(store.recent(&["ns".into(), "other".into()], 10).await.unwrap()), ["d", "c", "b", "a"]);
 
+    // A cancel request reaches the owner of a running job, and a new claim clears it.
+    assert!(store.request_cancel("d").await.unwrap());
+    assert!(!store.request_cancel("nope").await.unwrap());
+    assert_eq!(store.cancel_requests("r1").await.unwrap(), ["d"]);
+    assert!(store.cancel_requests("r2").await.unwrap().is_empty());
+    let mut requeued = store.get("d").await.unwrap().unwrap();
+    requeued.status = JobStatus::Queued;
+    assert!(store.update_if(&requeued, JobStatus::Running).await.unwrap());
+    assert!(store.cancel_requests("r1").await.unwrap().is_empty(), "only running jobs");
+    assert_eq!(store.claim("r1", "run-d2", 8).await.unwrap().unwrap().id, "d");
+    assert!(store.cancel_requests("r1").await.unwrap().is_empty(), "a new claim starts without a request");
+
     // Only the owner's write lands, and it keeps the owner.
     let mut stale = b.clone();
     stale.owner = Some("r2".into());
@@ -313,13 +325,15 @@ async fn postgres_replicas_claim_each_job_exactly_once() {
 
 /// A replica that stops renewing loses its running jobs to a live one,
 /// once, after its lease ran out; a live replica's jobs are never taken;
-/// a replica that leaves gives them up at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_leases_decide_which_running_jobs_are_orphans() {
-    let server = pg::Postgres::start();
-    let url = server.create_db("leases");
-    let live = Postgres::connect(&url, 4).await.unwrap();
-    let dying = Postgres::connect(&url, 4).await.unwrap();
+/// a replica that leaves gives them up at once. `open` gives another handle
+/// on the same store (another replica).
+async fn leases<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    let live = open().await;
+    let dying = open().await;
     live.heartbeat("live", Duration::from_secs(60)).await.unwrap();
     dying.heartbeat("dying", Duration::from_millis(800)).await.unwrap();
     for i in 0..10 {
@@ -335,7 +349,7 @@ async fn postgres_leases_decide_which_running_jobs_are_orphans() {
     assert!(dying.adopt_orphans("dying").await.unwrap().is_empty(), "the live replica's lease holds");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // Three replicas notice at once: the five jobs are adopted once in all.
-    let third = Postgres::connect(&url, 2).await.unwrap();
+    let third = open().await;
     third.heartbeat("third", Duration::from_secs(60)).await.unwrap();
     let (a, b, c) = tokio::join!(live.adopt_orphans("live"), third.adopt_orphans("third"), live.adopt_orphans("live"));
     let mut all = ids(a.unwrap());
@@ -354,6 +368,44 @@ async fn postgres_leases_decide_which_running_jobs_are_orphans() {
     assert!(live.adopt_orphans("live").await.unwrap().is_empty());
     dying.leave("dying").await.unwrap();
     assert_eq!(ids(live.adopt_orphans("live").await.unwrap()), ["j8"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_leases_decide_which_running_jobs_are_orphans() {
+    let server = pg::Postgres::start();
+    let url = server.create_db("leases");
+    leases(|| async { Arc::new(Postgres::connect(&url, 4).await.unwrap()) as Arc<dyn Store> }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_leases_decide_which_running_jobs_are_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kscan.db");
+    leases(|| async { Arc::new(Sqlite::open(&path).unwrap()) as Arc<dyn Store> }).await;
+}
+
+/// Processes sharing a SQLite file are on one host: the jobs of one that is
+/// gone are orphans at once, however long its lease.
+#[tokio::test]
+async fn sqlite_adopts_the_jobs_of_a_process_that_is_gone_without_waiting_for_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kscan.db");
+    let store = Sqlite::open(&path).unwrap();
+    store.insert(&job("x")).await.unwrap();
+    store.claim("gone", "run", 1).await.unwrap().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO replicas (id, pid, expires_ms) VALUES ('gone', ?1, ?2)",
+            rusqlite::params![dead, i64::MAX],
+        )
+        .unwrap();
+    }
+    store.heartbeat("me", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(ids(store.adopt_orphans("me").await.unwrap()), ["x"]);
 }
 
 /// Replicas that start together apply each migration once; a newer schema is refused.

@@ -169,6 +169,7 @@ impl Queue {
         let queued = queue.store.count(JobStatus::Queued).await?;
         tracing::info!("{queued} queued scan(s) in the store");
         tokio::spawn(queue.clone().keep_lease());
+        tokio::spawn(queue.clone().watch_cancels());
         if let Some(retain) = config.retain {
             // The first pruning happens before the API answers, so a restart
             // with a shorter retention never serves what it should drop.
@@ -193,6 +194,32 @@ impl Queue {
         self.leasing.cancel();
         if let Err(e) = self.store.leave(&self.replica).await {
             tracing::warn!("replica {}: could not give up the lease: {e}", self.replica);
+        }
+    }
+
+    /// Every poll interval while this replica runs scans, stop those whose
+    /// cancel another replica recorded in the store.
+    async fn watch_cancels(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.lease.poll) => {}
+                () = self.leasing.cancelled() => return,
+            }
+            if self.running.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                continue;
+            }
+            match self.store.cancel_requests(&self.replica).await {
+                Ok(ids) => {
+                    let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                    for id in ids {
+                        if let Some(token) = running.get(&id).filter(|t| !t.is_cancelled()) {
+                            tracing::info!("scan {id}: cancelled through another replica");
+                            token.cancel();
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("replica {}: reading cancel requests failed: {e}", self.replica),
+            }
         }
     }
 
@@ -381,6 +408,12 @@ impl Queue {
             }
         }
         let deadline = Instant::now() + wait;
+        let local = self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id);
+        if !local {
+            // Another replica runs it (or is about to): it reads the request
+            // every poll interval.
+            self.store.request_cancel(id).await?;
+        }
         loop {
             if let Some(token) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
                 token.cancel();

@@ -101,6 +101,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         stop.clone(),
     )
     .await?;
+    let mut elected = None;
     if config.watch.is_some() || config.schedule.is_some() {
         let (queue, client) = (queue.clone(), config.admin.client.clone());
         let (watch, schedule) = (config.watch, config.schedule);
@@ -114,7 +115,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         };
         match config.lease {
             Some(lease) => {
-                tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start));
+                elected = Some(tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start)));
             }
             None => start(stop.clone()),
         }
@@ -159,5 +160,10 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     queue.close().await;
+    if let Some(elected) = elected {
+        // The election releases the Lease once stopped: wait for it, so
+        // that the next leader need not wait for the Lease to run out.
+        let _ = tokio::time::timeout(Duration::from_secs(10), elected).await;
+    }
     Ok(())
 }

@@ -19,9 +19,9 @@
 //! [`Store::update_if`] also requires the owner to be unchanged, so a replica
 //! that lost a job to a peer cannot overwrite the peer's verdict.
 //!
-//! The SQLite file belongs to one process: every running job it holds that
-//! this process did not claim is an orphan, so a restart interrupts them at
-//! once, as it always did.
+//! Processes that share a SQLite file are on one host: its leases also
+//! record the process id, so the running jobs of a process that is gone are
+//! orphans at once and a restart interrupts them at once, as it always did.
 
 pub mod postgres;
 pub mod sqlite;
@@ -146,6 +146,11 @@ pub trait Store: Send + Sync {
     /// `run_id` and `started_ms`, atomically, so that no other worker of any
     /// replica takes it too. `None` when nothing is queued.
     async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>>;
+    /// Ask the owner of running job `id` to stop it (it may run on another
+    /// replica); whether the job was running.
+    async fn request_cancel(&self, id: &str) -> Result<bool>;
+    /// The running jobs of `owner` whose cancel was requested.
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>>;
     /// Renew the lease of replica `replica` for `lease` from now (register it
     /// on the first call).
     async fn heartbeat(&self, replica: &str, lease: Duration) -> Result<()>;

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "jobs", include_str!("migrations/0001_jobs.sql")),
     (2, "history", include_str!("migrations/0002_history.sql")),
     (3, "watch", include_str!("migrations/0003_watch.sql")),
+    (4, "cancel", include_str!("migrations/0004_cancel.sql")),
 ];
 
 /// `pg_advisory_xact_lock` key of schema migrations ("kscan" 1).
@@ -375,7 +376,7 @@ impl Store for Postgres {
         let client = self.client("claim").await?;
         let row = client
             .query_opt(
-                "UPDATE jobs SET status = 'running', owner = $1, run_id = $2, started_ms = $3 \
+                "UPDATE jobs SET status = 'running', owner = $1, run_id = $2, started_ms = $3, cancel_requested = false \
                  WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq \
                               FOR UPDATE SKIP LOCKED LIMIT 1) \
                  RETURNING *",
@@ -384,6 +385,27 @@ impl Store for Postgres {
             .await
             .map_err(failed("claim"))?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn request_cancel(&self, id: &str) -> Result<bool> {
+        let client = self.client("request a cancel").await?;
+        let n = client
+            .execute("UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = 'running'", &[&id])
+            .await
+            .map_err(failed("request a cancel"))?;
+        Ok(n == 1)
+    }
+
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>> {
+        let client = self.client("read cancel requests").await?;
+        let rows = client
+            .query(
+                "SELECT id FROM jobs WHERE owner = $1 AND status = 'running' AND cancel_requested ORDER BY seq",
+                &[&owner],
+            )
+            .await
+            .map_err(failed("read cancel requests"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn heartbeat(&self, replica: &str, lease: Duration) -> Result<()> {

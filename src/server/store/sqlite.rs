@@ -1,7 +1,8 @@
 //! The SQLite store: one database file (mode 0600, WAL journal), a
-//! connection behind a mutex, every call on the blocking pool. The file
-//! belongs to one process: leases are not kept, and every running job that
-//! another replica id claimed is an orphan (left by a previous process).
+//! connection behind a mutex, every call on the blocking pool. Processes
+//! that share the file are on one host: a replica's lease also names its
+//! process id, so the jobs of a process that is gone (a restart) are
+//! orphans at once, without waiting for its lease to run out.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary     TEXT,
     attempts    INTEGER NOT NULL,
     callback    TEXT,
-    owner       TEXT
+    owner       TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS results (
@@ -67,6 +69,11 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replicas (
+    id         TEXT PRIMARY KEY,
+    pid        INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
 ";
 
 /// Jobs and results in one SQLite file.
@@ -91,7 +98,7 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "busy_timeout", 5000))
             .and_then(|()| conn.execute_batch(SCHEMA))
-            .and_then(|()| add_owner(&conn))
+            .and_then(|()| add_columns(&conn))
             .map_err(|e| {
                 Error::input(format!("--db {}: not a usable kscan database", path.display())).with_source(e)
             })?;
@@ -114,12 +121,28 @@ impl Sqlite {
     }
 }
 
-/// Files of earlier releases have no `owner` column: add it.
-fn add_owner(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool =
-        conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = 'owner'", [], |r| r.get(0))?;
-    if !has {
-        conn.execute_batch("ALTER TABLE jobs ADD COLUMN owner TEXT")?;
+/// Whether process `pid` on this host still runs (a process of another
+/// user counts: it exists).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Files of earlier releases lack the `owner` and `cancel_requested` columns: add them.
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (column, ddl) in [
+        ("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT"),
+        ("cancel_requested", "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0"),
+    ] {
+        let has: bool =
+            conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = ?1", [column], |r| {
+                r.get(0)
+            })?;
+        if !has {
+            conn.execute_batch(ddl)?;
+        }
     }
     Ok(())
 }
@@ -251,7 +274,7 @@ impl Store for Sqlite {
         let (owner, run_id) = (owner.to_owned(), run_id.to_owned());
         self.with("claim", move |c| {
             c.query_row(
-                "UPDATE jobs SET status = 'running', owner = ?1, run_id = ?2, started_ms = ?3 \
+                "UPDATE jobs SET status = 'running', owner = ?1, run_id = ?2, started_ms = ?3, cancel_requested = 0 \
                  WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *",
                 params![owner, run_id, started_ms],
                 job_from_row,
@@ -261,22 +284,67 @@ impl Store for Sqlite {
         .await
     }
 
-    async fn heartbeat(&self, _replica: &str, _lease: std::time::Duration) -> Result<()> {
-        // One process per file: no peer reads a lease.
-        Ok(())
+    async fn request_cancel(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.with("request a cancel", move |c| {
+            c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'", [id]).map(|n| n == 1)
+        })
+        .await
     }
 
-    async fn leave(&self, _replica: &str) -> Result<()> {
-        Ok(())
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>> {
+        let owner = owner.to_owned();
+        self.with("read cancel requests", move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM jobs WHERE owner = ?1 AND status = 'running' AND cancel_requested = 1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([owner], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, replica: &str, lease: std::time::Duration) -> Result<()> {
+        let replica = replica.to_owned();
+        let expires = super::now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.with("heartbeat", move |c| {
+            c.execute(
+                "INSERT INTO replicas (id, pid, expires_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, expires_ms = excluded.expires_ms",
+                params![replica, std::process::id(), expires],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn leave(&self, replica: &str) -> Result<()> {
+        let replica = replica.to_owned();
+        self.with("leave", move |c| c.execute("DELETE FROM replicas WHERE id = ?1", [replica]).map(drop)).await
     }
 
     async fn adopt_orphans(&self, replica: &str) -> Result<Vec<Job>> {
         let replica = replica.to_owned();
         self.with("adopt", move |c| {
-            let mut stmt =
-                c.prepare("UPDATE jobs SET owner = ?1 WHERE status = 'running' AND owner IS NOT ?1 RETURNING *")?;
-            let rows = stmt.query_map([replica], job_from_row)?;
+            // One transaction on the one connection: nobody adopts between
+            // the look and the update.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now = super::now_ms();
+            let live: Vec<(String, u32)> = {
+                let mut stmt = tx.prepare("SELECT id, pid FROM replicas WHERE expires_ms > ?1")?;
+                let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let live: Vec<String> = live.into_iter().filter(|(_, pid)| process_alive(*pid)).map(|(id, _)| id).collect();
+            let mut stmt = tx.prepare(
+                "UPDATE jobs SET owner = ?1 WHERE status = 'running' AND owner IS NOT ?1 \
+                 AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?2))) RETURNING *",
+            )?;
+            let live = serde_json::to_string(&live).expect("names serialize");
+            let rows = stmt.query_map(params![replica, live], job_from_row)?;
             let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            tx.commit()?;
             jobs.sort_by_key(|j| j.created_ms);
             Ok(jobs)
         })
