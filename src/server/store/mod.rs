@@ -19,7 +19,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use super::api::{CallbackState, JobStatus, ScanRequest, Summary};
+use super::api::{CallbackState, Counts, JobStatus, ScanRequest, Summary};
 use crate::Result;
 
 /// One job as stored.
@@ -102,18 +102,8 @@ pub struct TargetRun {
     /// The job's verdict (`passed`, `failed`, or `error` when teardown left
     /// objects; the gate judges the job as a whole).
     pub status: JobStatus,
-    /// Controls passed.
-    pub passed: u64,
-    /// Controls failed.
-    pub failed: u64,
-    /// Not Reviewed.
-    pub skipped: u64,
-    /// Profile Error.
-    pub error: u64,
-    /// Not Applicable.
-    pub no_impact: u64,
-    /// Percent, as `saf summary`.
-    pub compliance: u64,
+    /// Its controls by status, and compliance.
+    pub counts: Counts,
 }
 
 /// The persistent store of jobs and results.

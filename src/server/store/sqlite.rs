@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
-use crate::server::api::JobStatus;
+use crate::server::api::{Counts, JobStatus};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -119,15 +119,21 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqli
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+/// The job status in column `status` of `row`.
+fn status_of(row: &Row<'_>) -> rusqlite::Result<JobStatus> {
     let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
+    let index = row.as_ref().column_index("status")?;
+    JobStatus::parse(&status).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
-            1,
+            index,
             rusqlite::types::Type::Text,
             format!("unknown job status {status:?}").into(),
         )
-    })?;
+    })
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let status = status_of(row)?;
     let request: String = row.get("request")?;
     let summary: Option<String> = row.get("summary")?;
     let callback: Option<String> = row.get("callback")?;
@@ -147,14 +153,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
 }
 
 fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
-    let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            7,
-            rusqlite::types::Type::Text,
-            format!("unknown job status {status:?}").into(),
-        )
-    })?;
+    let status = status_of(row)?;
     let count = |name: &str| row.get::<_, i64>(name).map(|n| n.max(0) as u64);
     Ok(TargetRun {
         seq: row.get("seq")?,
@@ -165,12 +164,14 @@ fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
         pod: row.get("pod")?,
         finished_ms: row.get("finished_ms")?,
         status,
-        passed: count("passed")?,
-        failed: count("failed")?,
-        skipped: count("skipped")?,
-        error: count("error")?,
-        no_impact: count("no_impact")?,
-        compliance: count("compliance")?,
+        counts: Counts {
+            passed: count("passed")?,
+            failed: count("failed")?,
+            skipped: count("skipped")?,
+            error: count("error")?,
+            no_impact: count("no_impact")?,
+            compliance: count("compliance")?,
+        },
     })
 }
 
@@ -302,12 +303,12 @@ impl Store for Sqlite {
                         r.pod,
                         r.finished_ms,
                         r.status.as_str(),
-                        r.passed as i64,
-                        r.failed as i64,
-                        r.skipped as i64,
-                        r.error as i64,
-                        r.no_impact as i64,
-                        r.compliance as i64,
+                        r.counts.passed as i64,
+                        r.counts.failed as i64,
+                        r.counts.skipped as i64,
+                        r.counts.error as i64,
+                        r.counts.no_impact as i64,
+                        r.counts.compliance as i64,
                     ],
                 )?;
             }
@@ -450,12 +451,7 @@ mod tests {
             pod: format!("{job}-pod"),
             finished_ms,
             status: JobStatus::Passed,
-            passed: 1,
-            failed: 2,
-            skipped: 3,
-            error: 4,
-            no_impact: 5,
-            compliance,
+            counts: Counts { passed: 1, failed: 2, skipped: 3, error: 4, no_impact: 5, compliance },
         }
     }
 
@@ -482,7 +478,7 @@ mod tests {
         }
         store.insert(&job("queued-long-ago")).await.unwrap();
         let page = store.target_runs("ns", "Deployment/web", "app", None, 2).await.unwrap();
-        assert_eq!(page.iter().map(|r| r.compliance).collect::<Vec<_>>(), [70, 60]);
+        assert_eq!(page.iter().map(|r| r.counts.compliance).collect::<Vec<_>>(), [70, 60]);
         assert_eq!(page[0], TargetRun { seq: page[0].seq, ..point("c", "Deployment/web", 3_000, 70) });
         let rest = store.target_runs("ns", "Deployment/web", "app", Some(page[1].seq), 2).await.unwrap();
         assert_eq!(rest.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["a"]);
