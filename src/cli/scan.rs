@@ -35,6 +35,7 @@ Examples:
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
   kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
+  kscan scan -n shop -l app=web --manifests deploy/ -f sarif,github
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
 ServiceAccount, a Role granting only what the strategy needs on those pods by
@@ -168,9 +169,9 @@ pub struct Args {
     /// your Kubernetes YAML, `helm template` output or a Kustomize build
     /// (files or directories of *.yaml, *.yml, *.json; several allowed;
     /// multi-document YAML). Each target is mapped through its owner chain
-    /// (Pod → ReplicaSet → Deployment, → StatefulSet, DaemonSet, Job →
-    /// CronJob, or the bare Pod) to the object of that kind, namespace (none
-    /// in the manifest = --namespace) and name; SARIF, GitHub annotations and
+    /// (Pod → ReplicaSet → Deployment; Pod → StatefulSet, DaemonSet, or Job
+    /// → CronJob; a bare Pod) to the object of that kind, namespace (none in
+    /// the manifest = --namespace) and name; SARIF, GitHub annotations and
     /// Code Quality then point at its container's securityContext or image
     /// line (else the container's). Paths are shown relative to the current
     /// directory: run kscan from the repository's root. Targets no manifest
@@ -370,4 +371,42 @@ fn count_line(target: &str, set: &ResultSet, file: &std::path::Path) -> String {
         counts.compliance(),
         file.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn args(argv: &[&str]) -> Box<super::Args> {
+        match Cli::try_parse_from([&["kscan", "scan"], argv].concat()).unwrap().command {
+            Command::Scan(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn manifests_take_several_paths_and_the_category_follows_the_selection() {
+        let a = args(&[
+            "-n",
+            "shop",
+            "-l",
+            "app.kubernetes.io/name=web",
+            "--manifests",
+            "deploy/",
+            "x.yaml",
+            "-f",
+            "sarif",
+        ]);
+        assert_eq!(a.manifests, ["deploy/", "x.yaml"]);
+        assert_eq!(a.automation().as_deref(), Some("kscan/scan/shop/selector=app.kubernetes.io%2Fname=web"));
+        let a = args(&["-n", "shop", "--pod", "web-0", "-c", "app"]);
+        assert_eq!(a.automation().as_deref(), Some("kscan/scan/shop/pod=web-0/container=app"));
+        let a = args(&["-n", "shop", "--pod", "web-0", "--sarif-category", "mine/web/"]);
+        assert_eq!(a.automation().as_deref(), Some("mine/web"));
+        let refused = |argv: &[&str]| Cli::try_parse_from([&["kscan", "scan"], argv].concat()).unwrap_err();
+        refused(&["--root", "/r", "--manifests", "deploy"]);
+        refused(&["-n", "shop", "--pod", "p", "--sarif-category", " "]);
+    }
 }
