@@ -359,7 +359,8 @@ async fn a_live_scan_with_manifests_points_every_finding_at_the_users_manifest()
             let uri = location["artifactLocation"]["uri"].as_str().unwrap();
             let line = location["region"]["startLine"].as_u64().unwrap();
             let rule = r["ruleId"].as_str().unwrap();
-            if r["properties"]["target"].as_str().unwrap().starts_with(&format!("{ns}/{web}/")) {
+            // Targets are `k8s-container://<namespace>/<pod>/<container>`.
+            if r["properties"]["target"].as_str().unwrap().ends_with(&format!("/{ns}/{web}/app")) {
                 let want = match Field::of(rule) {
                     Field::SecurityContext => security,
                     Field::Image => image,
@@ -369,7 +370,7 @@ async fn a_live_scan_with_manifests_points_every_finding_at_the_users_manifest()
                 placed += 1;
                 on_security += usize::from(line == security);
             } else {
-                assert_ne!(uri, "deploy/web.yaml", "{rule} of the stray pod keeps its own location");
+                assert_ne!(uri, "deploy/web.yaml", "{rule} of {} keeps its own location ({web})", r["properties"]["target"]);
                 kept += 1;
             }
         }

@@ -77,7 +77,11 @@ fn default_automation_id(report: &Report) -> String {
         .zip(report.inputs())
         .filter_map(|(set, input)| {
             let identity = super::view::workload(set).unwrap_or(&input.target);
-            (identity.split('/').count() >= 3).then(|| identity.split('/').next().unwrap_or_default())
+            // `k8s-container://<namespace>/<pod>/<container>`, as kscan's engines write it.
+            let identity = identity.split_once("://").map_or(identity, |(_, rest)| rest);
+            let mut parts = identity.split('/');
+            let namespace = parts.next().filter(|n| !n.is_empty())?;
+            (parts.count() >= 2).then_some(namespace)
         })
         .collect();
     let namespaces = namespaces.into_iter().collect::<Vec<_>>().join(",");
@@ -554,8 +558,12 @@ mod tests {
             "kscan/scan/shop/selector=app.kubernetes.io%2Fname=web/r1"
         );
         assert_eq!(automation_id("my/category/", "r1"), "my/category/r1");
-        let r = report(vec![set("a.json", "p", Some("shop/web-0/app"), &[("f", 0.5, "failed")])]);
-        assert_eq!(sarif(&r, 10, 10)["runs"][0]["automationDetails"]["id"], "kscan/report/shop/20260102T030405Z");
+        let r = report(vec![
+            set("a.json", "p", Some("k8s-container://shop/web-0/app"), &[("f", 0.5, "failed")]),
+            set("b.json", "p", Some("data/db-0/db"), &[]),
+            set("c.json", "p", Some("/images/root"), &[]),
+        ]);
+        assert_eq!(sarif(&r, 10, 10)["runs"][0]["automationDetails"]["id"], "kscan/report/data,shop/20260102T030405Z");
         let r = r.with_automation(automation_id(&category(&["scan", "shop", "pod=web-0"]), "abcd"));
         assert_eq!(sarif(&r, 10, 10)["runs"][0]["automationDetails"]["id"], "kscan/scan/shop/pod=web-0/abcd");
     }
