@@ -406,3 +406,33 @@ fn a_missing_or_malformed_manifest_is_exit_2_naming_it() {
         assert!(!dir.path().join("out").exists(), "nothing is written before the inputs are checked");
     }
 }
+
+#[test]
+fn helm_template_output_is_placed_on_its_containers_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let helm = |args: &[&str]| {
+        let out =
+            std::process::Command::new(support::tool("helm")).current_dir(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "helm {args:?}: {}", text(&out));
+        out.stdout
+    };
+    helm(&["create", "shop"]);
+    let rendered = helm(&["template", "web", "./shop", "--set", "securityContext.runAsNonRoot=true"]);
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, &rendered).unwrap();
+    let text = String::from_utf8(rendered).unwrap();
+    // The lines in the Deployment's document, found by hand.
+    let start = text.lines().position(|l| l == "kind: Deployment").expect("helm renders a Deployment");
+    let after = |what: &str| {
+        let i = text.lines().skip(start).position(|l| l.trim_start().starts_with(what)).unwrap();
+        (start + i + 1) as u64
+    };
+    let m = kscan::report::Manifests::load(&[file.display().to_string()], "shop").unwrap();
+    assert!(!m.is_empty(), "the chart's Deployment is indexed");
+    // `helm create` names the Deployment web-shop and its container shop.
+    let anchor = m.find("shop/Deployment/web-shop/shop").expect("the Deployment of the chart");
+    assert_eq!(anchor.container, after("- name: shop"));
+    assert_eq!(anchor.image, Some(after("image:")));
+    assert_eq!(anchor.security_context, Some(after("securityContext:")));
+    assert!(anchor.security_context > Some(anchor.container), "the container's, not the pod's");
+}
