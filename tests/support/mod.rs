@@ -50,6 +50,7 @@ pub fn testbed_kubeconfig() -> PathBuf {
 }
 pub mod cluster;
 pub mod rng;
+pub mod validators;
 
 /// The paths the failed results of control `id` in the HDF `doc` name after
 /// "...: " (comma-separated; a kind in parentheses after a path is left off).
