@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kscan::server::api::{JobStatus, ScanOptions, ScanRequest, ScanSpec, TargetSpec};
+use kscan::server::api::{Counts, JobStatus, ScanOptions, ScanRequest, ScanSpec, TargetSpec};
 use kscan::server::store::postgres::{Postgres, MIGRATIONS};
 use kscan::server::store::sqlite::Sqlite;
 use kscan::server::store::{Job, ResultFile, Store, TargetRun};
@@ -173,12 +173,7 @@ fn point(job: &str, workload: &str, finished_ms: i64, compliance: u64) -> Target
         pod: format!("{job}-pod"),
         finished_ms,
         status: JobStatus::Passed,
-        passed: 1,
-        failed: 2,
-        skipped: 3,
-        error: 4,
-        no_impact: 5,
-        compliance,
+        counts: Counts { passed: 1, failed: 2, skipped: 3, error: 4, no_impact: 5, compliance },
     }
 }
 
@@ -197,7 +192,7 @@ async fn history(store: Arc<dyn Store>) {
     }
     store.insert(&job("queued-long-ago")).await.unwrap();
     let page = store.target_runs("ns", "Deployment/web", "app", None, 2).await.unwrap();
-    assert_eq!(page.iter().map(|r| r.compliance).collect::<Vec<_>>(), [70, 60]);
+    assert_eq!(page.iter().map(|r| r.counts.compliance).collect::<Vec<_>>(), [70, 60]);
     assert_eq!(page[0], TargetRun { seq: page[0].seq, ..point("c", "Deployment/web", 3_000, 70) });
     let rest = store.target_runs("ns", "Deployment/web", "app", Some(page[1].seq), 2).await.unwrap();
     assert_eq!(rest.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["a"]);

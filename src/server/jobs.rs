@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{CallbackState, GateSummary, JobStatus, Limits, ScanRequest, Summary, TargetSummary};
+use super::api::{CallbackState, Counts, GateSummary, JobStatus, Limits, ScanRequest, Summary, TargetSummary};
 use super::callback::Callbacks;
 use super::error::ApiError;
 use super::metrics::{Gauges, Metrics};
@@ -599,12 +599,7 @@ fn history(job: &Job) -> Vec<TargetRun> {
             pod: t.pod.clone(),
             finished_ms,
             status: job.status,
-            passed: t.passed,
-            failed: t.failed,
-            skipped: t.skipped,
-            error: t.error,
-            no_impact: t.no_impact,
-            compliance: t.compliance,
+            counts: t.counts,
         })
         .collect()
 }
@@ -642,12 +637,14 @@ fn summarize(
             workload: workload.unwrap_or_default(),
             container: scanned.target.container.to_string(),
             strategy_used,
-            passed: counts.total(ControlStatus::Passed),
-            failed: counts.total(ControlStatus::Failed),
-            skipped: counts.total(ControlStatus::NotReviewed),
-            error: counts.total(ControlStatus::ProfileError),
-            no_impact: counts.total(ControlStatus::NotApplicable),
-            compliance: u64::from(counts.compliance()),
+            counts: Counts {
+                passed: counts.total(ControlStatus::Passed),
+                failed: counts.total(ControlStatus::Failed),
+                skipped: counts.total(ControlStatus::NotReviewed),
+                error: counts.total(ControlStatus::ProfileError),
+                no_impact: counts.total(ControlStatus::NotApplicable),
+                compliance: u64::from(counts.compliance()),
+            },
         });
         files.push(ResultFile { name: crate::scan::result_file_name(&scanned.target), body });
         sets.push(set);

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::api::{CallbackState, JobStatus, ScanRequest, Summary};
+use super::api::{CallbackState, Counts, JobStatus, ScanRequest, Summary};
 use crate::Result;
 
 /// One job as stored.
@@ -116,18 +116,8 @@ pub struct TargetRun {
     /// The job's verdict (`passed`, `failed`, or `error` when teardown left
     /// objects; the gate judges the job as a whole).
     pub status: JobStatus,
-    /// Controls passed.
-    pub passed: u64,
-    /// Controls failed.
-    pub failed: u64,
-    /// Not Reviewed.
-    pub skipped: u64,
-    /// Profile Error.
-    pub error: u64,
-    /// Not Applicable.
-    pub no_impact: u64,
-    /// Percent, as `saf summary`.
-    pub compliance: u64,
+    /// Its controls by status, and compliance.
+    pub counts: Counts,
 }
 
 /// The persistent store of jobs and results.

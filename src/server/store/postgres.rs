@@ -27,7 +27,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
-use crate::server::api::{CallbackState, JobStatus, ScanRequest, Summary};
+use crate::server::api::{CallbackState, Counts, JobStatus, ScanRequest, Summary};
 
 /// The schema versions this binary knows, in order: (version, name, SQL).
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -295,12 +295,14 @@ fn target_run_from_row(row: &Row) -> Result<TargetRun> {
         finished_ms: row.try_get("finished_ms").map_err(get)?,
         status: JobStatus::parse(&status)
             .ok_or_else(|| Error::scan(format!("store: a history point has unknown status {status:?}")))?,
-        passed: count("passed")?,
-        failed: count("failed")?,
-        skipped: count("skipped")?,
-        error: count("error")?,
-        no_impact: count("no_impact")?,
-        compliance: count("compliance")?,
+        counts: Counts {
+            passed: count("passed")?,
+            failed: count("failed")?,
+            skipped: count("skipped")?,
+            error: count("error")?,
+            no_impact: count("no_impact")?,
+            compliance: count("compliance")?,
+        },
     })
 }
 
@@ -548,12 +550,12 @@ impl Store for Postgres {
                     &r.pod,
                     &r.finished_ms,
                     &r.status.as_str(),
-                    &n(r.passed),
-                    &n(r.failed),
-                    &n(r.skipped),
-                    &n(r.error),
-                    &n(r.no_impact),
-                    &n(r.compliance),
+                    &n(r.counts.passed),
+                    &n(r.counts.failed),
+                    &n(r.counts.skipped),
+                    &n(r.counts.error),
+                    &n(r.counts.no_impact),
+                    &n(r.counts.compliance),
                 ],
             )
             .await

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
-use crate::server::api::JobStatus;
+use crate::server::api::{Counts, JobStatus};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -156,15 +156,21 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqli
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+/// The job status in column `status` of `row`.
+fn status_of(row: &Row<'_>) -> rusqlite::Result<JobStatus> {
     let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
+    let index = row.as_ref().column_index("status")?;
+    JobStatus::parse(&status).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
-            1,
+            index,
             rusqlite::types::Type::Text,
             format!("unknown job status {status:?}").into(),
         )
-    })?;
+    })
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let status = status_of(row)?;
     let request: String = row.get("request")?;
     let summary: Option<String> = row.get("summary")?;
     let callback: Option<String> = row.get("callback")?;
@@ -185,14 +191,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
 }
 
 fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
-    let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            7,
-            rusqlite::types::Type::Text,
-            format!("unknown job status {status:?}").into(),
-        )
-    })?;
+    let status = status_of(row)?;
     let count = |name: &str| row.get::<_, i64>(name).map(|n| n.max(0) as u64);
     Ok(TargetRun {
         seq: row.get("seq")?,
@@ -203,12 +202,14 @@ fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
         pod: row.get("pod")?,
         finished_ms: row.get("finished_ms")?,
         status,
-        passed: count("passed")?,
-        failed: count("failed")?,
-        skipped: count("skipped")?,
-        error: count("error")?,
-        no_impact: count("no_impact")?,
-        compliance: count("compliance")?,
+        counts: Counts {
+            passed: count("passed")?,
+            failed: count("failed")?,
+            skipped: count("skipped")?,
+            error: count("error")?,
+            no_impact: count("no_impact")?,
+            compliance: count("compliance")?,
+        },
     })
 }
 
@@ -423,12 +424,12 @@ impl Store for Sqlite {
                         r.pod,
                         r.finished_ms,
                         r.status.as_str(),
-                        r.passed as i64,
-                        r.failed as i64,
-                        r.skipped as i64,
-                        r.error as i64,
-                        r.no_impact as i64,
-                        r.compliance as i64,
+                        r.counts.passed as i64,
+                        r.counts.failed as i64,
+                        r.counts.skipped as i64,
+                        r.counts.error as i64,
+                        r.counts.no_impact as i64,
+                        r.counts.compliance as i64,
                     ],
                 )?;
             }
