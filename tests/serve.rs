@@ -907,6 +907,78 @@ async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
     .await;
 }
 
+/// Three replicas on one PostgreSQL, on the testbed: scans of several pods
+/// submitted to any of them run once each; a replica killed mid-scan
+/// (SIGKILL, no teardown) has its scan cleaned up and interrupted by the
+/// others within its lease, and the retry passes on a survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_postgres_run_each_scan_once_and_recover_a_killed_one() {
+    let pg = support::postgres::Postgres::start();
+    let url = pg.create_db("kscan");
+    cluster::in_namespace("serve-replicas", |client, ns| async move {
+        for pod in ["web", "web-b", "web-c"] {
+            running_pod(&client, &ns, pod, web()).await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let replica = |id: &str| {
+            testbed(dir.path(), &ns).db(&url).arg(&[
+                "--workers",
+                "1",
+                "--engine-bin",
+                &standin(),
+                "--replica-lease",
+                "3s",
+                "--poll-interval",
+                "200ms",
+                "--replica-id",
+                id,
+            ])
+        };
+        // r0 alone takes the scan whose engine hangs.
+        let mut r0 =
+            replica("r0").env("STANDIN_MODE", "hang").env("STANDIN_RECORD", &record.display().to_string()).start();
+        let hung = r0.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        let (r1, r2) = (replica("r1").start(), replica("r2").start());
+        let replicas = [&r0, &r1, &r2];
+        let mut scans = Vec::new();
+        for (i, pod) in ["web", "web-b", "web-c", "web", "web-b", "web-c"].iter().enumerate() {
+            let body = json!({"target": {"namespace": ns, "pod": pod}, "scan": {"strategy": "exec"}});
+            scans.push(replicas[i % 3].submit(&body).await);
+        }
+        // r0 dies mid-scan; its engine goes with it.
+        let engine = children(r0.child.id());
+        r0.child.kill().unwrap();
+        r0.child.wait().unwrap();
+        let killed = Instant::now();
+        for pid in engine {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let job = r1.wait_for(&hung, &["interrupted"]).await;
+        let took = killed.elapsed();
+        assert!(took < Duration::from_secs(15), "recovered {took:?} after the kill (lease 3s)");
+        assert!(job["error"].as_str().unwrap().contains(&format!("removed {ACCESS_OBJECTS} object(s)")), "{job:#}");
+        for id in &scans {
+            let job = r2.wait_for(id, &["passed", "failed", "error"]).await;
+            assert_eq!(job["status"], "passed", "{job:#}");
+            assert_eq!(job["attempts"], 1, "{job:#}");
+        }
+        let owners =
+            pg.psql("kscan", "SELECT string_agg(DISTINCT owner, ',' ORDER BY owner) FROM jobs WHERE status = 'passed'");
+        assert!(owners.split(',').all(|o| o == "r1" || o == "r2"), "only live replicas ran them: {owners}");
+        assert_eq!(pg.psql("kscan", "SELECT count(*), count(DISTINCT run_id) FROM jobs"), "7|7", "one run per job");
+        let a = r2.post(&format!("/api/v1/scans/{hung}/retry"), &json!({})).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let job = r1.wait_for(&hung, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "the retry runs on a survivor: {job:#}");
+        assert_eq!(job["attempts"], 2);
+        drop((r1, r2));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_restart_mid_queue_loses_no_job_and_cleans_up_the_interrupted_one() {
     cluster::in_namespace("serve-restart", |client, ns| async move {
