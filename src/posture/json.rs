@@ -117,6 +117,20 @@ impl<W: Write> Pretty<W> {
         self.buf.extend_from_slice(json.as_bytes());
     }
 
+    /// `s` escaped, without quotes: part of a string value opened and closed
+    /// with [`Pretty::raw`]. Returns where it was written, for [`Pretty::again`].
+    pub fn escaped(&mut self, s: &str) -> std::ops::Range<usize> {
+        let start = self.buf.len();
+        escape_into(&mut self.buf, s);
+        start..self.buf.len()
+    }
+
+    /// Write again what [`Pretty::escaped`] wrote at `written` (since the
+    /// last [`Pretty::spill`]).
+    pub fn again(&mut self, written: std::ops::Range<usize>) {
+        self.buf.extend_from_within(written);
+    }
+
     /// A number as serde_json writes it (`null` when not finite).
     pub fn number(&mut self, n: impl serde::Serialize) {
         // Writing a number to a Vec cannot fail.
@@ -139,14 +153,23 @@ impl<W: Write> Pretty<W> {
     }
 }
 
-/// `s` as a JSON string literal, quotes included: for a string written many
-/// times, escaped once.
-pub fn quoted(s: &str) -> String {
-    let mut buf = Vec::with_capacity(s.len() + 2);
-    buf.push(b'"');
-    escape_into(&mut buf, s);
-    buf.push(b'"');
+/// `parts` escaped for the inside of one JSON string: for a text written
+/// many times, escaped once.
+pub fn escape_parts(parts: &[&str]) -> String {
+    let mut buf = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        escape_into(&mut buf, part);
+    }
     String::from_utf8(buf).expect("escaping keeps UTF-8")
+}
+
+/// `s` as a JSON string, quotes included (see [`escape_parts`]).
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    out.push_str(&escape_parts(&[s]));
+    out.push('"');
+    out
 }
 
 /// Whether a byte must be escaped in a JSON string (as serde_json decides:
@@ -172,7 +195,8 @@ fn needs_escape(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    words.remainder().iter().any(|&b| special(b))
+    // Short texts are mostly remainder: test it without branches.
+    words.remainder().iter().fold(false, |any, &b| any | special(b))
 }
 
 /// Append `s` escaped as serde_json escapes string contents.

@@ -7,14 +7,14 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 #[cfg(test)]
 use serde_json::Value;
 
 use super::image::{pinning, Pinning};
-use super::json::{quoted, Pretty};
+use super::json::{escape_parts, quoted, Pretty};
 use super::pss::{checks_for, Level, Subject, Violation};
 use super::spec::Container;
 use super::user::{run_as, RunAs};
@@ -46,9 +46,24 @@ pub struct Object {
     pub name: String,
     /// The SARIF-style location: `path:line` for files, `k8s/<ns>/<kind>/<name>` for live objects.
     pub location: String,
+    /// `<namespace>/<kind>/<name>` escaped for a JSON string and the
+    /// location as a JSON string, made when the first HDF result of the
+    /// object is written: every result of the object writes them.
+    json: OnceLock<(String, String)>,
 }
 
 impl Object {
+    fn new(namespace: String, kind: String, name: String, location: String) -> Self {
+        Object { namespace, kind, name, location, json: OnceLock::new() }
+    }
+
+    /// The escaped path and the quoted location (see `json`).
+    fn json(&self) -> &(String, String) {
+        self.json.get_or_init(|| {
+            (escape_parts(&[self.shown_namespace(), "/", &self.kind, "/", &self.name]), quoted(&self.location))
+        })
+    }
+
     /// `<namespace>/<kind>/<name>`, `-` for a missing namespace.
     pub fn path(&self) -> String {
         format!("{}/{}/{}", self.shown_namespace(), self.kind, self.name)
@@ -84,26 +99,40 @@ impl Finding {
     /// `resource_id`, the keys and order of an HDF test result.
     /// `start_time` is already a JSON string (see [`quoted`]).
     fn write_result<W: Write>(&self, j: &mut Pretty<W>, status: &ResultStatus, start_time: &str) {
-        let o = &*self.object;
-        let ns = o.shown_namespace();
+        let (path, location) = self.object.json();
+        let container = self.container.as_deref();
         j.element();
         j.open(b'{');
         j.field("status", status.as_str());
+        // `container <c> of <path>: <detail>`, or `<path>: <detail>`.
         j.key("code_desc");
-        match self.container.as_deref() {
-            Some(c) => j.string_of(&["container ", c, " of ", ns, "/", &o.kind, "/", &o.name, ": ", &self.detail]),
-            None => j.string_of(&[ns, "/", &o.kind, "/", &o.name, ": ", &self.detail]),
+        j.raw("\"");
+        if let Some(c) = container {
+            j.raw("container ");
+            j.escaped(c);
+            j.raw(" of ");
         }
+        j.raw(path);
+        j.raw(": ");
+        let detail = j.escaped(&self.detail);
+        j.raw("\"");
         j.key("start_time");
         j.raw(start_time);
-        let message = if *status == ResultStatus::Skipped { "skip_message" } else { "message" };
-        j.field(message, &self.detail);
-        j.field("resource", &o.location);
+        j.key(if *status == ResultStatus::Skipped { "skip_message" } else { "message" });
+        j.raw("\"");
+        j.again(detail);
+        j.raw("\"");
+        j.key("resource");
+        j.raw(location);
+        // `<path>[/<container>]`.
         j.key("resource_id");
-        match self.container.as_deref() {
-            Some(c) => j.string_of(&[ns, "/", &o.kind, "/", &o.name, "/", c]),
-            None => j.string_of(&[ns, "/", &o.kind, "/", &o.name]),
+        j.raw("\"");
+        j.raw(path);
+        if let Some(c) = container {
+            j.raw("/");
+            j.escaped(c);
         }
+        j.raw("\"");
         j.close(b'}');
     }
 }
@@ -215,8 +244,7 @@ impl Scan {
             Origin::File { path, line } => format!("{path}:{line}"),
             Origin::Live => format!("k8s/{}", w.path()),
         };
-        let object =
-            Arc::new(Object { namespace: w.namespace.clone(), kind: w.kind.clone(), name: w.name.clone(), location });
+        let object = Arc::new(Object::new(w.namespace.clone(), w.kind.clone(), w.name.clone(), location));
         let view = w.view();
         let mut names = Names::new(view.containers());
         let mut finding = |container: Option<usize>, detail: Cow<'static, str>| {
