@@ -98,7 +98,13 @@ impl Finding {
     /// `start_time`, `message` (`skip_message` when skipped), `resource`,
     /// `resource_id`, the keys and order of an HDF test result.
     /// `start_time` is already a JSON string (see [`quoted`]).
-    fn write_result<W: Write>(&self, j: &mut Pretty<W>, status: &ResultStatus, start_time: &str) {
+    fn write_result<W: Write>(
+        &self,
+        j: &mut Pretty<W>,
+        status: &ResultStatus,
+        start_time: &str,
+        details: &mut EscapedDetail,
+    ) {
         let (path, location) = self.object.json();
         let container = self.container.as_deref();
         j.element();
@@ -114,13 +120,27 @@ impl Finding {
         }
         j.raw(path);
         j.raw(": ");
-        let detail = j.escaped(&self.detail);
+        let repeated = match self.detail {
+            Cow::Borrowed(text) => Some(details.of(text)),
+            Cow::Owned(_) => None,
+        };
+        let written = match repeated {
+            Some(escaped) => {
+                j.raw(escaped);
+                None
+            }
+            None => Some(j.escaped(&self.detail)),
+        };
         j.raw("\"");
         j.key("start_time");
         j.raw(start_time);
         j.key(if *status == ResultStatus::Skipped { "skip_message" } else { "message" });
         j.raw("\"");
-        j.again(detail);
+        match (repeated, written) {
+            (Some(escaped), _) => j.raw(escaped),
+            (None, Some(range)) => j.again(range),
+            (None, None) => unreachable!("a detail is written one way or the other"),
+        }
         j.raw("\"");
         j.key("resource");
         j.raw(location);
@@ -134,6 +154,26 @@ impl Finding {
         }
         j.raw("\"");
         j.close(b'}');
+    }
+}
+
+/// The escaped text of the last fixed detail (`Cow::Borrowed`) written: the
+/// results of a control mostly repeat one, so it is escaped once per run of
+/// equal details instead of once per result.
+#[derive(Default)]
+struct EscapedDetail {
+    text: &'static str,
+    escaped: String,
+}
+
+impl EscapedDetail {
+    /// The fixed detail `text`, escaped.
+    fn of(&mut self, text: &'static str) -> &str {
+        if self.text != text || self.escaped.is_empty() {
+            self.text = text;
+            self.escaped = escape_parts(&[text]);
+        }
+        &self.escaped
     }
 }
 
@@ -422,12 +462,13 @@ impl Scan {
         start: &str,
     ) -> std::io::Result<()> {
         head.write(j);
+        let mut details = EscapedDetail::default();
         for f in &r.failed {
-            f.write_result(j, &ResultStatus::Failed, start);
+            f.write_result(j, &ResultStatus::Failed, start, &mut details);
             j.spill()?;
         }
         for f in &r.unknown {
-            f.write_result(j, &ResultStatus::Skipped, start);
+            f.write_result(j, &ResultStatus::Skipped, start, &mut details);
             j.spill()?;
         }
         if r.failed.is_empty() && r.unknown.is_empty() {
