@@ -1,22 +1,25 @@
 //! Run every posture control over a stream of workloads and keep only what
 //! the reports need: the offending containers, counts, and per-source errors.
 //! Workloads are dropped as soon as they are checked, so memory grows with
-//! the number of findings, not with the size of the cluster; the HDF is
-//! written straight from the findings, without a second copy in memory.
+//! the number of findings, not with the size of the cluster; the HDF and the
+//! seed JSON are written straight from the findings, without a second copy
+//! in memory.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
-use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+#[cfg(test)]
+use serde_json::Value;
 
 use super::image::{pinning, Pinning};
+use super::json::{escape_parts, quoted, Pretty};
 use super::pss::{checks_for, Level, Subject, Violation};
 use super::spec::Container;
 use super::user::{run_as, RunAs};
 use super::workload::Workload;
-use crate::hdf::model::{Platform, ResultStatus, SourceLocation, Statistics, TestResult};
+use crate::hdf::model::ResultStatus;
 
 /// Where an object was read: a manifest file and line, or a live object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +46,36 @@ pub struct Object {
     pub name: String,
     /// The SARIF-style location: `path:line` for files, `k8s/<ns>/<kind>/<name>` for live objects.
     pub location: String,
+    /// `<namespace>/<kind>/<name>` escaped for a JSON string and the
+    /// location as a JSON string, made when the first HDF result of the
+    /// object is written: every result of the object writes them.
+    json: OnceLock<(String, String)>,
 }
 
 impl Object {
+    fn new(namespace: String, kind: String, name: String, location: String) -> Self {
+        Object { namespace, kind, name, location, json: OnceLock::new() }
+    }
+
+    /// The escaped path and the quoted location (see `json`).
+    fn json(&self) -> &(String, String) {
+        self.json.get_or_init(|| {
+            (escape_parts(&[self.shown_namespace(), "/", &self.kind, "/", &self.name]), quoted(&self.location))
+        })
+    }
+
     /// `<namespace>/<kind>/<name>`, `-` for a missing namespace.
     pub fn path(&self) -> String {
-        let ns = if self.namespace.is_empty() { "-" } else { &self.namespace };
-        format!("{ns}/{}/{}", self.kind, self.name)
+        format!("{}/{}/{}", self.shown_namespace(), self.kind, self.name)
+    }
+
+    /// The namespace, `-` when there is none.
+    fn shown_namespace(&self) -> &str {
+        if self.namespace.is_empty() {
+            "-"
+        } else {
+            &self.namespace
+        }
     }
 }
 
@@ -58,84 +84,96 @@ impl Object {
 pub struct Finding {
     /// The object.
     pub object: Arc<Object>,
-    /// Container name; `None` for a pod-level setting.
-    pub container: Option<String>,
+    /// Container name; `None` for a pod-level setting. Shared by the
+    /// container's findings.
+    pub container: Option<Arc<str>>,
     /// The container's image; `None` for a pod-level setting.
-    pub image: Option<String>,
+    pub image: Option<Arc<str>>,
     /// What is wrong.
     pub detail: Cow<'static, str>,
 }
 
 impl Finding {
-    /// The HDF result for this finding, written straight from the finding
-    /// (no owned copy of its strings: a 10,000-pod scan writes tens of
-    /// thousands of them).
-    fn result<'a>(&'a self, status: &'a ResultStatus, start_time: &'a str) -> FindingResult<'a> {
-        FindingResult { finding: self, status, start_time }
-    }
-}
-
-/// A finding as an HDF result, with the keys and order of [`TestResult`].
-struct FindingResult<'a> {
-    finding: &'a Finding,
-    status: &'a ResultStatus,
-    start_time: &'a str,
-}
-
-/// `<namespace>/<kind>/<name>[/<container>]`, written where it is needed.
-struct ObjectPath<'a>(&'a Object, Option<&'a str>);
-
-impl std::fmt::Display for ObjectPath<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let o = self.0;
-        let ns = if o.namespace.is_empty() { "-" } else { &o.namespace };
-        write!(f, "{ns}/{}/{}", o.kind, o.name)?;
-        match self.1 {
-            Some(c) => write!(f, "/{c}"),
-            None => Ok(()),
+    /// Write this finding as an HDF result: `status`, `code_desc`,
+    /// `start_time`, `message` (`skip_message` when skipped), `resource`,
+    /// `resource_id`, the keys and order of an HDF test result.
+    /// `start_time` is already a JSON string (see [`quoted`]).
+    fn write_result<W: Write>(
+        &self,
+        j: &mut Pretty<W>,
+        status: &ResultStatus,
+        start_time: &str,
+        details: &mut EscapedDetail,
+    ) {
+        let (path, location) = self.object.json();
+        let container = self.container.as_deref();
+        j.element();
+        j.open(b'{');
+        j.field("status", status.as_str());
+        // `container <c> of <path>: <detail>`, or `<path>: <detail>`.
+        j.key("code_desc");
+        j.raw("\"");
+        if let Some(c) = container {
+            j.raw("container ");
+            j.escaped(c);
+            j.raw(" of ");
         }
-    }
-}
-
-impl Serialize for FindingResult<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let f = self.finding;
-        let object = &*f.object;
-        let container = f.container.as_deref();
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("status", self.status)?;
-        struct CodeDesc<'a>(&'a Finding);
-        impl std::fmt::Display for CodeDesc<'_> {
-            fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let f = self.0;
-                match &f.container {
-                    Some(c) => write!(out, "container {c} of {}: {}", ObjectPath(&f.object, None), f.detail),
-                    None => write!(out, "{}: {}", ObjectPath(&f.object, None), f.detail),
-                }
+        j.raw(path);
+        j.raw(": ");
+        let repeated = match self.detail {
+            Cow::Borrowed(text) => Some(details.of(text)),
+            Cow::Owned(_) => None,
+        };
+        let written = match repeated {
+            Some(escaped) => {
+                j.raw(escaped);
+                None
             }
+            None => Some(j.escaped(&self.detail)),
+        };
+        j.raw("\"");
+        j.key("start_time");
+        j.raw(start_time);
+        j.key(if *status == ResultStatus::Skipped { "skip_message" } else { "message" });
+        j.raw("\"");
+        match (repeated, written) {
+            (Some(escaped), _) => j.raw(escaped),
+            (None, Some(range)) => j.again(range),
+            (None, None) => unreachable!("a detail is written one way or the other"),
         }
-        map.serialize_key("code_desc")?;
-        map.serialize_value(&Collected(CodeDesc(f)))?;
-        map.serialize_entry("start_time", self.start_time)?;
-        let detail: &str = &f.detail;
-        match self.status {
-            ResultStatus::Skipped => map.serialize_entry("skip_message", detail)?,
-            _ => map.serialize_entry("message", detail)?,
+        j.raw("\"");
+        j.key("resource");
+        j.raw(location);
+        // `<path>[/<container>]`.
+        j.key("resource_id");
+        j.raw("\"");
+        j.raw(path);
+        if let Some(c) = container {
+            j.raw("/");
+            j.escaped(c);
         }
-        map.serialize_entry("resource", &object.location)?;
-        map.serialize_key("resource_id")?;
-        map.serialize_value(&Collected(ObjectPath(object, container)))?;
-        map.end()
+        j.raw("\"");
+        j.close(b'}');
     }
 }
 
-/// A `Display` value serialized as a string without an intermediate `String`.
-struct Collected<T>(T);
+/// The escaped text of the last fixed detail (`Cow::Borrowed`) written: the
+/// results of a control mostly repeat one, so it is escaped once per run of
+/// equal details instead of once per result.
+#[derive(Default)]
+struct EscapedDetail {
+    text: &'static str,
+    escaped: String,
+}
 
-impl<T: std::fmt::Display> Serialize for Collected<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+impl EscapedDetail {
+    /// The fixed detail `text`, escaped.
+    fn of(&mut self, text: &'static str) -> &str {
+        if self.text != text || self.escaped.is_empty() {
+            self.text = text;
+            self.escaped = escape_parts(&[text]);
+        }
+        &self.escaped
     }
 }
 
@@ -196,6 +234,28 @@ pub struct RunInfo<'a> {
     pub duration: f64,
 }
 
+/// The name and image of each container of one workload, made shared
+/// strings when the container's first finding needs them, so that its
+/// further findings cost no copy.
+struct Names<'a> {
+    containers: Vec<&'a Container>,
+    shared: Vec<Option<(Arc<str>, Arc<str>)>>,
+}
+
+impl<'a> Names<'a> {
+    fn new(containers: impl Iterator<Item = &'a Container>) -> Self {
+        let containers: Vec<&Container> = containers.collect();
+        let shared = vec![None; containers.len()];
+        Names { containers, shared }
+    }
+
+    /// Name and image of container `i` (in visiting order).
+    fn get(&mut self, i: usize) -> (Arc<str>, Arc<str>) {
+        let c = self.containers[i];
+        self.shared[i].get_or_insert_with(|| (Arc::from(c.name.as_str()), Arc::from(c.image.as_str()))).clone()
+    }
+}
+
 impl Scan {
     /// An empty scan enforcing the Pod Security Standards at `level`.
     pub fn new(level: Level) -> Self {
@@ -224,16 +284,14 @@ impl Scan {
             Origin::File { path, line } => format!("{path}:{line}"),
             Origin::Live => format!("k8s/{}", w.path()),
         };
-        let object =
-            Arc::new(Object { namespace: w.namespace.clone(), kind: w.kind.clone(), name: w.name.clone(), location });
-        let finding = |container: Option<&Container>, detail: Cow<'static, str>| Finding {
-            object: object.clone(),
-            container: container.map(|c| c.name.clone()),
-            image: container.map(|c| c.image.clone()),
-            detail,
-        };
+        let object = Arc::new(Object::new(w.namespace.clone(), w.kind.clone(), w.name.clone(), location));
         let view = w.view();
-        for c in view.containers() {
+        let mut names = Names::new(view.containers());
+        let mut finding = |container: Option<usize>, detail: Cow<'static, str>| {
+            let (container, image) = container.map(|i| names.get(i)).unzip();
+            Finding { object: object.clone(), container, image, detail }
+        };
+        for (i, c) in view.containers().enumerate() {
             self.containers += 1;
             let p = pinning(&c.image);
             if p.floats() {
@@ -242,12 +300,12 @@ impl Scan {
                     Pinning::Empty => "no image is set".into(),
                     _ => format!("image {:?} has no tag (the runtime pulls latest)", c.image).into(),
                 };
-                self.latest.failed.push(finding(Some(c), detail));
+                self.latest.failed.push(finding(Some(i), detail));
             }
             match run_as(&w.spec, c) {
-                RunAs::Root => self.root.failed.push(finding(Some(c), "runs as root (runAsUser=0)".into())),
+                RunAs::Root => self.root.failed.push(finding(Some(i), "runs as root (runAsUser=0)".into())),
                 RunAs::Unknown => self.root.unknown.push(finding(
-                    Some(c),
+                    Some(i),
                     "user unknown from the spec: neither runAsUser nor runAsNonRoot=true is set, so the image's USER decides"
                         .into(),
                 )),
@@ -261,7 +319,7 @@ impl Scan {
             for v in found.drain(..) {
                 let container = match &v.subject {
                     Subject::Pod => None,
-                    Subject::Container(name) => view.containers().find(|c| &c.name == name),
+                    Subject::Container(name) => view.containers().position(|c| &c.name == name),
                 };
                 results.failed.push(finding(container, v.detail));
             }
@@ -289,270 +347,253 @@ impl Scan {
     }
 
     /// Write the HDF document (InSpec exec JSON): one control per check,
-    /// one result per offence. Results are built one at a time while
-    /// writing.
-    pub fn write_hdf(&self, run: &RunInfo<'_>, out: impl std::io::Write) -> serde_json::Result<()> {
-        let start = run.start_time;
-        let mut controls = vec![
-            ControlOut::new(
-                LATEST_ID,
-                "Container images must be pinned to a tag other than latest or a digest",
-                0.5,
-                &["CM-2", "CM-6", "SI-7"],
-                None,
-                Results::Findings(&self.latest, self, start),
+    /// one result per offence, written straight from the findings in the
+    /// layout `serde_json::to_writer_pretty` gives the HDF types.
+    pub fn write_hdf(&self, run: &RunInfo<'_>, out: impl Write) -> std::io::Result<()> {
+        // The same in every result: escaped once.
+        let start = &quoted(run.start_time);
+        let version = env!("CARGO_PKG_VERSION");
+        let mut j = Pretty::new(out);
+        j.open(b'{');
+        j.key("platform");
+        j.open(b'{');
+        j.field("name", "kubernetes");
+        j.field("release", "");
+        j.field("target_id", run.target);
+        j.field("scan", "posture");
+        j.close(b'}');
+        j.key("profiles");
+        j.open(b'[');
+        j.element();
+        j.open(b'{');
+        j.field("name", "kscan-posture");
+        j.field(
+            "title",
+            &format!("kscan posture: image pinning, root users, Pod Security Standards ({})", self.level.as_str()),
+        );
+        j.field("version", version);
+        j.field(
+            "summary",
+            &format!(
+                "{} objects, {} containers, {} sources, {} source errors",
+                self.objects,
+                self.containers,
+                self.sources,
+                self.errors.len()
             ),
-            ControlOut::new(
-                ROOT_ID,
-                "Containers must not run as root",
-                0.7,
-                &["AC-6(10)", "CM-6"],
-                None,
-                Results::Findings(&self.root, self, start),
-            ),
-            ControlOut::new(
-                SOURCES_ID,
-                "Every selected namespace could be read",
-                0.3,
-                &["CA-7"],
-                None,
-                Results::Sources(self, start),
-            ),
-        ];
-        for (check, results) in checks_for(self.level).zip(&self.pss) {
-            controls.push(ControlOut::new(
-                format!("pss-{}", check.id),
-                check.title,
-                check.impact,
-                check.nist,
-                Some(check.level),
-                Results::Findings(results, self, start),
-            ));
+        );
+        j.field("sha256", "");
+        for empty in ["supports", "attributes", "groups"] {
+            j.key(empty);
+            j.raw("[]");
         }
-        let mut platform_extra = Map::new();
-        platform_extra.insert("scan".into(), json!("posture"));
-        let doc = ExecutionOut {
-            platform: Platform {
-                name: "kubernetes".into(),
-                release: String::new(),
-                target_id: Some(run.target.to_owned()),
-                extra: platform_extra,
-            },
-            profiles: [ProfileOut {
-                name: "kscan-posture",
-                title: format!(
-                    "kscan posture: image pinning, root users, Pod Security Standards ({})",
-                    self.level.as_str()
-                ),
-                version: env!("CARGO_PKG_VERSION"),
-                summary: format!(
-                    "{} objects, {} containers, {} sources, {} source errors",
-                    self.objects,
-                    self.containers,
-                    self.sources,
-                    self.errors.len()
-                ),
-                sha256: "",
-                supports: [],
-                attributes: [],
-                groups: [],
-                status: "loaded",
-                controls,
-            }],
-            statistics: Statistics { duration: Some(run.duration), extra: Map::new() },
-            version: env!("CARGO_PKG_VERSION"),
+        j.field("status", "loaded");
+        j.key("controls");
+        j.open(b'[');
+        let title = "Container images must be pinned to a tag other than latest or a digest";
+        let head = ControlHead { id: LATEST_ID, title, impact: 0.5, nist: &["CM-2", "CM-6", "SI-7"], level: None };
+        self.write_control(&mut j, &head, &self.latest, start)?;
+        let head = ControlHead {
+            id: ROOT_ID,
+            title: "Containers must not run as root",
+            impact: 0.7,
+            nist: &["AC-6(10)", "CM-6"],
+            level: None,
         };
-        serde_json::to_writer_pretty(out, &doc)
+        self.write_control(&mut j, &head, &self.root, start)?;
+        let head = ControlHead {
+            id: SOURCES_ID,
+            title: "Every selected namespace could be read",
+            impact: 0.3,
+            nist: &["CA-7"],
+            level: None,
+        };
+        head.write(&mut j);
+        for e in &self.errors {
+            j.element();
+            j.open(b'{');
+            j.field("status", ResultStatus::Skipped.as_str());
+            j.key("code_desc");
+            j.string_of(&[&e.source, ": ", &e.reason]);
+            j.key("start_time");
+            j.raw(start);
+            j.field("skip_message", &e.message);
+            j.key("resource");
+            j.string_of(&["k8s/", &e.source]);
+            j.field("resource_id", &e.source);
+            j.close(b'}');
+        }
+        if self.errors.is_empty() {
+            write_passed(&mut j, &format!("{} sources read, none failed", self.sources), start);
+        }
+        j.close(b']');
+        j.close(b'}');
+        for (check, results) in checks_for(self.level).zip(&self.pss) {
+            let id = format!("pss-{}", check.id);
+            let head = ControlHead {
+                id: &id,
+                title: check.title,
+                impact: check.impact,
+                nist: check.nist,
+                level: Some(check.level),
+            };
+            self.write_control(&mut j, &head, results, start)?;
+        }
+        j.close(b']');
+        j.close(b'}');
+        j.close(b']');
+        j.key("statistics");
+        j.open(b'{');
+        j.key("duration");
+        j.number(run.duration);
+        j.close(b'}');
+        j.field("version", version);
+        j.close(b'}');
+        j.finish().map(drop)
     }
 
-    fn passed(&self, code_desc: String, start_time: &str) -> TestResult {
-        TestResult {
-            status: Some(ResultStatus::Passed),
-            code_desc,
-            run_time: None,
-            start_time: start_time.to_owned(),
-            message: None,
-            skip_message: None,
-            exception: None,
-            backtrace: None,
-            resource: None,
-            resource_id: None,
+    /// One control of the HDF document: its failed results, then its skipped
+    /// ones; one passed result when there are none.
+    fn write_control<W: Write>(
+        &self,
+        j: &mut Pretty<W>,
+        head: &ControlHead<'_>,
+        r: &ControlResults,
+        start: &str,
+    ) -> std::io::Result<()> {
+        head.write(j);
+        let mut details = EscapedDetail::default();
+        for f in &r.failed {
+            f.write_result(j, &ResultStatus::Failed, start, &mut details);
+            j.spill()?;
         }
+        for f in &r.unknown {
+            f.write_result(j, &ResultStatus::Skipped, start, &mut details);
+            j.spill()?;
+        }
+        if r.failed.is_empty() && r.unknown.is_empty() {
+            let desc = format!("{} containers in {} objects checked: none offends", self.containers, self.objects);
+            write_passed(j, &desc, start);
+        }
+        j.close(b']');
+        j.close(b'}');
+        Ok(())
     }
 
     /// Write the JSON of the original cluster scanner (`--format seed-json`):
     /// `{latest_tag_containers, root_containers, unknown_user_containers,
     /// summary, errors}`, rows written straight from the findings.
-    pub fn write_seed_json(&self, out: impl std::io::Write) -> serde_json::Result<()> {
-        let doc = SeedOut {
-            latest_tag_containers: Rows(&self.latest.failed),
-            root_containers: Rows(&self.root.failed),
-            unknown_user_containers: Rows(&self.root.unknown),
-            summary: SeedSummary {
-                objects: self.objects,
-                containers: self.containers,
-                latest_tag: self.latest.failed.len(),
-                root: self.root.failed.len(),
-                unknown_user: self.root.unknown.len(),
-                sources: self.sources,
-                errors: self.errors.len(),
-            },
-            errors: &self.errors,
-        };
-        serde_json::to_writer_pretty(out, &doc)
-    }
-}
-
-#[derive(Serialize)]
-struct SeedOut<'a> {
-    latest_tag_containers: Rows<'a>,
-    root_containers: Rows<'a>,
-    unknown_user_containers: Rows<'a>,
-    summary: SeedSummary,
-    errors: &'a [SourceError],
-}
-
-#[derive(Serialize)]
-struct SeedSummary {
-    objects: usize,
-    containers: usize,
-    latest_tag: usize,
-    root: usize,
-    unknown_user: usize,
-    sources: usize,
-    errors: usize,
-}
-
-/// Findings as seed JSON rows `{namespace, kind, pod, container, image}`.
-struct Rows<'a>(&'a [Finding]);
-
-impl Serialize for Rows<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Row<'a> {
-            namespace: &'a str,
-            kind: &'a str,
-            pod: &'a str,
-            container: Option<&'a str>,
-            image: Option<&'a str>,
+    pub fn write_seed_json(&self, out: impl Write) -> std::io::Result<()> {
+        let mut j = Pretty::new(out);
+        j.open(b'{');
+        for (key, rows) in [
+            ("latest_tag_containers", &self.latest.failed),
+            ("root_containers", &self.root.failed),
+            ("unknown_user_containers", &self.root.unknown),
+        ] {
+            j.key(key);
+            j.open(b'[');
+            for f in rows {
+                j.element();
+                j.open(b'{');
+                j.field("namespace", &f.object.namespace);
+                j.field("kind", &f.object.kind);
+                j.field("pod", &f.object.name);
+                for (key, value) in [("container", &f.container), ("image", &f.image)] {
+                    j.key(key);
+                    match value {
+                        Some(v) => j.string(v),
+                        None => j.raw("null"),
+                    }
+                }
+                j.close(b'}');
+                j.spill()?;
+            }
+            j.close(b']');
         }
-        s.collect_seq(self.0.iter().map(|f| Row {
-            namespace: &f.object.namespace,
-            kind: &f.object.kind,
-            pod: &f.object.name,
-            container: f.container.as_deref(),
-            image: f.image.as_deref(),
-        }))
+        j.key("summary");
+        j.open(b'{');
+        for (key, n) in [
+            ("objects", self.objects),
+            ("containers", self.containers),
+            ("latest_tag", self.latest.failed.len()),
+            ("root", self.root.failed.len()),
+            ("unknown_user", self.root.unknown.len()),
+            ("sources", self.sources),
+            ("errors", self.errors.len()),
+        ] {
+            j.key(key);
+            j.number(n);
+        }
+        j.close(b'}');
+        j.key("errors");
+        j.open(b'[');
+        for e in &self.errors {
+            j.element();
+            j.open(b'{');
+            j.field("source", &e.source);
+            j.field("reason", &e.reason);
+            j.field("message", &e.message);
+            j.close(b'}');
+        }
+        j.close(b']');
+        j.close(b'}');
+        j.finish().map(drop)
     }
 }
 
-/// The top of an exec JSON document, written from borrowed data.
-#[derive(Serialize)]
-struct ExecutionOut<'a> {
-    platform: Platform,
-    profiles: [ProfileOut<'a>; 1],
-    statistics: Statistics,
-    version: &'static str,
-}
-
-#[derive(Serialize)]
-struct ProfileOut<'a> {
-    name: &'static str,
-    title: String,
-    version: &'static str,
-    summary: String,
-    sha256: &'static str,
-    supports: [(); 0],
-    attributes: [(); 0],
-    groups: [(); 0],
-    status: &'static str,
-    controls: Vec<ControlOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct ControlOut<'a> {
-    id: String,
+/// A control's keys up to its results: `id`, `title`, `impact`, `refs`,
+/// `tags` (`nist`, and `pss_level` for PSS checks), `source_location`.
+struct ControlHead<'a> {
+    id: &'a str,
     title: &'a str,
     impact: f64,
-    refs: [(); 0],
-    tags: Map<String, Value>,
-    source_location: SourceLocation,
-    results: Results<'a>,
+    nist: &'a [&'a str],
+    level: Option<Level>,
 }
 
-impl<'a> ControlOut<'a> {
-    fn new(
-        id: impl Into<String>,
-        title: &'a str,
-        impact: f64,
-        nist: &[&str],
-        level: Option<Level>,
-        results: Results<'a>,
-    ) -> Self {
-        let mut tags = Map::new();
-        tags.insert("nist".into(), json!(nist));
-        if let Some(level) = level {
-            tags.insert("pss_level".into(), json!(level.as_str()));
+impl ControlHead<'_> {
+    /// Open the control and write its keys, up to the open `results` array.
+    fn write<W: Write>(&self, j: &mut Pretty<W>) {
+        j.element();
+        j.open(b'{');
+        j.field("id", self.id);
+        j.field("title", self.title);
+        j.key("impact");
+        j.number(self.impact);
+        j.key("refs");
+        j.raw("[]");
+        j.key("tags");
+        j.open(b'{');
+        j.key("nist");
+        j.open(b'[');
+        for n in self.nist {
+            j.element();
+            j.string(n);
         }
-        ControlOut {
-            id: id.into(),
-            title,
-            impact,
-            refs: [],
-            tags,
-            source_location: SourceLocation { reference: Some("src/posture".into()), line: None },
-            results,
+        j.close(b']');
+        if let Some(level) = self.level {
+            j.field("pss_level", level.as_str());
         }
+        j.close(b'}');
+        j.key("source_location");
+        j.open(b'{');
+        j.field("ref", "src/posture");
+        j.close(b'}');
+        j.key("results");
+        j.open(b'[');
     }
 }
 
-/// A control's results, turned into HDF results one by one while written.
-enum Results<'a> {
-    /// Failed results, then skipped ones; one passed result when there are none.
-    Findings(&'a ControlResults, &'a Scan, &'a str),
-    /// One skipped result per unreadable source; one passed result when there are none.
-    Sources(&'a Scan, &'a str),
-}
-
-impl Serialize for Results<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(None)?;
-        match *self {
-            Results::Findings(r, scan, start) => {
-                for f in &r.failed {
-                    seq.serialize_element(&f.result(&ResultStatus::Failed, start))?;
-                }
-                for f in &r.unknown {
-                    seq.serialize_element(&f.result(&ResultStatus::Skipped, start))?;
-                }
-                if r.failed.is_empty() && r.unknown.is_empty() {
-                    let desc =
-                        format!("{} containers in {} objects checked: none offends", scan.containers, scan.objects);
-                    seq.serialize_element(&scan.passed(desc, start))?;
-                }
-            }
-            Results::Sources(scan, start) => {
-                for e in &scan.errors {
-                    seq.serialize_element(&TestResult {
-                        status: Some(ResultStatus::Skipped),
-                        code_desc: format!("{}: {}", e.source, e.reason),
-                        run_time: None,
-                        start_time: start.to_owned(),
-                        message: None,
-                        skip_message: Some(e.message.clone()),
-                        exception: None,
-                        backtrace: None,
-                        resource: Some(format!("k8s/{}", e.source)),
-                        resource_id: Some(e.source.clone()),
-                    })?;
-                }
-                if scan.errors.is_empty() {
-                    seq.serialize_element(&scan.passed(format!("{} sources read, none failed", scan.sources), start))?;
-                }
-            }
-        }
-        seq.end()
-    }
+/// A passed HDF result: `status`, `code_desc`, `start_time` (already a JSON string).
+fn write_passed<W: Write>(j: &mut Pretty<W>, code_desc: &str, start: &str) {
+    j.element();
+    j.open(b'{');
+    j.field("status", ResultStatus::Passed.as_str());
+    j.field("code_desc", code_desc);
+    j.key("start_time");
+    j.raw(start);
+    j.close(b'}');
 }
 
 #[cfg(test)]
