@@ -175,3 +175,50 @@ fn bad_dispatch_flags_are_input_errors_naming_the_flag() {
         assert!(stderr.contains(flag), "{extra:?} should name {flag}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_shard_stopped_mid_run_is_retried_and_the_run_completes() {
+    cluster::in_namespace("dispatch-kill", |client, ns| async move {
+        let names = six_pods(&client, &ns).await;
+        let local = tempfile::tempdir().unwrap();
+        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", local.path().to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "in-process run; stderr:\n{}", text(&output.stderr));
+        let expected = results(local.path());
+
+        // One shard scanning one target at a time. Once its first pod's log
+        // shows it scanning the second target, and before it printed any
+        // results, it gets SIGTERM — what deleting or evicting its pod sends
+        // (a deletion itself reaches this testbed's kubelet later than the
+        // whole shard takes). The shard must end as a failure, and its
+        // index be retried.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let killer = tokio::spawn(async move {
+            let params =
+                ListParams::default().labels("app.kubernetes.io/managed-by=kscan,batch.kubernetes.io/job-name");
+            for _ in 0..3000 {
+                let list = pods.list(&params).await.expect("listing shard pods");
+                for pod in &list.items {
+                    let name = pod.metadata.name.clone().unwrap();
+                    let log = pods.logs(&name, &Default::default()).await.unwrap_or_default();
+                    if log.contains("/web-1/app: scanning") && !log.contains("BEGIN KSCAN SHARD RESULTS") {
+                        cluster::exec_ok(&pods, &name, "shard", &["/bin/sh", "-c", "kill -TERM 1"]).await;
+                        return name;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("no shard pod was seen scanning");
+        });
+        let out = tempfile::tempdir().unwrap();
+        let (output, _) = dispatched(&client, &ns, out.path(), &["--shards", "1", "--concurrency", "1"]).await;
+        let killed = killer.await.unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "after stopping {killed}; stderr:\n{stderr}");
+        assert!(stderr.contains("(1 pod failure(s))"), "the stopped shard counted as a pod failure:\n{stderr}");
+        assert!(stderr.contains("1/1 shard(s) done"), "the retry completed the shard:\n{stderr}");
+        assert_eq!(results(out.path()), expected, "the retried shard's results");
+        assert_eq!(names.len(), expected.len());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after the retried run");
+    })
+    .await;
+}

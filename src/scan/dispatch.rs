@@ -297,9 +297,9 @@ pub async fn scan_jobs(
         .await
         .map_err(|e| refused(e, &admin, "create Jobs", &ns))?;
     let uid = created.metadata.uid.clone().ok_or_else(|| Error::scan("the API server returned a Job without a uid"))?;
-    let finished = wait(&jobs, &name, &admin, &ns).await?;
-
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns.as_str());
+    let mut collected = BTreeMap::new();
+    let finished = wait(&jobs, &name, &pods, &uid, &mut collected, &admin, &ns).await?;
     let own = list_own_pods(&pods, &uid, &admin, &ns).await?;
     let completed = finished.status.as_ref().and_then(|s| s.completed_indexes.as_deref()).map(parse_indexes);
     let completed = completed.unwrap_or_default();
@@ -313,7 +313,10 @@ pub async fn scan_jobs(
         .unwrap_or_else(|| format!("Job {name} ended without it"));
     let mut outcomes: BTreeMap<usize, std::result::Result<String, String>> = BTreeMap::new();
     for (k, range) in ranges.iter().enumerate() {
-        let report = shard_report(&pods, &own, k, completed.contains(&k), &unfinished, &admin, &ns).await;
+        let report = match collected.remove(&k) {
+            Some(results) => Ok(results),
+            None => shard_report(&pods, &own, k, completed.contains(&k), &unfinished, &admin, &ns).await,
+        };
         match report {
             Ok(results) => {
                 for (i, hdf) in results.scanned {
@@ -350,11 +353,31 @@ pub async fn scan_jobs(
 }
 
 /// Wait until the Job is complete or failed, with a progress line whenever
-/// its counts change; returns it as it ended.
-async fn wait(jobs: &Api<Job>, name: &str, admin: &Connection, ns: &Label) -> Result<Job> {
+/// its counts change; returns it as it ended. Meanwhile the results of each
+/// shard pod that succeeded are read into `collected` (by shard index) at
+/// once: a pod that is deleted later takes its log with it.
+async fn wait(
+    jobs: &Api<Job>,
+    name: &str,
+    pods: &Api<Pod>,
+    uid: &str,
+    collected: &mut BTreeMap<usize, ShardResults>,
+    admin: &Connection,
+    ns: &Label,
+) -> Result<Job> {
     let mut last = None;
     loop {
         let job = jobs.get(name).await.map_err(|e| refused(e, admin, &format!("read Job {name}"), ns))?;
+        for pod in list_own_pods(pods, uid, admin, ns).await? {
+            let index = pod.metadata.annotations.as_ref().and_then(|a| a.get(INDEX_ANNOTATION));
+            let Some(k) = index.and_then(|i| i.parse::<usize>().ok()) else { continue };
+            let succeeded = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+            if succeeded && !collected.contains_key(&k) {
+                if let Ok(results) = read_log(pods, &pod, admin, ns).await.and_then(|log| unframe(&log)) {
+                    collected.insert(k, results);
+                }
+            }
+        }
         let status = job.status.clone().unwrap_or_default();
         let total = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
         let done = status.completed_indexes.as_deref().map(parse_indexes).unwrap_or_default().len();
@@ -418,7 +441,7 @@ async fn shard_report(
         let pod = of_index
             .iter()
             .find(|p| phase(p) == "Succeeded")
-            .ok_or_else(|| format!("shard {k} completed, but its pod is gone"))?;
+            .ok_or_else(|| format!("shard {k} completed, but its pod was deleted before its results were read"))?;
         let log = read_log(pods, pod, admin, ns).await?;
         return unframe(&log).map_err(|e| format!("shard {k}: {e}"));
     }
@@ -554,7 +577,7 @@ pub async fn shard() -> Result<()> {
     tracing::info!("run {run}: shard {index}: scanning {} target(s)", mine.len());
 
     let access = Arc::new(access);
-    let outcomes: Vec<(usize, std::result::Result<Vec<u8>, String>)> = stream::iter(mine.iter().cloned())
+    let scans = stream::iter(mine.iter().cloned())
         .map(|t| {
             let (access, teardown, namespace) = (access.clone(), teardown.clone(), namespace.clone());
             async move {
@@ -567,8 +590,19 @@ pub async fn shard() -> Result<()> {
             }
         })
         .buffer_unordered(plan.concurrency.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<(usize, std::result::Result<Vec<u8>, String>)>>();
+    // Asked to stop (its pod deleted, the Job's deadline): the shard ends
+    // without results, as a failure, so that its index is retried.
+    let outcomes = tokio::select! {
+        outcomes = scans => outcomes,
+        why = super::interrupted() => {
+            let report = teardown.finish().await;
+            for (object, left) in &report.left {
+                tracing::warn!("run {run}: shard {index}: {object} left: {left}");
+            }
+            return Err(Error::scan(format!("shard {index}: {why}: stopped the scan")));
+        }
+    };
     let report = teardown.finish().await;
     for note in &report.notes {
         tracing::info!("run {run}: shard {index}: {note}");
