@@ -222,3 +222,73 @@ async fn a_shard_stopped_mid_run_is_retried_and_the_run_completes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn after_kill_9_cleanup_removes_the_job_and_its_pods_too() {
+    cluster::in_namespace("dispatch-kill9", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        let out = tempfile::tempdir().unwrap();
+        let mut child = support::kscan()
+            .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
+            .args(["scan", "-n", &ns, "-l", "app=web", "--dispatch", "jobs", "--shards", "2"])
+            .args(["--dispatch-image", cluster::dispatch_image(), "--dispatch-api-server", &api_server()])
+            .arg("--out-dir")
+            .arg(out.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
+        let params = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
+        let deadline = std::time::Instant::now() + cluster::TIMEOUT;
+        let job = loop {
+            if let Some(job) = jobs.list(&params).await.unwrap().items.into_iter().next() {
+                break job;
+            }
+            assert!(std::time::Instant::now() < deadline, "no Job appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = job.metadata.labels.unwrap()["kscan.dev/run"].clone();
+        let left = kscan_objects(&client, &ns).await;
+        assert!(left.contains(&format!("Job/kscan-{run}")), "SIGKILL leaves the Job behind: {left:?}");
+        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run]);
+        assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
+        let stdout = text(&cleaned.stdout);
+        assert!(stdout.lines().any(|l| l.starts_with("deleted job/kscan-")), "{stdout}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after cleanup");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_caller_who_may_not_create_jobs_gets_exit_3_naming_the_grants_and_nothing_is_left() {
+    cluster::in_namespace("dispatch-rbac", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        // Everything an in-process scan needs, with deletes; nothing on jobs.
+        let rules = json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+            {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create", "delete"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+             "verbs": ["get", "create", "delete"]},
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = cluster::caller_kubeconfig(&client, &ns, dir.path(), "kscan-test-no-jobs", rules).await;
+        let output = support::kscan()
+            .env("KSCAN_KUBECONFIG", &kubeconfig)
+            .args(["scan", "-n", &ns, "-l", "app=web", "--dispatch", "jobs", "--dispatch-image", "unused:1"])
+            .arg("--out-dir")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("may not create Jobs"), "{stderr}");
+        assert!(stderr.contains("create, get and delete on jobs"), "the error names the grants: {stderr}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}

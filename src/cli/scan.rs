@@ -36,6 +36,7 @@ Examples:
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
   kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
+  kscan scan -n shop -l app=web --dispatch jobs --shards 4 --parallelism 2
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
 ServiceAccount, a Role granting only what the strategy needs on those pods by
@@ -50,6 +51,11 @@ serviceaccounts, roles, rolebindings; create on serviceaccounts/token; and
 every permission the Role grants (exec: get on pods, get+create on pods/exec;
 debug and auto add get+patch on pods/ephemeralcontainers; sidecar: create on
 pods, get/delete and exec on the run's own pod).
+
+With --dispatch jobs the scans run in the pods of one Kubernetes Indexed
+Job, as the run's ServiceAccount; you also need create/get/delete on jobs,
+get/list on pods and get on pods/log (docs/scan.md, \"Scans as Kubernetes
+Jobs\").
 
 Strategies: auto uses exec when the container has sh, head, stat, find and
 cat, else debug. debug adds an ephemeral scanner container (it stays in the
@@ -178,7 +184,7 @@ pub struct Args {
     pub shards: Option<u16>,
 
     /// With --dispatch jobs: how many shard pods run at once (the Job's
-    /// parallelism).
+    /// parallelism) [default: 4].
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub parallelism: Option<u16>,
 

@@ -254,20 +254,31 @@ pub fn is_forbidden<T>(result: &Result<T, kube::Error>) -> bool {
 /// grants — but may delete nothing: its scans end with teardown leaving
 /// the run's objects behind (exit 4). Written into `dir`.
 pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    let name = "kscan-test-no-delete";
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sa = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    sas.create(&PostParams::default(), &sa).await.expect("creating the caller's ServiceAccount");
-    let role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": [
+    let rules = json!([
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "create"]},
-    ]}))
-    .unwrap();
+    ]);
+    caller_kubeconfig(client, ns, dir, "kscan-test-no-delete", rules).await
+}
+
+/// A kubeconfig, written into `dir`, for a caller `name` in `ns` that holds
+/// exactly the RBAC `rules` there.
+pub async fn caller_kubeconfig(
+    client: &Client,
+    ns: &str,
+    dir: &std::path::Path,
+    name: &str,
+    rules: serde_json::Value,
+) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.expect("creating the caller's ServiceAccount");
+    let role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules})).unwrap();
     Api::<Role>::namespaced(client.clone(), ns).create(&PostParams::default(), &role).await.expect("creating the Role");
     let binding = serde_json::from_value(json!({"metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
@@ -289,7 +300,7 @@ pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Pa
             c.user = Some(name.into());
         }
     }
-    let path = dir.join("no-delete.kubeconfig");
+    let path = dir.join(format!("{name}.kubeconfig"));
     std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
     path
 }
