@@ -292,3 +292,35 @@ async fn a_caller_who_may_not_create_jobs_gets_exit_3_naming_the_grants_and_noth
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_shard_image_that_cannot_be_pulled_fails_fast_naming_the_flag_and_nothing_is_left() {
+    cluster::in_namespace("dispatch-pull", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        let registry = standard().split('/').next().unwrap().to_owned();
+        let missing = format!("{registry}/kscan/no-such-image:1");
+        let out = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let output = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "-l",
+            "app=web",
+            "--dispatch",
+            "jobs",
+            "--dispatch-image",
+            &missing,
+            "--dispatch-api-server",
+            &api_server(),
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("cannot start") && stderr.contains("--dispatch-image"), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(120), "not the 10m deadline: {:?}", started.elapsed());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}

@@ -36,6 +36,7 @@ use super::{
 };
 use crate::cluster::access::{expiry_annotation, ScopedAccess};
 use crate::cluster::client::{ClusterArgs, Connection};
+use crate::cluster::pod::{start_failure, Kind};
 use crate::cluster::teardown::{Owned, Teardown};
 use crate::cluster::{api_error, api_status, labels, RunId};
 use crate::engine::Engine;
@@ -369,6 +370,17 @@ async fn wait(
     loop {
         let job = jobs.get(name).await.map_err(|e| refused(e, admin, &format!("read Job {name}"), ns))?;
         for pod in list_own_pods(pods, uid, admin, ns).await? {
+            // A shard that cannot start (its image cannot be pulled) would
+            // wait for the Job's deadline: say so now.
+            if let Some(why) = start_failure(&pod, Kind::Regular, "shard") {
+                let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone());
+                return Err(Error::scan(format!(
+                    "shard pod {} of Job {name} cannot start: {why} (image {}: pass one the cluster can pull with \
+                     --dispatch-image)",
+                    pod.metadata.name.clone().unwrap_or_default(),
+                    image.unwrap_or_default()
+                )));
+            }
             let index = pod.metadata.annotations.as_ref().and_then(|a| a.get(INDEX_ANNOTATION));
             let Some(k) = index.and_then(|i| i.parse::<usize>().ok()) else { continue };
             let succeeded = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
