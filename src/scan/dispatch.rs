@@ -205,7 +205,9 @@ fn job(run: &RunId, access: &ScopedAccess, plan: &Plan, dispatch: &Dispatch, sha
                     "automountServiceAccountToken": true,
                     "enableServiceLinks": false,
                     "restartPolicy": "Never",
-                    "terminationGracePeriodSeconds": 5,
+                    // Time for a stopped shard to tear down what its
+                    // strategy created.
+                    "terminationGracePeriodSeconds": 30,
                     "securityContext": {
                         "runAsNonRoot": true,
                         "runAsUser": SHARD_UID,
@@ -300,7 +302,12 @@ pub async fn scan_jobs(
     let uid = created.metadata.uid.clone().ok_or_else(|| Error::scan("the API server returned a Job without a uid"))?;
     let pods: Api<Pod> = Api::namespaced(admin.client.clone(), ns.as_str());
     let mut collected = BTreeMap::new();
-    let finished = wait(&jobs, &name, &pods, &uid, &mut collected, &admin, &ns).await?;
+    let finished = wait(&jobs, &name, &pods, &uid, &mut collected, &admin, &ns).await;
+    // What a shard's strategy created and the shard could not remove (its
+    // pod killed mid-scan: sidecar pods carry the run's labels) is the
+    // run's to delete.
+    own_leftovers(&pods, &run, &teardown).await;
+    let finished = finished?;
     let own = list_own_pods(&pods, &uid, &admin, &ns).await?;
     let completed = finished.status.as_ref().and_then(|s| s.completed_indexes.as_deref()).map(parse_indexes);
     let completed = completed.unwrap_or_default();
@@ -412,6 +419,18 @@ async fn wait(
             return Ok(job);
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Own, for `teardown`, the pods labelled with `run` that no Job controls
+/// (sidecar pods a killed shard left).
+async fn own_leftovers(pods: &Api<Pod>, run: &RunId, teardown: &Teardown) {
+    let Ok(list) = pods.list_metadata(&ListParams::default().labels(&run.selector())).await else { return };
+    for pod in list.items {
+        let controlled = pod.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true));
+        if let (false, Some(namespace), Some(name)) = (controlled, pod.metadata.namespace, pod.metadata.name) {
+            teardown.own(Owned::Pod { namespace, name });
+        }
     }
 }
 
