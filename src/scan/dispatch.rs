@@ -697,6 +697,85 @@ async fn incluster_access(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_job_runs_indexed_restricted_shards_as_the_run_account() {
+        let config = kube::Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let client = kube::Client::try_from(config.clone()).unwrap();
+        let connection = Connection { client, config, source: "test".into() };
+        let namespace = Label::parse("namespace", "shop").unwrap();
+        let run = RunId::parse("0123456789").unwrap();
+        let at = chrono::Utc::now();
+        let access = ScopedAccess {
+            name: run.object_name(),
+            namespace: namespace.clone(),
+            kubeconfig: "kubeconfig".into(),
+            connection,
+            expires_at: at,
+            objects_expire_at: at,
+        };
+        let asked = crate::scan::plan::Asked {
+            namespace: "shop",
+            pod: None,
+            selector: Some("app=web"),
+            container: None,
+            strategy: Strategy::Exec,
+            engine: crate::engine::EngineKind::Builtin,
+            profile: None,
+            engine_bin: None,
+            scanner_image: "scanner:1",
+            scanner_user: None,
+            image: None,
+            max_ephemeral: 5,
+            timeout: Duration::from_secs(600),
+            ttl: crate::cluster::access::TokenTtl::DEFAULT,
+            concurrency: 2,
+            out_dir: "out".into(),
+        };
+        let plan = asked.plan(crate::scan::plan::Field::flag).unwrap();
+        let dispatch = Dispatch { shards: Some(3), parallelism: 5, image: "kscan:1".into(), api_server: None };
+        let target =
+            |i: usize| ShardTarget { index: i, pod: format!("web-{i}"), container: "app".into(), workload: "w".into() };
+        let shard_plan = ShardPlan {
+            run: run.to_string(),
+            namespace: "shop".into(),
+            strategy: "exec".into(),
+            scanner_image: "scanner:1".into(),
+            scanner_user: None,
+            image: None,
+            max_ephemeral: 5,
+            command_timeout: 300,
+            concurrency: 2,
+            shards: vec![vec![target(0)], vec![target(1)], vec![target(2)]],
+        };
+        let job = serde_json::to_value(job(&run, &access, &plan, &dispatch, &shard_plan).unwrap()).unwrap();
+        let spec = &job["spec"];
+        assert_eq!(spec["completionMode"], "Indexed");
+        assert_eq!(spec["completions"], 3);
+        assert_eq!(spec["parallelism"], 3, "never more than the shards");
+        assert_eq!(spec["backoffLimitPerIndex"], 1);
+        assert_eq!(spec["activeDeadlineSeconds"], 600);
+        assert_eq!(job["metadata"]["labels"]["kscan.dev/run"], "0123456789");
+        assert!(job["metadata"]["annotations"]["kscan.dev/expires-at"].is_string());
+        let pod = &spec["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "kscan-0123456789");
+        assert_eq!(pod["automountServiceAccountToken"], true);
+        assert_eq!(pod["restartPolicy"], "Never");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        let container = &pod["containers"][0];
+        assert_eq!(container["command"], serde_json::json!(["/usr/local/bin/kscan", "shard"]));
+        let context = &container["securityContext"];
+        assert_eq!(context["runAsUser"], 65532);
+        assert_eq!(context["readOnlyRootFilesystem"], true);
+        assert_eq!(context["allowPrivilegeEscalation"], false);
+        assert_eq!(context["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(context["seccompProfile"]["type"], "RuntimeDefault");
+        assert_eq!(container["volumeMounts"][0]["mountPath"], "/tmp");
+        let env = container["env"][0]["value"].as_str().unwrap();
+        let back: ShardPlan = serde_json::from_str(env).unwrap();
+        assert_eq!(back.shards.len(), 3);
+        assert_eq!(back.shards[2][0].pod, "web-2");
+    }
+
     #[test]
     fn shares_are_contiguous_and_even() {
         assert_eq!(split(6, 3), vec![0..2, 2..4, 4..6]);
