@@ -249,6 +249,26 @@ async fn after_kill_9_cleanup_removes_the_job_and_its_pods_too() {
         };
         child.kill().unwrap();
         child.wait().unwrap();
+        // The shard pod as the Job makes it is admitted by Pod Security
+        // `restricted`, enforced by the API server (a dry run, with the
+        // run's ServiceAccount still there); one on the host's network is not.
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let label = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let dry = kube::api::PostParams { dry_run: true, ..Default::default() };
+        let template = job.spec.clone().unwrap().template;
+        let mut pod = Pod { spec: template.spec, ..Default::default() };
+        pod.metadata.generate_name = Some("psa-check-".into());
+        let mut on_host = pod.clone();
+        on_host.spec.as_mut().unwrap().host_network = Some(true);
+        // The API server sees the namespace's new label after a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !cluster::is_forbidden(&pods.create(&dry, &on_host).await) {
+            assert!(std::time::Instant::now() < deadline, "Pod Security restricted is not enforced in {ns}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        pods.create(&dry, &pod).await.expect("Pod Security restricted admits the shard pod");
         let run = job.metadata.labels.unwrap()["kscan.dev/run"].clone();
         let left = kscan_objects(&client, &ns).await;
         assert!(left.contains(&format!("Job/kscan-{run}")), "SIGKILL leaves the Job behind: {left:?}");
