@@ -3,7 +3,8 @@
 //! a pod its Deployment replaced keeps its findings unchanged; `--gate-on
 //! new` fails only for what is new; a selector run where one pod cannot be
 //! scanned (no shell for exec; Pod Security refusing a root scanner)
-//! reports the other and accounts for the missing one.
+//! reports the other and accounts for the missing one; with `--manifests`
+//! the findings point at the manifest that deploys what was scanned.
 
 mod support;
 
@@ -268,4 +269,163 @@ async fn a_pod_whose_namespace_refuses_a_root_scanner_is_accounted_for_and_the_o
         assert!(text(&gated).contains(&format!("not scanned: {ns}/web-1/app")), "{}", text(&gated));
     })
     .await;
+}
+
+/// The 1-based line of the first line of `text` that starts with `what`
+/// after its indentation.
+fn line_of(text: &str, what: &str) -> u64 {
+    let i = text.lines().position(|l| l.trim_start().starts_with(what)).unwrap_or_else(|| panic!("no {what}"));
+    i as u64 + 1
+}
+
+#[tokio::test]
+async fn a_live_scan_with_manifests_points_every_finding_at_the_users_manifest() {
+    use kscan::report::placement::Field;
+    cluster::in_namespace("manifests", |client, ns| async move {
+        // A checkout with the Deployment's manifest (no namespace: the scan's).
+        let checkout = tempfile::tempdir().unwrap();
+        std::fs::create_dir(checkout.path().join("deploy")).unwrap();
+        let command = serde_json::to_string(&KEEP_RUNNING).unwrap();
+        let manifest = format!(
+            "# the web tier\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels:\n    app: placed\n\
+             spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: placed\n  template:\n    metadata:\n      \
+             labels:\n        app: placed\n    spec:\n      terminationGracePeriodSeconds: 0\n      \
+             automountServiceAccountToken: false\n      containers:\n      - name: app\n        command: {command}\n        \
+             image: {image}\n        securityContext:\n          allowPrivilegeEscalation: true\n",
+            image = standard()
+        );
+        let file = checkout.path().join("deploy/web.yaml");
+        std::fs::write(&file, &manifest).unwrap();
+        let (container, image, security) =
+            (line_of(&manifest, "- name: app"), line_of(&manifest, "image:"), line_of(&manifest, "securityContext:"));
+        // Applied from the file, as `kubectl apply -f` would.
+        let deployment: Deployment = serde_yaml::from_str(&manifest).unwrap();
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        deployments.create(&PostParams::default(), &deployment).await.expect("creating the Deployment");
+        // A pod of the same label that no manifest deploys.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let stray: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "stray", "labels": {"app": "placed"}},
+            "spec": {"terminationGracePeriodSeconds": 0, "automountServiceAccountToken": false,
+                "containers": [{"name": "app", "image": standard(), "command": KEEP_RUNNING}]}
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &stray).await.expect("creating the stray pod");
+        cluster::wait_running(&pods, "stray").await;
+        let deadline = std::time::Instant::now() + cluster::TIMEOUT;
+        let web = loop {
+            let list = pods.list(&ListParams::default().labels("app=placed")).await.unwrap();
+            let web = list.items.iter().filter_map(|p| p.metadata.name.clone()).find(|n| n.starts_with("web-"));
+            if let Some(web) = web {
+                break web;
+            }
+            assert!(std::time::Instant::now() < deadline, "the Deployment made no pod");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        cluster::wait_running(&pods, &web).await;
+
+        let out = checkout.path().join("out");
+        let scanned = support::kscan()
+            .current_dir(checkout.path())
+            .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
+            .args(["scan", "-n", &ns, "-l", "app=placed", "--strategy", "exec", "--format", "sarif,github,codequality"])
+            .arg("--manifests")
+            .arg(checkout.path().join("deploy"))
+            .arg("--out-dir")
+            .arg(&out)
+            .output()
+            .expect("running kscan");
+        assert_eq!(scanned.status.code(), Some(0), "{}", text(&scanned));
+        assert!(text(&scanned).contains("manifests: 1 of 2 targets placed on --manifests"), "{}", text(&scanned));
+        assert!(text(&scanned).contains(&format!("{ns}/Pod/stray/app")), "the unmapped target is named");
+
+        let sarif_path = out.join("kscan.sarif");
+        support::validators::validate_sarif(&sarif_path, checkout.path());
+        let sarif = read_json(&sarif_path);
+        let run_id = read_json(&out.join("kscan-run.json"))["run"].as_str().unwrap().to_owned();
+        assert_eq!(sarif["runs"][0]["automationDetails"]["id"], format!("kscan/scan/{ns}/selector=app=placed/{run_id}"));
+        assert_eq!(sarif["runs"][0]["properties"]["manifests"]["unmapped"], 1);
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        let (mut placed, mut kept, mut on_security) = (0, 0, 0);
+        for r in results {
+            let location = &r["locations"][0]["physicalLocation"];
+            let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+            let line = location["region"]["startLine"].as_u64().unwrap();
+            let rule = r["ruleId"].as_str().unwrap();
+            // Targets are `k8s-container://<namespace>/<pod>/<container>`.
+            if r["properties"]["target"].as_str().unwrap().ends_with(&format!("/{ns}/{web}/app")) {
+                let want = match Field::of(rule) {
+                    Field::SecurityContext => security,
+                    Field::Image => image,
+                    Field::Container => container,
+                };
+                assert_eq!((uri, line), ("deploy/web.yaml", want), "{rule}");
+                placed += 1;
+                on_security += usize::from(line == security);
+            } else {
+                assert_ne!(uri, "deploy/web.yaml", "{rule} of {} keeps its own location ({web})", r["properties"]["target"]);
+                kept += 1;
+            }
+        }
+        assert!(placed > 0 && kept > 0 && on_security > 0, "{placed} placed, {kept} kept, {on_security} on securityContext");
+
+        let annotations = std::fs::read_to_string(out.join("kscan-github-annotations.txt")).unwrap();
+        let wanted = format!("file=deploy/web.yaml,line={security}");
+        assert!(annotations.contains(&wanted), "{annotations}");
+        let issues = read_json(&out.join("kscan-codequality.json"));
+        let paths: Vec<&str> = issues.as_array().unwrap().iter().map(|i| i["location"]["path"].as_str().unwrap()).collect();
+        assert!(paths.contains(&"deploy/web.yaml"), "{paths:?}");
+        deployments.delete("web", &DeleteParams::default()).await.unwrap();
+        pods.delete("stray", &DeleteParams::default()).await.unwrap();
+    })
+    .await;
+}
+
+#[test]
+fn a_missing_or_malformed_manifest_is_exit_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: Deployment\nspec: [\n").unwrap();
+    for path in [dir.path().join("missing.yaml"), bad] {
+        let out = support::kscan()
+            .args(["scan", "-n", "shop", "--pod", "web-0", "--out-dir"])
+            .arg(dir.path().join("out"))
+            .arg("--manifests")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(&path.display().to_string()), "{}", text(&out));
+        assert!(!dir.path().join("out").exists(), "nothing is written before the inputs are checked");
+    }
+}
+
+#[test]
+fn helm_template_output_is_placed_on_its_containers_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let helm = |args: &[&str]| {
+        let out =
+            std::process::Command::new(support::tool("helm")).current_dir(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "helm {args:?}: {}", text(&out));
+        out.stdout
+    };
+    helm(&["create", "shop"]);
+    let rendered = helm(&["template", "web", "./shop", "--set", "securityContext.runAsNonRoot=true"]);
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, &rendered).unwrap();
+    let text = String::from_utf8(rendered).unwrap();
+    // The lines in the Deployment's document, found by hand.
+    let start = text.lines().position(|l| l == "kind: Deployment").expect("helm renders a Deployment");
+    let after = |what: &str| {
+        let i = text.lines().skip(start).position(|l| l.trim_start().starts_with(what)).unwrap();
+        (start + i + 1) as u64
+    };
+    let m = kscan::report::Manifests::load(&[file.display().to_string()], "shop").unwrap();
+    assert!(!m.is_empty(), "the chart's Deployment is indexed");
+    // `helm create` names the Deployment web-shop and its container shop.
+    let anchor = m.find("shop/Deployment/web-shop/shop").expect("the Deployment of the chart");
+    assert_eq!(anchor.container, after("- name: shop"));
+    assert_eq!(anchor.image, Some(after("image:")));
+    assert_eq!(anchor.security_context, Some(after("securityContext:")));
+    assert!(anchor.security_context > Some(anchor.container), "the container's, not the pod's");
 }

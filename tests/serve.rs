@@ -34,13 +34,14 @@ struct Setup {
     kubeconfig: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    db: Option<String>,
 }
 
 impl Setup {
     /// In `dir` (holds the token file and the database), against `kubeconfig`.
     fn new(dir: &Path, kubeconfig: PathBuf) -> Setup {
         std::fs::write(dir.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
-        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new() }
+        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new(), db: None }
     }
 
     /// Replace the tokens file with `lines`.
@@ -54,6 +55,12 @@ impl Setup {
         self
     }
 
+    /// `--db` (default: `kscan.db` in the directory).
+    fn db(mut self, db: &str) -> Self {
+        self.db = Some(db.to_owned());
+        self
+    }
+
     fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
         self
@@ -63,7 +70,10 @@ impl Setup {
     fn start(&self) -> Server {
         let mut cmd = support::kscan();
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--token-file").arg(self.dir.join("tokens"));
-        cmd.arg("--db").arg(self.dir.join("kscan.db"));
+        match &self.db {
+            Some(db) => cmd.arg("--db").arg(db),
+            None => cmd.arg("--db").arg(self.dir.join("kscan.db")),
+        };
         // The testbed's scanner, not the release's published default.
         cmd.arg("--scanner-image").arg(cluster::scanner()).args(&self.args);
         cmd.env("KSCAN_KUBECONFIG", &self.kubeconfig).env("KSCAN_LOG", "info");
@@ -520,6 +530,122 @@ fn a_tokens_file_that_names_an_unserved_namespace_or_a_bad_scope_is_a_usage_erro
     }
 }
 
+// ---------------------------------------------------------------------------
+// Several replicas on PostgreSQL (a throwaway server per test)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_postgres_url_that_cannot_serve_is_exit_2_or_3_and_the_password_is_never_printed() {
+    let pg = support::postgres::Postgres::start();
+    let newer = pg.create_db("newer");
+    pg.psql("newer", "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)");
+    pg.psql("newer", "INSERT INTO schema_migrations VALUES (999, 'from the future')");
+    let password = support::postgres::PASSWORD;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let user = support::postgres::USER;
+    let cases = [
+        (
+            format!("postgres://{user}:not-the-password-42@127.0.0.1:{}/postgres", pg.port),
+            2,
+            "refused the credentials",
+            "not-the-password-42",
+        ),
+        (
+            format!("postgresql://{user}:{password}@127.0.0.1:{closed}/kscan"),
+            3,
+            "cannot connect to PostgreSQL",
+            password,
+        ),
+        (
+            format!("postgres://{user}:{password}@127.0.0.1:{}/kscan?sslmode=require", pg.port),
+            2,
+            "sslmode=require needs TLS",
+            password,
+        ),
+        (format!("postgres://{user}:{password}@127.0.0.1:x/kscan"), 2, "not a usable PostgreSQL URL", password),
+        (newer, 2, "newer than this kscan knows", password),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokens"), format!("{TOKEN}\n")).unwrap();
+    let kubeconfig = nowhere_kubeconfig(dir.path());
+    for (url, code, says, secret) in cases {
+        let output = support::kscan()
+            .args(["serve", "--listen", "127.0.0.1:0", "--namespaces", "shop", "--token-file"])
+            .arg(dir.path().join("tokens"))
+            .args(["--db", &url])
+            .env("KSCAN_KUBECONFIG", &kubeconfig)
+            .env("KSCAN_LOG", "debug")
+            .output()
+            .unwrap();
+        let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(code), "{url}: {all}");
+        assert!(all.contains(says), "{url}: {all}");
+        assert!(!all.contains(secret), "the password is never printed: {all}");
+        assert!(all.contains(":***@127.0.0.1"), "the URL is named, redacted: {all}");
+    }
+}
+
+/// Two replicas share a queue on PostgreSQL. A job running on one that is
+/// killed (SIGKILL: no clean stop) is interrupted by the other once the
+/// killed one's lease ran out, never while it still renews it; scans
+/// submitted to either are run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_jobs_of_a_killed_replica_are_interrupted_by_a_live_one_when_its_lease_runs_out() {
+    let pg = support::postgres::Postgres::start();
+    let url = pg.create_db("kscan");
+    let (_dir, setup) = api_only();
+    let setup = setup.db(&url).arg(&["--replica-lease", "2s", "--poll-interval", "200ms"]);
+    let a = setup.arg(&["--replica-id", "replica-a"]).start();
+    let (_dir_b, setup_b) = api_only();
+    let b = setup_b
+        .db(&url)
+        .arg(&["--replica-lease", "2s", "--poll-interval", "200ms", "--replica-id", "replica-b"])
+        .start();
+    assert_eq!(pg.psql("kscan", "SELECT string_agg(id, ',' ORDER BY id) FROM replicas"), "replica-a,replica-b");
+    // A job replica-a is running (it had created nothing yet).
+    let id = "5f0c1d9e-0000-4000-8000-000000000001";
+    pg.psql(
+        "kscan",
+        &format!(
+            "INSERT INTO jobs (id, status, request, owner, created_ms, started_ms, attempts) VALUES \
+             ('{id}', 'running', '{{\"target\": {{\"namespace\": \"shop\", \"pod\": \"web-0\"}}}}', \
+              'replica-a', 1, 2, 1)"
+        ),
+    );
+    // While replica-a renews its lease, replica-b leaves the job alone.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(b.get(&format!("/api/v1/scans/{id}")).await.json()["status"], "running");
+    let mut a = a;
+    let killed = Instant::now();
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let job = b.wait_for(id, &["interrupted"]).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(6), "recovered {took:?} after the kill (lease 2s)");
+    assert!(took >= Duration::from_millis(500), "not before the lease could run out: {took:?}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("it had created nothing yet") && error.contains("/retry"), "{job:#}");
+    assert_eq!(pg.psql("kscan", &format!("SELECT owner FROM jobs WHERE id = '{id}'")), "replica-b");
+    // Scans submitted to the survivor run there once each (the nowhere
+    // cluster makes them errors, quickly).
+    let body = json!({"target": {"namespace": "shop", "pod": "web-0"}});
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(b.submit(&body).await);
+    }
+    for id in &ids {
+        let job = b.wait_for(id, &["error"]).await;
+        assert_eq!(job["attempts"], 1, "{job:#}");
+    }
+    assert_eq!(
+        pg.psql("kscan", "SELECT count(*), count(DISTINCT owner), min(owner) FROM jobs WHERE status = 'error'"),
+        "4|1|replica-b"
+    );
+    // A clean stop gives the lease up.
+    drop(b);
+    assert_eq!(pg.psql("kscan", "SELECT count(*) FROM replicas WHERE id = 'replica-b'"), "0");
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_served() {
     let (_dir, setup) = api_only();
@@ -777,6 +903,78 @@ async fn a_full_queue_answers_429_and_cancel_tears_down_mid_scan() {
         assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
         let a = server.get(&format!("/api/v1/scans/{running}/results")).await;
         assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text());
+    })
+    .await;
+}
+
+/// Three replicas on one PostgreSQL, on the testbed: scans of several pods
+/// submitted to any of them run once each; a replica killed mid-scan
+/// (SIGKILL, no teardown) has its scan cleaned up and interrupted by the
+/// others within its lease, and the retry passes on a survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_postgres_run_each_scan_once_and_recover_a_killed_one() {
+    let pg = support::postgres::Postgres::start();
+    let url = pg.create_db("kscan");
+    cluster::in_namespace("serve-replicas", |client, ns| async move {
+        for pod in ["web", "web-b", "web-c"] {
+            running_pod(&client, &ns, pod, web()).await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("record.json");
+        let replica = |id: &str| {
+            testbed(dir.path(), &ns).db(&url).arg(&[
+                "--workers",
+                "1",
+                "--engine-bin",
+                &standin(),
+                "--replica-lease",
+                "3s",
+                "--poll-interval",
+                "200ms",
+                "--replica-id",
+                id,
+            ])
+        };
+        // r0 alone takes the scan whose engine hangs.
+        let mut r0 =
+            replica("r0").env("STANDIN_MODE", "hang").env("STANDIN_RECORD", &record.display().to_string()).start();
+        let hung = r0.submit(&cinc_scan(&ns)).await;
+        engine_started(&record).await;
+        let (r1, r2) = (replica("r1").start(), replica("r2").start());
+        let replicas = [&r0, &r1, &r2];
+        let mut scans = Vec::new();
+        for (i, pod) in ["web", "web-b", "web-c", "web", "web-b", "web-c"].iter().enumerate() {
+            let body = json!({"target": {"namespace": ns, "pod": pod}, "scan": {"strategy": "exec"}});
+            scans.push(replicas[i % 3].submit(&body).await);
+        }
+        // r0 dies mid-scan; its engine goes with it.
+        let engine = children(r0.child.id());
+        r0.child.kill().unwrap();
+        r0.child.wait().unwrap();
+        let killed = Instant::now();
+        for pid in engine {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        let job = r1.wait_for(&hung, &["interrupted"]).await;
+        let took = killed.elapsed();
+        assert!(took < Duration::from_secs(15), "recovered {took:?} after the kill (lease 3s)");
+        assert!(job["error"].as_str().unwrap().contains(&format!("removed {ACCESS_OBJECTS} object(s)")), "{job:#}");
+        for id in &scans {
+            let job = r2.wait_for(id, &["passed", "failed", "error"]).await;
+            assert_eq!(job["status"], "passed", "{job:#}");
+            assert_eq!(job["attempts"], 1, "{job:#}");
+        }
+        let owners =
+            pg.psql("kscan", "SELECT string_agg(DISTINCT owner, ',' ORDER BY owner) FROM jobs WHERE status = 'passed'");
+        assert!(owners.split(',').all(|o| o == "r1" || o == "r2"), "only live replicas ran them: {owners}");
+        assert_eq!(pg.psql("kscan", "SELECT count(*), count(DISTINCT run_id) FROM jobs"), "7|7", "one run per job");
+        let a = r2.post(&format!("/api/v1/scans/{hung}/retry"), &json!({})).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        let job = r1.wait_for(&hung, &["passed", "failed", "error"]).await;
+        assert_eq!(job["status"], "passed", "the retry runs on a survivor: {job:#}");
+        assert_eq!(job["attempts"], 2);
+        drop((r1, r2));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
     })
     .await;
 }

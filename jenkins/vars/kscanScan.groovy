@@ -12,7 +12,7 @@ import groovy.transform.Field
 
 @Field static final List<String> OPTIONS = [
     'namespace', 'pod', 'selector', 'container', 'strategy', 'engine', 'profile', 'scannerImage',
-    'threshold', 'formats', 'timeout', 'kubeconfig', 'context', 'outDir', 'onGateFailure', 'recordIssues', 'kscan',
+    'manifests', 'threshold', 'formats', 'timeout', 'kubeconfig', 'context', 'outDir', 'onGateFailure', 'recordIssues', 'kscan',
     'version', 'releasesUrl',
 ]
 
@@ -28,7 +28,8 @@ List<String> scanArgv(Map opts) {
     List<String> argv = [opts.kscan ?: 'kscan', 'scan', '--ci', 'jenkins', '--namespace', opts.namespace as String,
                          '--out-dir', outDir(opts)]
     [pod: '--pod', selector: '--selector', container: '--container', strategy: '--strategy',
-     engine: '--engine', profile: '--profile', scannerImage: '--scanner-image', threshold: '--threshold',
+     engine: '--engine', profile: '--profile', scannerImage: '--scanner-image', manifests: '--manifests',
+     threshold: '--threshold',
      formats: '--format', timeout: '--timeout', kubeconfig: '--kubeconfig', context: '--context'].each { key, flag ->
         if (opts[key]) {
             argv << flag << (opts[key] as String)

@@ -1,7 +1,13 @@
-# Schemathesis (PyPI), pinned, in its own virtualenv under $KSCAN_CACHE:
-# scripts/test.d/serve-schemathesis.sh runs it against `kscan serve`'s
-# /openapi.json. Links `schemathesis` into $KSCAN_BIN.
+# Tools the tests of `kscan serve` need:
+# - PostgreSQL (Debian's server binaries): tests/support/postgres.rs starts a
+#   throwaway server per test for the shared store (tests/store.rs, tests/serve.rs);
+# - Schemathesis (PyPI), pinned, in its own virtualenv under $KSCAN_CACHE:
+#   scripts/test.d/serve-schemathesis.sh runs it against `kscan serve`'s
+#   /openapi.json. Links `schemathesis` into $KSCAN_BIN.
 source "$(dirname "$0")/../lib.sh"
+
+apt_install postgresql
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "postgresql is installed but no initdb under /usr/lib/postgresql/*/bin"
 
 SCHEMATHESIS_VERSION=4.32.5
 venv="$KSCAN_CACHE/venv/schemathesis-$SCHEMATHESIS_VERSION"

@@ -15,6 +15,7 @@ use crate::posture::live::{self, Selection};
 use crate::posture::manifest;
 use crate::posture::pss::Level;
 use crate::posture::scan::{Origin, RunInfo, Scan, SourceError};
+use crate::report::sarif;
 use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Spec, Stage, Threshold};
 use crate::{Outcome, Result};
@@ -147,6 +148,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             baseline: args.baseline.load()?,
             only_new: args.baseline.only_new,
             gate_on: args.baseline.gate_on,
+            automation: automation(&args),
             ..Spec::default()
         })?)
     };
@@ -192,6 +194,19 @@ pub async fn run(args: Args) -> Result<Outcome> {
         }
         _ => Ok(Outcome::Passed),
     }
+}
+
+/// SARIF's analysis category: `kscan/posture/manifests`, or the namespaces
+/// scanned (`cluster` for all).
+fn automation(args: &Args) -> Option<String> {
+    let scope = if !args.manifests.is_empty() {
+        "manifests".to_owned()
+    } else if args.namespace.is_empty() {
+        "cluster".to_owned()
+    } else {
+        args.namespace.join(",")
+    };
+    Some(sarif::category(&["posture", &scope]))
 }
 
 /// Write one format to `path`, or to standard output, through a buffer.

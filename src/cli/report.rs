@@ -93,6 +93,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         only_new: args.baseline.only_new,
         gate_on: args.baseline.gate_on,
         min_coverage: None,
+        manifests: None,
+        automation: None,
     })?;
     let inputs = Inputs::read(&args.files)?;
     let sets = ResultSet::load_all(inputs.sources)?;

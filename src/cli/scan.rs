@@ -17,7 +17,7 @@ use crate::engine::EngineKind;
 use crate::error::{Error, ResultExt};
 use crate::hdf::{ControlStatus, ResultSet, Source};
 use crate::report::coverage::{self, Coverage, Reason};
-use crate::report::Format;
+use crate::report::{sarif, Format, Manifests};
 use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Record, Spec, Stage, Threshold};
 use crate::scan::dispatch::{Dispatch, DEFAULT_DISPATCH_IMAGE};
@@ -36,6 +36,7 @@ Examples:
   kscan scan -n shop -l app=web --container app --out-dir results
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
   kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
+  kscan scan -n shop -l app=web --manifests deploy/ -f sarif,github
   kscan scan -n shop -l app=web --dispatch jobs --shards 4 --parallelism 2
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
@@ -171,6 +172,27 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub concurrency: u16,
 
+    /// Point the findings at the manifests that deploy the scanned pods:
+    /// your Kubernetes YAML, `helm template` output or a Kustomize build
+    /// (files or directories of *.yaml, *.yml, *.json; several allowed;
+    /// multi-document YAML). Each target is mapped through its owner chain
+    /// (Pod → ReplicaSet → Deployment; Pod → StatefulSet, DaemonSet, or Job
+    /// → CronJob; a bare Pod) to the object of that kind, namespace (none in
+    /// the manifest = --namespace) and name; SARIF, GitHub annotations and
+    /// Code Quality then point at its container's securityContext or image
+    /// line (else the container's). Paths are shown relative to the current
+    /// directory: run kscan from the repository's root. Targets no manifest
+    /// deploys keep the profile's location and are counted in the output.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "root")]
+    pub manifests: Vec<String>,
+
+    /// The code scanning category of the SARIF report: its
+    /// `automationDetails.id` is CATEGORY/<run id>. Default:
+    /// kscan/scan/<namespace>/pod=<pod> (or selector=<labels>, and
+    /// /container=<name> when given), the same from run to run, so that
+    /// uploads for other targets do not replace this scan's alerts.
+    #[arg(long, value_name = "CATEGORY", value_parser = parse_category)]
+    pub sarif_category: Option<String>,
     /// Where the targets are scanned: `in-process` (here), or `jobs` (one
     /// Kubernetes Indexed Job whose pods scan their share of the targets
     /// inside the cluster, as the run's scoped ServiceAccount; needs
@@ -295,7 +317,34 @@ impl Args {
             only_new: self.baseline.only_new,
             gate_on: self.baseline.gate_on,
             min_coverage: self.min_coverage,
+            manifests: (!self.manifests.is_empty())
+                .then(|| Manifests::load(&self.manifests, &self.namespace))
+                .transpose()?,
+            automation: self.automation(),
         })
+    }
+
+    /// SARIF's analysis category: `--sarif-category`, else what was
+    /// scanned, the same from run to run (`kscan/scan/<namespace>/pod=<pod>`
+    /// or `…/selector=<labels>`, `/container=<name>` when given;
+    /// `kscan/scan-root/<dir>`).
+    fn automation(&self) -> Option<String> {
+        if let Some(category) = &self.sarif_category {
+            return Some(category.clone());
+        }
+        if let Some(root) = &self.root {
+            return Some(sarif::category(&["scan-root", &root.display().to_string()]));
+        }
+        let mut segments = vec!["scan".to_owned(), self.namespace.clone()];
+        match (&self.pod, &self.selector) {
+            (Some(pod), _) => segments.push(format!("pod={pod}")),
+            (None, Some(selector)) => segments.push(format!("selector={selector}")),
+            (None, None) => {}
+        }
+        if let Some(container) = &self.container {
+            segments.push(format!("container={container}"));
+        }
+        Some(sarif::category(&segments.iter().map(String::as_str).collect::<Vec<_>>()))
     }
 }
 
@@ -388,6 +437,15 @@ async fn scan_root(root: &std::path::Path, args: &Args) -> Result<(Scanned, Cove
     Ok((vec![(probe.target_id(), file)], Coverage { targets: vec![target] }, None))
 }
 
+/// A `--sarif-category`: not empty, without whitespace.
+fn parse_category(s: &str) -> std::result::Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err("a category is a non-empty path without spaces, e.g. kscan/shop/web".into());
+    }
+    Ok(s.to_owned())
+}
+
 /// One line per target: counts by status and compliance.
 fn count_line(target: &str, set: &ResultSet, file: &std::path::Path) -> String {
     let counts = set.counts();
@@ -401,4 +459,42 @@ fn count_line(target: &str, set: &ResultSet, file: &std::path::Path) -> String {
         counts.compliance(),
         file.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn args(argv: &[&str]) -> Box<super::Args> {
+        match Cli::try_parse_from([&["kscan", "scan"], argv].concat()).unwrap().command {
+            Command::Scan(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn manifests_take_several_paths_and_the_category_follows_the_selection() {
+        let a = args(&[
+            "-n",
+            "shop",
+            "-l",
+            "app.kubernetes.io/name=web",
+            "--manifests",
+            "deploy/",
+            "x.yaml",
+            "-f",
+            "sarif",
+        ]);
+        assert_eq!(a.manifests, ["deploy/", "x.yaml"]);
+        assert_eq!(a.automation().as_deref(), Some("kscan/scan/shop/selector=app.kubernetes.io%2Fname=web"));
+        let a = args(&["-n", "shop", "--pod", "web-0", "-c", "app"]);
+        assert_eq!(a.automation().as_deref(), Some("kscan/scan/shop/pod=web-0/container=app"));
+        let a = args(&["-n", "shop", "--pod", "web-0", "--sarif-category", "mine/web/"]);
+        assert_eq!(a.automation().as_deref(), Some("mine/web"));
+        let refused = |argv: &[&str]| Cli::try_parse_from([&["kscan", "scan"], argv].concat()).unwrap_err();
+        refused(&["--root", "/r", "--manifests", "deploy"]);
+        refused(&["-n", "shop", "--pod", "p", "--sarif-category", " "]);
+    }
 }

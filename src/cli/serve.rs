@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::client::ClusterArgs;
@@ -14,8 +13,9 @@ use crate::server::api::StrategyName;
 use crate::server::auth::Tokens;
 use crate::server::callback::Policy;
 use crate::server::destination::{Cidr, Destinations};
+use crate::server::jobs::Lease;
 use crate::server::lease::LeaseConfig;
-use crate::server::store::sqlite::Sqlite;
+use crate::server::store::Location;
 use crate::server::triggers::{Schedule, TriggerConfig};
 use crate::server::Config;
 use crate::strategy::DEFAULT_SCANNER_IMAGE;
@@ -50,9 +50,29 @@ pub struct Args {
     #[arg(long, value_name = "NS,…", value_delimiter = ',', env = "KSCAN_NAMESPACES")]
     pub namespaces: Vec<String>,
 
-    /// SQLite database of jobs and results (created, mode 0600).
-    #[arg(long, value_name = "PATH", default_value = "kscan.db")]
-    pub db: PathBuf,
+    /// Where jobs and results live: a SQLite file (created, mode 0600; one
+    /// replica), or a PostgreSQL URL `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// shared by several replicas (password also from PGPASSWORD; only
+    /// sslmode=disable or prefer, without TLS, for now).
+    #[arg(long, value_name = "PATH|URL", env = "KSCAN_DB", hide_env_values = true, default_value = "kscan.db",
+          value_parser = parse_location)]
+    pub db: Location,
+
+    /// This replica's id, the owner named by the jobs it runs (default: the
+    /// host name, i.e. the pod name, and a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub replica_id: Option<String>,
+
+    /// How long a replica's running jobs stay its own without a renewal
+    /// (PostgreSQL); renewed every quarter of it. A replica whose lease ran
+    /// out has its running jobs interrupted and cleaned up by a peer.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_millis)]
+    pub replica_lease: Duration,
+
+    /// How often an idle worker looks in the store for queued jobs
+    /// (submitted to other replicas, or left by a restart).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_millis)]
+    pub poll_interval: Duration,
 
     /// Keep finished scans, their results and their targets' history this
     /// long, then prune them (checked at start and every tenth of the
@@ -152,6 +172,12 @@ pub struct Args {
     /// Cluster connection (in-cluster service account when run in a pod).
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// `--db`: never fails here, so that clap never echoes a URL with its
+/// password; the store checks it when it connects.
+fn parse_location(s: &str) -> std::result::Result<Location, String> {
+    Ok(Location::parse(s))
 }
 
 /// `250ms`, or any duration `--timeout` takes.
@@ -254,6 +280,16 @@ pub async fn run(args: Args) -> Result<Outcome> {
         }
     }
     let (watch, schedule) = triggers(&args, &served)?;
+    if args.replica_lease < Duration::from_millis(200) || args.poll_interval.is_zero() {
+        return Err(Error::input("--replica-lease must be at least 200ms and --poll-interval above 0"));
+    }
+    let replica = match &args.replica_id {
+        Some(id) if id.trim().is_empty() || id.len() > 200 => {
+            return Err(Error::input("--replica-id: give 1 to 200 characters"))
+        }
+        Some(id) => id.clone(),
+        None => crate::server::lease::identity(),
+    };
     let lease = if watch.is_some() || schedule.is_some() {
         let namespace = args.lease_namespace.clone().unwrap_or_else(|| admin.config.default_namespace.clone());
         Label::parse("--lease-namespace", &namespace)?;
@@ -261,13 +297,14 @@ pub async fn run(args: Args) -> Result<Outcome> {
         Some(LeaseConfig {
             namespace,
             name: args.lease_name.clone(),
-            identity: crate::server::lease::identity(),
+            identity: replica.clone(),
             duration: args.lease_duration,
         })
     } else {
         None
     };
-    let store = Arc::new(Sqlite::open(&args.db)?);
+    let store = args.db.open(usize::from(args.workers) + 4).await?;
+    tracing::info!("store: {} (replica {replica})", args.db);
     tracing::info!("serving namespaces {}", served.iter().cloned().collect::<Vec<_>>().join(","));
     let work = tempfile::Builder::new()
         .prefix("kscan-serve-")
@@ -305,6 +342,8 @@ pub async fn run(args: Args) -> Result<Outcome> {
         },
         watch,
         schedule,
+        replica,
+        replica_lease: Lease::new(args.replica_lease, args.poll_interval),
         lease,
     };
     crate::server::serve(config, async {

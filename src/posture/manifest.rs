@@ -67,21 +67,45 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Read every object of `files` and pass each pod spec to `f`.
 pub fn read_all(files: &[String], f: &mut impl FnMut(Workload, &Origin)) -> Result<ReadTotals> {
     let mut totals = ReadTotals::default();
+    for_each_document(files, &mut |name, line, doc| {
+        let obj = parse_object(name, line, doc)?;
+        let origin = Origin::File { path: name.to_owned(), line };
+        totals.ignored += extract(obj, &mut |w| f(w, &origin));
+        Ok(())
+    })?;
+    totals.files = files.len();
+    Ok(totals)
+}
+
+/// Pass every document of `files` (`-` is standard input) to `f`, with the
+/// file as given and the line the document starts on.
+pub fn for_each_document(files: &[String], f: &mut impl FnMut(&str, u64, &str) -> Result<()>) -> Result<()> {
     for file in files {
         let reader: Box<dyn Read> = if file == "-" {
             Box::new(std::io::stdin())
         } else {
             Box::new(std::fs::File::open(file).map_err(|e| Error::read_file(Path::new(file), e))?)
         };
-        totals.ignored += read_stream(file, BufReader::with_capacity(1 << 16, reader), f)?;
-        totals.files += 1;
+        documents(file, BufReader::with_capacity(1 << 16, reader), &mut |line, doc| f(file, line, doc))?;
     }
-    Ok(totals)
+    Ok(())
 }
 
 /// Read the documents of one stream; returns how many objects carried no pod spec.
-pub fn read_stream(name: &str, mut reader: impl BufRead, f: &mut impl FnMut(Workload, &Origin)) -> Result<usize> {
+pub fn read_stream(name: &str, reader: impl BufRead, f: &mut impl FnMut(Workload, &Origin)) -> Result<usize> {
     let mut ignored = 0;
+    documents(name, reader, &mut |line, doc| {
+        let obj = parse_object(name, line, doc)?;
+        let origin = Origin::File { path: name.to_owned(), line };
+        ignored += extract(obj, &mut |w| f(w, &origin));
+        Ok(())
+    })?;
+    Ok(ignored)
+}
+
+/// Split one stream into its documents, passing each to `f` with the line
+/// it starts on, as soon as its separator (`---`, `...`) or the end arrives.
+fn documents(name: &str, mut reader: impl BufRead, f: &mut impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
     let mut doc = String::new();
     let mut doc_line = 0u64; // first line with content in `doc`, 0 while none
     let mut line = String::new();
@@ -94,12 +118,12 @@ pub fn read_stream(name: &str, mut reader: impl BufRead, f: &mut impl FnMut(Work
         let separator = !end && (is_marker(&line, "---") || is_marker(&line, "..."));
         if end || separator {
             if doc_line != 0 {
-                ignored += parse_document(name, doc_line, &doc, f)?;
+                f(doc_line, &doc)?;
             }
             doc.clear();
             doc_line = 0;
             if end {
-                return Ok(ignored);
+                return Ok(());
             }
             // `--- {json}` or `--- kind: x` keeps content on the marker line.
             let rest = line[3..].trim();
@@ -124,20 +148,20 @@ fn is_marker(line: &str, marker: &str) -> bool {
     line.strip_prefix(marker).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
 
-fn parse_document(name: &str, line: u64, doc: &str, f: &mut impl FnMut(Workload, &Origin)) -> Result<usize> {
+/// The object in document `doc` of file `name`, which starts on `line`:
+/// JSON or YAML; a document that is neither is an input error naming both.
+pub fn parse_object(name: &str, line: u64, doc: &str) -> Result<RawObject> {
     let parsed: std::result::Result<RawObject, String> = if doc.trim_start().starts_with(['{', '[']) {
         serde_json::from_str(doc).map_err(|e| e.to_string())
     } else {
         serde_yaml::from_str(doc).map_err(|e| e.to_string())
     };
-    let obj = parsed.map_err(|e| {
+    parsed.map_err(|e| {
         Error::input(format!(
             "{name}: the document starting at line {line} is not a valid Kubernetes object: {e} \
              (lines in the message count from the start of that document); fix or remove it"
         ))
-    })?;
-    let origin = Origin::File { path: name.to_owned(), line };
-    Ok(extract(obj, &mut |w| f(w, &origin)))
+    })
 }
 
 #[cfg(test)]

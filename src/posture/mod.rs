@@ -4,6 +4,7 @@
 //! the gate and the reports are the ones of container scans.
 
 pub mod image;
+pub mod lines;
 pub mod live;
 pub mod manifest;
 pub mod pss;

@@ -36,6 +36,7 @@ pub mod formats;
 pub mod github;
 pub mod junit;
 pub mod markdown;
+pub mod placement;
 pub mod sarif;
 pub mod templates;
 pub mod view;
@@ -50,6 +51,7 @@ use crate::Outcome;
 pub use baseline::{Baseline, Diff, GateOn, State};
 pub use coverage::Coverage;
 pub use formats::{Format, Written};
+pub use placement::{Anchor, Manifests, Placement};
 pub use templates::Templates;
 pub use view::{ControlView, Level, Location};
 
@@ -161,6 +163,12 @@ struct Inner {
     generated_at: String,
     compared: Option<Compared>,
     coverage: Option<Coverage>,
+    /// With `--manifests`, where each set's findings point (by set index).
+    anchors: Vec<Option<Anchor>>,
+    /// With `--manifests`, how the targets mapped.
+    placement: Option<Placement>,
+    /// SARIF's `automationDetails.id`, when the run gave one.
+    automation: Option<String>,
 }
 
 /// This run against a baseline.
@@ -281,6 +289,9 @@ impl Report {
             generated_at,
             compared,
             coverage: None,
+            anchors: Vec::new(),
+            placement: None,
+            automation: None,
         };
         report.findings = findings(&report);
         let mut report = Report { inner: Arc::new(report) };
@@ -299,6 +310,51 @@ impl Report {
             None => unreachable!("coverage is added before the report is shared"),
         }
         self
+    }
+
+    /// The report with its findings placed on `manifests` (`kscan scan
+    /// --manifests`): each set whose recorded workload a manifest object
+    /// deploys points there; the others keep their locations and are
+    /// listed in [`Report::placement`].
+    pub fn with_manifests(mut self, manifests: Option<&Manifests>) -> Self {
+        let Some(manifests) = manifests else {
+            return self;
+        };
+        let inner = Arc::get_mut(&mut self.inner).expect("manifests are added before the report is shared");
+        let mut placement = Placement::default();
+        inner.anchors = inner
+            .sets
+            .iter()
+            .zip(&inner.inputs)
+            .map(|(set, input)| {
+                let anchor = view::workload(set).and_then(|w| manifests.find(w));
+                match &anchor {
+                    Some(_) => placement.mapped += 1,
+                    None => placement.unmapped.push(view::workload(set).unwrap_or(&input.target).to_owned()),
+                }
+                anchor
+            })
+            .collect();
+        inner.placement = Some(placement);
+        self
+    }
+
+    /// How the targets mapped onto `--manifests`, when given.
+    pub fn placement(&self) -> Option<&Placement> {
+        self.inner.placement.as_ref()
+    }
+
+    /// The report with SARIF's `automationDetails.id` (see
+    /// [`sarif::automation_id`]).
+    pub fn with_automation(mut self, id: String) -> Self {
+        Arc::get_mut(&mut self.inner).expect("the automation id is set before the report is shared").automation =
+            Some(id);
+        self
+    }
+
+    /// SARIF's `automationDetails.id`, when the run set one.
+    pub fn automation(&self) -> Option<&str> {
+        self.inner.automation.as_deref()
     }
 
     /// Which targets the run scanned, for a scan's report.
@@ -369,8 +425,11 @@ impl Report {
     /// The view of one control.
     pub fn view(&self, r: ControlRef) -> ControlView<'_> {
         let set = &self.inner.sets[r.set];
-        let view =
+        let mut view =
             ControlView::new(set, &self.inner.inputs[r.set].target, &set.profiles[r.profile].controls[r.control]);
+        if let Some(Some(anchor)) = self.inner.anchors.get(r.set) {
+            view = view.with_anchor(anchor);
+        }
         match &self.inner.compared {
             Some(c) if is_finding(view.status()) => {
                 view.with_state(if c.baseline.has(&view.fingerprint()) { State::Unchanged } else { State::New })

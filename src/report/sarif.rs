@@ -39,6 +39,60 @@ const MAX_TAGS: usize = 20;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
+/// An analysis category for SARIF's `automationDetails.id`:
+/// `kscan/<segment>/…`. The segments say what was scanned (command,
+/// namespace, selection) and stay the same from run to run of the same
+/// scan; `%` and `/` inside a segment are percent-encoded, so a selector
+/// such as `app.kubernetes.io/name=web` stays one segment.
+pub fn category(segments: &[&str]) -> String {
+    let mut out = String::from("kscan");
+    for segment in segments {
+        out.push('/');
+        out.push_str(&segment.replace('%', "%25").replace('/', "%2F"));
+    }
+    out
+}
+
+/// SARIF's `automationDetails.id` of a run: `<category>/<run>`. GitHub
+/// takes everything before the last `/` as the analysis's category (so
+/// uploads of other categories do not replace its alerts), and `run` tells
+/// the runs apart.
+pub fn automation_id(category: &str, run: &str) -> String {
+    format!("{}/{run}", category.trim_end_matches('/'))
+}
+
+/// The last segment of an id for a run without a run id: its time
+/// (RFC 3339) without separators, `20260102T030405Z`.
+pub fn time_stamp(generated_at: &str) -> String {
+    generated_at.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+/// The id of a report whose run set none ([`Report::with_automation`]):
+/// `kscan/report/<namespaces>/<time>`, the namespaces of its targets
+/// (comma-separated, sorted) when they name any.
+fn default_automation_id(report: &Report) -> String {
+    let namespaces: std::collections::BTreeSet<&str> = report
+        .sets()
+        .iter()
+        .zip(report.inputs())
+        .filter_map(|(set, input)| {
+            let identity = super::view::workload(set).unwrap_or(&input.target);
+            // `k8s-container://<namespace>/<pod>/<container>`, as kscan's engines write it.
+            let identity = identity.split_once("://").map_or(identity, |(_, rest)| rest);
+            let mut parts = identity.split('/');
+            let namespace = parts.next().filter(|n| !n.is_empty())?;
+            (parts.count() >= 2).then_some(namespace)
+        })
+        .collect();
+    let namespaces = namespaces.into_iter().collect::<Vec<_>>().join(",");
+    let time = time_stamp(report.generated_at());
+    let mut segments = vec!["report"];
+    if !namespaces.is_empty() {
+        segments.push(&namespaces);
+    }
+    automation_id(&category(&segments), &time)
+}
+
 /// Write the SARIF log of `report` to `out`.
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     write_capped(report, out, MAX_RESULTS, MAX_RULES)
@@ -81,6 +135,9 @@ pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, ma
         schema: SCHEMA,
         version: "2.1.0",
         runs: [Run {
+            automation_details: AutomationDetails {
+                id: report.automation().map_or_else(|| default_automation_id(report), str::to_owned),
+            },
             tool: Tool {
                 driver: Driver {
                     name: "kscan",
@@ -115,6 +172,11 @@ pub fn write_capped(report: &Report, out: &mut dyn Write, max_results: usize, ma
                 omitted_results: report.findings_len() - findings.len(),
                 omitted_rules,
                 compliance: report.totals().compliance(),
+                manifests: report.placement().map(|p| ManifestProperties {
+                    mapped: p.mapped,
+                    unmapped: p.unmapped.len(),
+                    unmapped_targets: &p.unmapped,
+                }),
                 coverage: report.coverage().map(|c| CoverageProperties {
                     scanned: c.scanned(),
                     total: c.total(),
@@ -151,10 +213,16 @@ struct Log<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Run<'a> {
+    automation_details: AutomationDetails,
     tool: Tool<'a>,
     invocations: [Invocation<'a>; 1],
     results: Vec<SarifResult<'a>>,
     properties: RunProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct AutomationDetails {
+    id: String,
 }
 
 #[derive(Serialize)]
@@ -185,12 +253,23 @@ struct RunProperties<'a> {
     omitted_rules: usize,
     /// Overall compliance, percent.
     compliance: u32,
+    /// With `--manifests`: how many targets' findings point at a manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manifests: Option<ManifestProperties<'a>>,
     /// Which targets a scan scanned.
     #[serde(skip_serializing_if = "Option::is_none")]
     coverage: Option<CoverageProperties>,
     /// This run against the baseline, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<BaselineProperties<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestProperties<'a> {
+    mapped: usize,
+    unmapped: usize,
+    unmapped_targets: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -470,6 +549,23 @@ mod tests {
             );
         }
         assert_eq!(run["tool"]["driver"]["rules"][1]["properties"]["security-severity"], "9.5");
+    }
+
+    #[test]
+    fn automation_ids_keep_the_category_stable_and_segments_whole() {
+        assert_eq!(
+            automation_id(&category(&["scan", "shop", "selector=app.kubernetes.io/name=web"]), "r1"),
+            "kscan/scan/shop/selector=app.kubernetes.io%2Fname=web/r1"
+        );
+        assert_eq!(automation_id("my/category/", "r1"), "my/category/r1");
+        let r = report(vec![
+            set("a.json", "p", Some("k8s-container://shop/web-0/app"), &[("f", 0.5, "failed")]),
+            set("b.json", "p", Some("data/db-0/db"), &[]),
+            set("c.json", "p", Some("/images/root"), &[]),
+        ]);
+        assert_eq!(sarif(&r, 10, 10)["runs"][0]["automationDetails"]["id"], "kscan/report/data,shop/20260102T030405Z");
+        let r = r.with_automation(automation_id(&category(&["scan", "shop", "pod=web-0"]), "abcd"));
+        assert_eq!(sarif(&r, 10, 10)["runs"][0]["automationDetails"]["id"], "kscan/scan/shop/pod=web-0/abcd");
     }
 
     #[test]

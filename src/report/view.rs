@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::baseline::State;
+use super::placement::Anchor;
 use crate::hdf::model::{Description, TestResult};
 use crate::hdf::status::{is_waived, test_outcome, TestOutcome};
 use crate::hdf::{Control, ControlStatus, EvaluatedControl, ResultSet, Severity};
@@ -20,17 +21,23 @@ pub struct ControlView<'a> {
     eval: &'a EvaluatedControl,
     data: &'a Control,
     state: Option<State>,
+    anchor: Option<&'a Anchor>,
 }
 
 impl<'a> ControlView<'a> {
     /// The view of `eval` in `set`; `target` names what was scanned.
     pub fn new(set: &'a ResultSet, target: &'a str, eval: &'a EvaluatedControl) -> Self {
-        ControlView { set, target, eval, data: set.data(eval), state: None }
+        ControlView { set, target, eval, data: set.data(eval), state: None, anchor: None }
     }
 
     /// The view with its standing against a baseline.
     pub fn with_state(self, state: State) -> Self {
         ControlView { state: Some(state), ..self }
+    }
+
+    /// The view pointing at the manifest container `anchor` (`--manifests`).
+    pub fn with_anchor(self, anchor: &'a Anchor) -> Self {
+        ControlView { anchor: Some(anchor), ..self }
     }
 
     /// New or unchanged against the baseline; `None` without a baseline or
@@ -119,9 +126,13 @@ impl<'a> ControlView<'a> {
         is_waived(self.data)
     }
 
-    /// Where the control points to (see [`Location`]).
+    /// Where the control points to: the manifest of its target with
+    /// `--manifests` ([`Anchor::location`]), else see [`Location`].
     pub fn location(&self) -> Location {
-        Location::of(self.data, self.profile(), self.id())
+        match self.anchor {
+            Some(anchor) => anchor.location(self.id()),
+            None => Location::of(self.data, self.profile(), self.id()),
+        }
     }
 
     /// A stable identity for this control on this target, the same from run

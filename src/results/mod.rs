@@ -33,7 +33,7 @@ use crate::hdf::ResultSet;
 use crate::report::baseline::without_unchanged;
 use crate::report::coverage::Reason;
 use crate::report::formats::Plan;
-use crate::report::{Baseline, Coverage, Format, Gate, GateOn, GateViolation, Report, Templates};
+use crate::report::{sarif, Baseline, Coverage, Format, Gate, GateOn, GateViolation, Manifests, Report, Templates};
 use crate::Outcome;
 use manifest::{Manifest, ReportFile};
 
@@ -75,6 +75,13 @@ pub struct Spec<'a> {
     /// Fail the gate when fewer than this percentage of the targets were
     /// scanned (`--min-coverage`).
     pub min_coverage: Option<u8>,
+    /// Point the findings at these manifests (`kscan scan --manifests`,
+    /// read and checked).
+    pub manifests: Option<Manifests>,
+    /// SARIF's analysis category (`automationDetails.id` without its last
+    /// segment, [`sarif::category`]); the run id, or the report's time, is
+    /// added as the last. `None`: `kscan/report/<the targets' namespaces>`.
+    pub automation: Option<String>,
 }
 
 /// The post-scan stage, with every input checked.
@@ -84,6 +91,8 @@ pub struct Stage {
     only_new: bool,
     gate_on: GateOn,
     min_coverage: Option<u8>,
+    manifests: Option<Manifests>,
+    automation: Option<String>,
     templates: Templates,
     plan: Option<Plan>,
     publisher: Publisher,
@@ -140,6 +149,8 @@ impl Stage {
             only_new: spec.only_new,
             gate_on: spec.gate_on,
             min_coverage: spec.min_coverage,
+            manifests: spec.manifests,
+            automation: spec.automation,
             templates,
             plan,
             publisher,
@@ -200,8 +211,13 @@ impl Stage {
     /// error (exit 4) after everything else was written.
     pub fn finish(&self, done: Done<'_>) -> Result<Outcome> {
         let files = done.sets.len();
-        let report = Report::compared(done.sets, done.verdict, self.baseline.as_ref(), self.only_new)?
-            .with_coverage(done.coverage.clone());
+        let mut report = Report::compared(done.sets, done.verdict, self.baseline.as_ref(), self.only_new)?
+            .with_coverage(done.coverage.clone())
+            .with_manifests(self.manifests.as_ref());
+        if let Some(category) = &self.automation {
+            let run = done.record.as_ref().map_or_else(|| sarif::time_stamp(report.generated_at()), |r| r.run.clone());
+            report = report.with_automation(sarif::automation_id(category, &run));
+        }
         if let Some(diff) = report.diff() {
             for w in &diff.warnings {
                 tracing::warn!("baseline {}: {w}", diff.origin);
@@ -319,6 +335,9 @@ fn summary_lines(report: &Report, written: &[crate::report::Written]) -> String 
 /// baseline differs.
 fn baseline_lines(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(p) = report.placement() {
+        out.push_str(&p.line());
+    }
     if let Some(c) = report.coverage() {
         out.push_str(&format!("coverage: {} of {} targets scanned ({}%)\n", c.scanned(), c.total(), c.percent()));
         for t in c.missing() {

@@ -296,6 +296,15 @@ pub struct TargetSummary {
     pub container: String,
     /// The strategy that ran (auto resolves to exec or debug).
     pub strategy_used: String,
+    /// Controls by status, and compliance.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// Controls of one container by status, and its compliance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
     /// Controls passed.
     pub passed: u64,
     /// Controls failed.

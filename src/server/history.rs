@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::api::{ErrorBody, JobStatus};
+use super::api::{Counts, ErrorBody, JobStatus};
 use super::auth::{Principal, Scope};
 use super::error::ApiError;
 use super::routes::{load, query, AppState};
@@ -55,18 +55,9 @@ pub struct HistoryPoint {
     pub status: JobStatus,
     /// The pod that was scanned.
     pub pod: String,
-    /// Controls passed.
-    pub passed: u64,
-    /// Controls failed.
-    pub failed: u64,
-    /// Not Reviewed.
-    pub skipped: u64,
-    /// Profile Error.
-    pub error: u64,
-    /// Not Applicable.
-    pub no_impact: u64,
-    /// Percent, as `saf summary`.
-    pub compliance: u64,
+    /// Its controls by status, and compliance.
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 /// Which way compliance went.
@@ -96,7 +87,7 @@ pub struct Trend {
 impl Trend {
     /// The trend of `points`, given newest first (as the store pages them).
     fn of(points: &[HistoryPoint]) -> Trend {
-        let compliance: Vec<u64> = points.iter().rev().map(|p| p.compliance).collect();
+        let compliance: Vec<u64> = points.iter().rev().map(|p| p.counts.compliance).collect();
         let change = match (compliance.first(), compliance.last()) {
             (Some(&first), Some(&last)) => last as i64 - first as i64,
             _ => 0,
@@ -217,12 +208,7 @@ fn point(run: &TargetRun) -> HistoryPoint {
         finished_at: rfc3339(run.finished_ms),
         status: run.status,
         pod: run.pod.clone(),
-        passed: run.passed,
-        failed: run.failed,
-        skipped: run.skipped,
-        error: run.error,
-        no_impact: run.no_impact,
-        compliance: run.compliance,
+        counts: run.counts,
     }
 }
 
@@ -336,12 +322,7 @@ mod tests {
             finished_at: String::new(),
             status: JobStatus::Passed,
             pod: "p".into(),
-            passed: 0,
-            failed: 0,
-            skipped: 0,
-            error: 0,
-            no_impact: 0,
-            compliance,
+            counts: Counts { compliance, ..Counts::default() },
         }
     }
 

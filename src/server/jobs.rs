@@ -1,22 +1,30 @@
 //! The job queue: submissions checked against the queue limit, a bounded
 //! pool of workers that run [`crate::scan::run_until`] in-process, cancel
-//! and retry, and recovery after a restart.
+//! and retry, this replica's lease, and recovery of the jobs of a previous
+//! process or of a replica that died.
 //!
-//! The store is the truth; the in-process channel only wakes workers. A
-//! worker claims a job by moving it from `queued` to `running` in the store
-//! (a conditional update), after writing the run id it will use, so a
-//! restart can always find and remove the cluster objects of a job that was
-//! running.
+//! The store is the truth, shared by every replica. A worker claims the
+//! oldest queued job with [`Store::claim`] (atomic: no other worker of any
+//! replica takes it too), which writes the run id it will use and names this
+//! replica as the owner, so the cluster objects of every running job can be
+//! found by run id. Workers look for work whenever a local submission wakes
+//! one and every poll interval (jobs submitted to other replicas, jobs left
+//! queued by a restart).
+//!
+//! Recovery: a lease task renews this replica's lease and adopts the running
+//! jobs of owners whose lease ran out (at start: those of the previous
+//! process); each adopted job's objects are removed by run id and it is
+//! marked `interrupted`, to be retried.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{CallbackState, GateSummary, JobStatus, Limits, ScanRequest, Summary, TargetSummary};
+use super::api::{CallbackState, Counts, GateSummary, JobStatus, Limits, ScanRequest, Summary, TargetSummary};
 use super::callback::Callbacks;
 use super::error::ApiError;
 use super::metrics::{Gauges, Metrics};
@@ -35,10 +43,13 @@ pub struct Queue {
     limits: Limits,
     limit: usize,
     workers: usize,
-    wake: mpsc::UnboundedSender<String>,
+    wake: Notify,
+    replica: String,
+    lease: Lease,
     submit: tokio::sync::Mutex<()>,
     running: Mutex<HashMap<String, CancellationToken>>,
     shutdown: CancellationToken,
+    leasing: CancellationToken,
     metrics: Arc<Metrics>,
     callbacks: Callbacks,
     work_dir: PathBuf,
@@ -84,12 +95,44 @@ pub struct QueueConfig {
     pub limits: Limits,
     /// Private directory for results in flight.
     pub work_dir: PathBuf,
+    /// This replica's id (the owner of the jobs it claims).
+    pub replica: String,
+    /// Its lease and how often workers look for queued jobs.
+    pub lease: Lease,
     /// Finished jobs older than this are pruned (`None`: kept forever).
     pub retain: Option<Duration>,
 }
 
+/// Lease and polling times.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    /// How long a replica's jobs stay its own without a renewal.
+    pub duration: Duration,
+    /// How often the lease is renewed and orphans looked for.
+    pub renew: Duration,
+    /// How often an idle worker looks for queued jobs.
+    pub poll: Duration,
+}
+
+impl Lease {
+    /// Renewed every quarter of `duration`; idle workers poll every `poll`.
+    pub fn new(duration: Duration, poll: Duration) -> Self {
+        Lease { duration, renew: (duration / 4).max(Duration::from_millis(50)), poll }
+    }
+}
+
+impl Default for Lease {
+    /// A 20 s lease renewed every 5 s; workers poll every second.
+    fn default() -> Self {
+        Lease::new(Duration::from_secs(20), Duration::from_secs(1))
+    }
+}
+
 impl Queue {
-    /// Recover what a previous process left and start the workers.
+    /// Take the lease, recover what a previous process (or a dead peer)
+    /// left, and start the workers and the lease task. The lease is renewed
+    /// until [`Queue::close`], which the server calls once its running jobs
+    /// ended: `shutdown` stops the workers, not the lease.
     pub async fn start(
         store: Arc<dyn Store>,
         admin: Connection,
@@ -98,14 +141,17 @@ impl Queue {
         callbacks: Callbacks,
         shutdown: CancellationToken,
     ) -> crate::Result<Arc<Queue>> {
-        let (wake, rx) = mpsc::unbounded_channel();
+        store.heartbeat(&config.replica, config.lease.duration).await?;
         let queue = Arc::new(Queue {
             store,
             admin,
             limits: config.limits,
             limit: config.limit,
             workers: config.workers,
-            wake,
+            wake: Notify::new(),
+            replica: config.replica,
+            lease: config.lease,
+            leasing: CancellationToken::new(),
             submit: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
             shutdown,
@@ -113,19 +159,91 @@ impl Queue {
             callbacks,
             work_dir: config.work_dir,
         });
+        tracing::info!(
+            "replica {}: lease {:?}, renewed every {:?}",
+            queue.replica,
+            queue.lease.duration,
+            queue.lease.renew
+        );
         queue.recover().await?;
+        let queued = queue.store.count(JobStatus::Queued).await?;
+        tracing::info!("{queued} queued scan(s) in the store");
+        tokio::spawn(queue.clone().keep_lease());
+        tokio::spawn(queue.clone().watch_cancels());
         if let Some(retain) = config.retain {
             // The first pruning happens before the API answers, so a restart
             // with a shorter retention never serves what it should drop.
             queue.prune(retain).await?;
             tokio::spawn(queue.clone().prune_every(retain));
         }
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for n in 0..config.workers {
-            let (queue, rx) = (queue.clone(), rx.clone());
-            tokio::spawn(async move { queue.work(n, rx).await });
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.work(n).await });
         }
         Ok(queue)
+    }
+
+    /// This replica's id.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Stop renewing the lease and give it up, once this replica's jobs
+    /// ended: peers then need not wait for it to run out.
+    pub async fn close(&self) {
+        self.leasing.cancel();
+        if let Err(e) = self.store.leave(&self.replica).await {
+            tracing::warn!("replica {}: could not give up the lease: {e}", self.replica);
+        }
+    }
+
+    /// Every poll interval while this replica runs scans, stop those whose
+    /// cancel another replica recorded in the store.
+    async fn watch_cancels(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.lease.poll) => {}
+                () = self.leasing.cancelled() => return,
+            }
+            if self.running.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                continue;
+            }
+            match self.store.cancel_requests(&self.replica).await {
+                Ok(ids) => {
+                    let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                    for id in ids {
+                        if let Some(token) = running.get(&id).filter(|t| !t.is_cancelled()) {
+                            tracing::info!("scan {id}: cancelled through another replica");
+                            token.cancel();
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("replica {}: reading cancel requests failed: {e}", self.replica),
+            }
+        }
+    }
+
+    /// Renew the lease, and adopt the jobs of replicas whose lease ran out,
+    /// until [`Queue::close`]. A renewal that fails is retried at the next
+    /// tick; if the lease runs out meanwhile, a peer may take this
+    /// replica's jobs, and this replica's writes to them then fail.
+    async fn keep_lease(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.lease.renew) => {}
+                () = self.leasing.cancelled() => return,
+            }
+            if let Err(e) = self.store.heartbeat(&self.replica, self.lease.duration).await {
+                tracing::error!("replica {}: renewing the lease failed: {e}", self.replica);
+                continue;
+            }
+            if self.shutdown.is_cancelled() {
+                continue;
+            }
+            if let Err(e) = self.recover().await {
+                tracing::error!("replica {}: recovering the jobs of stopped replicas failed: {e}", self.replica);
+            }
+        }
     }
 
     /// The store.
@@ -138,10 +256,12 @@ impl Queue {
         &self.limits
     }
 
-    /// Jobs that were running are interrupted: their objects are removed by
-    /// run id and they wait for a retry. Queued jobs are queued again.
+    /// Jobs that were running on a replica that is gone (this one before a
+    /// restart, or a peer whose lease ran out) are adopted by this replica
+    /// and interrupted: their objects are removed by run id and they wait
+    /// for a retry. Queued jobs stay queued: the workers claim them.
     async fn recover(&self) -> crate::Result<()> {
-        for mut job in self.store.with_status(JobStatus::Running).await? {
+        for mut job in self.store.adopt_orphans(&self.replica).await? {
             let swept = self.sweep(&job).await.to_string();
             job.status = JobStatus::Interrupted;
             job.finished_ms = Some(now_ms());
@@ -149,14 +269,10 @@ impl Queue {
                 "the server stopped while this scan ran; {swept}; retry with POST /api/v1/scans/{}/retry",
                 job.id
             ));
-            self.store.update_if(&job, JobStatus::Running).await?;
-            tracing::warn!("scan {}: interrupted by a restart; {swept}", job.id);
-            self.metrics.finished(JobStatus::Interrupted, None);
-        }
-        let queued = self.store.with_status(JobStatus::Queued).await?;
-        tracing::info!("{} queued scan(s) from the store", queued.len());
-        for job in queued {
-            let _ = self.wake.send(job.id);
+            if self.store.update_if(&job, JobStatus::Running).await? {
+                tracing::warn!("scan {}: interrupted by a restart or a stopped replica; {swept}", job.id);
+                self.metrics.finished(JobStatus::Interrupted, None);
+            }
         }
         Ok(())
     }
@@ -217,7 +333,7 @@ impl Queue {
         self.check_room().await?;
         let job = Job::queued(uuid::Uuid::new_v4().to_string(), request);
         self.store.insert(&job).await?;
-        let _ = self.wake.send(job.id.clone());
+        self.wake.notify_one();
         Ok(job)
     }
 
@@ -263,7 +379,7 @@ impl Queue {
         if !self.store.update_if(&job, before).await? {
             return Err(ApiError::new(axum::http::StatusCode::CONFLICT, format!("scan {id} changed meanwhile")));
         }
-        let _ = self.wake.send(job.id.clone());
+        self.wake.notify_one();
         Ok(job)
     }
 
@@ -292,6 +408,12 @@ impl Queue {
             }
         }
         let deadline = Instant::now() + wait;
+        let local = self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id);
+        if !local {
+            // Another replica runs it (or is about to): it reads the request
+            // every poll interval.
+            self.store.request_cancel(id).await?;
+        }
         loop {
             if let Some(token) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
                 token.cancel();
@@ -312,30 +434,46 @@ impl Queue {
         })
     }
 
-    async fn work(self: Arc<Self>, n: usize, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>>) {
+    /// Claim and run queued jobs one after the other; when there is none,
+    /// wait for a local submission or the poll interval.
+    async fn work(self: Arc<Self>, n: usize) {
         loop {
-            let id = tokio::select! {
-                id = async { rx.lock().await.recv().await } => match id { Some(id) => id, None => return },
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            match self.run_next().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!("worker {n}: {e}"),
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.lease.poll) => {}
                 () = self.shutdown.cancelled() => return,
-            };
-            if let Err(e) = self.run_job(&id).await {
-                tracing::error!("worker {n}: scan {id}: {e}");
             }
         }
     }
 
-    async fn run_job(&self, id: &str) -> crate::Result<()> {
-        let Some(mut job) = self.store.get(id).await? else { return Ok(()) };
-        if job.status != JobStatus::Queued {
-            return Ok(());
-        }
+    /// Claim the oldest queued job and run it; whether there was one.
+    async fn run_next(&self) -> crate::Result<bool> {
         let run = RunId::generate();
-        job.status = JobStatus::Running;
-        job.run_id = Some(run.as_str().to_owned());
-        job.started_ms = Some(now_ms());
-        if !self.store.update_if(&job, JobStatus::Queued).await? {
-            return Ok(());
+        let Some(mut job) = self.store.claim(&self.replica, run.as_str(), now_ms()).await? else {
+            return Ok(false);
+        };
+        if self.shutdown.is_cancelled() {
+            // Claimed as the server stops: it never started, so it waits for
+            // another replica (or this one after its restart).
+            job.status = JobStatus::Queued;
+            job.run_id = None;
+            job.started_ms = None;
+            self.store.update_if(&job, JobStatus::Running).await?;
+            return Ok(false);
         }
+        self.run_claimed(job, run).await.map_err(|e| e.context("scan"))?;
+        Ok(true)
+    }
+
+    async fn run_claimed(&self, mut job: Job, run: RunId) -> crate::Result<()> {
         let token = self.shutdown.child_token();
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), token.clone());
         tracing::info!("scan {}: running as run {run}", job.id);
@@ -367,8 +505,16 @@ impl Queue {
         if job.request.callback.is_some() {
             job.callback = Some(CallbackState { state: "pending".into(), attempts: 0, last_error: None });
         }
-        self.store.update_if(&job, JobStatus::Running).await?;
+        let written = self.store.update_if(&job, JobStatus::Running).await;
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
+        if !written? {
+            tracing::warn!(
+                "scan {}: a peer took it over while it ran (this replica's lease ran out): its {} is not recorded",
+                job.id,
+                job.status.as_str()
+            );
+            return Ok(());
+        }
         self.metrics.finished(job.status, Some(seconds));
         tracing::info!("scan {}: {}", job.id, job.status.as_str());
         if job.status != JobStatus::Interrupted {
@@ -453,12 +599,7 @@ fn history(job: &Job) -> Vec<TargetRun> {
             pod: t.pod.clone(),
             finished_ms,
             status: job.status,
-            passed: t.passed,
-            failed: t.failed,
-            skipped: t.skipped,
-            error: t.error,
-            no_impact: t.no_impact,
-            compliance: t.compliance,
+            counts: t.counts,
         })
         .collect()
 }
@@ -496,12 +637,14 @@ fn summarize(
             workload: workload.unwrap_or_default(),
             container: scanned.target.container.to_string(),
             strategy_used,
-            passed: counts.total(ControlStatus::Passed),
-            failed: counts.total(ControlStatus::Failed),
-            skipped: counts.total(ControlStatus::NotReviewed),
-            error: counts.total(ControlStatus::ProfileError),
-            no_impact: counts.total(ControlStatus::NotApplicable),
-            compliance: u64::from(counts.compliance()),
+            counts: Counts {
+                passed: counts.total(ControlStatus::Passed),
+                failed: counts.total(ControlStatus::Failed),
+                skipped: counts.total(ControlStatus::NotReviewed),
+                error: counts.total(ControlStatus::ProfileError),
+                no_impact: counts.total(ControlStatus::NotApplicable),
+                compliance: u64::from(counts.compliance()),
+            },
         });
         files.push(ResultFile { name: crate::scan::result_file_name(&scanned.target), body });
         sets.push(set);

@@ -1,6 +1,6 @@
 //! `kscan serve`: the scan pipeline behind HTTP. A bearer-token API accepts
 //! scan jobs into a queue persisted in a [`store::Store`] (SQLite by
-//! default); a bounded pool of workers runs each job with
+//! default, PostgreSQL for several replicas); a bounded pool of workers runs each job with
 //! [`crate::scan::run_until`] in this process; callbacks report the end;
 //! `GET /scan` answers with a posture scan.
 //!
@@ -67,6 +67,11 @@ pub struct Config {
     pub watch: Option<triggers::TriggerConfig>,
     /// `--schedule`: rescan matching pods on a schedule.
     pub schedule: Option<(triggers::Schedule, triggers::TriggerConfig)>,
+    /// This replica's id (the owner of the jobs it claims; also its
+    /// identity in the triggers' Lease).
+    pub replica: String,
+    /// Its lease, and how often idle workers poll the store.
+    pub replica_lease: jobs::Lease,
     /// The Lease whose holder runs the triggers (`None`: this process runs
     /// them without asking).
     pub lease: Option<lease::LeaseConfig>,
@@ -87,6 +92,8 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             limit: config.queue_limit,
             limits: config.limits,
             work_dir: config.work_dir,
+            replica: config.replica.clone(),
+            lease: config.replica_lease,
             retain: config.retain,
         },
         metrics.clone(),
@@ -94,6 +101,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         stop.clone(),
     )
     .await?;
+    let mut elected = None;
     if config.watch.is_some() || config.schedule.is_some() {
         let (queue, client) = (queue.clone(), config.admin.client.clone());
         let (watch, schedule) = (config.watch, config.schedule);
@@ -107,7 +115,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         };
         match config.lease {
             Some(lease) => {
-                tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start));
+                elected = Some(tokio::spawn(lease::elect(config.admin.client.clone(), lease, stop.clone(), start)));
             }
             None => start(stop.clone()),
         }
@@ -150,6 +158,12 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let deadline = Instant::now() + Duration::from_secs(150);
     while queue.gauges().await.map(|g| g.running).unwrap_or(0) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    queue.close().await;
+    if let Some(elected) = elected {
+        // The election releases the Lease once stopped: wait for it, so
+        // that the next leader need not wait for the Lease to run out.
+        let _ = tokio::time::timeout(Duration::from_secs(10), elected).await;
     }
     Ok(())
 }

@@ -49,7 +49,9 @@ pub fn testbed_kubeconfig() -> PathBuf {
     path
 }
 pub mod cluster;
+pub mod postgres;
 pub mod rng;
+pub mod validators;
 
 /// The paths the failed results of control `id` in the HDF `doc` name after
 /// "...: " (comma-separated; a kind in parentheses after a path is left off).

@@ -109,11 +109,11 @@ exit "$SCAN_CODE"
             ['kscan', 'scan', '--ci', 'jenkins', '--namespace', 'shop', '--out-dir', 'kscan-results', '--pod', 'web-0']
         assert step.scanArgv([namespace: 'shop', selector: 'app=web', container: 'app', strategy: 'debug',
                               engine: 'cinc', profile: 'profiles/base', scannerImage: 'reg/scanner@sha256:ab',
-                              threshold: 't.yml', formats: 'sarif', timeout: '5m', kubeconfig: '/k/config',
+                              manifests: 'deploy', threshold: 't.yml', formats: 'sarif', timeout: '5m', kubeconfig: '/k/config',
                               context: 'agent:ctx', outDir: 'out', kscan: '/opt/kscan']) ==
             ['/opt/kscan', 'scan', '--ci', 'jenkins', '--namespace', 'shop', '--out-dir', 'out', '--selector', 'app=web',
              '--container', 'app', '--strategy', 'debug', '--engine', 'cinc', '--profile', 'profiles/base',
-             '--scanner-image', 'reg/scanner@sha256:ab', '--threshold', 't.yml', '--format', 'sarif',
+             '--scanner-image', 'reg/scanner@sha256:ab', '--manifests', 'deploy', '--threshold', 't.yml', '--format', 'sarif',
              '--timeout', '5m', '--kubeconfig', '/k/config', '--context', 'agent:ctx']
     }
 

@@ -1,25 +1,36 @@
 //! Where jobs and their results live. [`Store`] is the interface the queue
 //! and the API use; [`sqlite::Sqlite`] is the default implementation, one
-//! file per server.
+//! file per server; [`postgres::Postgres`] lets several replicas share one
+//! queue. [`Location`] is what `--db` names.
 //!
 //! # Several replicas
 //!
-//! A PostgreSQL implementation of the same trait lets several replicas
-//! share one queue: `claim` becomes `UPDATE jobs SET status = 'running' …
-//! WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq
-//! FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *` so that exactly one replica
-//! takes each job, every replica polls for queued jobs instead of relying on
-//! its in-process channel, and `recover` only touches jobs whose `owner`
-//! column names the replica that restarts (each replica writes its id and a
-//! heartbeat; a job whose owner's heartbeat stopped is interrupted by
-//! whichever replica notices). Nothing else changes: the API and workers
-//! see only this trait.
+//! Each replica has an id ([`crate::server::lease::identity`], or
+//! `--replica-id`) and a lease in the store that it renews
+//! ([`Store::heartbeat`]). A worker takes a job with [`Store::claim`], which
+//! moves the oldest queued job to `running` and names the worker's replica
+//! in its `owner`, atomically: in PostgreSQL `UPDATE jobs SET status =
+//! 'running' … WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued'
+//! ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *`, so exactly one
+//! replica takes each job. Running jobs whose owner's lease ran out are taken
+//! over by whichever live replica notices first ([`Store::adopt_orphans`]:
+//! one conditional update moves them to the new owner), which then removes
+//! their cluster objects and marks them interrupted, as a restart does.
+//! [`Store::update_if`] also requires the owner to be unchanged, so a replica
+//! that lost a job to a peer cannot overwrite the peer's verdict.
+//!
+//! Processes that share a SQLite file are on one host: its leases also
+//! record the process id, so the running jobs of a process that is gone are
+//! orphans at once and a restart interrupts them at once, as it always did.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::api::{CallbackState, JobStatus, ScanRequest, Summary};
+use super::api::{CallbackState, Counts, JobStatus, ScanRequest, Summary};
 use crate::Result;
 
 /// One job as stored.
@@ -47,6 +58,8 @@ pub struct Job {
     pub attempts: u32,
     /// Callback delivery.
     pub callback: Option<CallbackState>,
+    /// The replica that claimed it last; `None` until claimed.
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -64,6 +77,7 @@ impl Job {
             summary: None,
             attempts: 1,
             callback: None,
+            owner: None,
         }
     }
 }
@@ -102,18 +116,8 @@ pub struct TargetRun {
     /// The job's verdict (`passed`, `failed`, or `error` when teardown left
     /// objects; the gate judges the job as a whole).
     pub status: JobStatus,
-    /// Controls passed.
-    pub passed: u64,
-    /// Controls failed.
-    pub failed: u64,
-    /// Not Reviewed.
-    pub skipped: u64,
-    /// Profile Error.
-    pub error: u64,
-    /// Not Applicable.
-    pub no_impact: u64,
-    /// Percent, as `saf summary`.
-    pub compliance: u64,
+    /// Its controls by status, and compliance.
+    pub counts: Counts,
 }
 
 /// The persistent store of jobs and results.
@@ -123,8 +127,31 @@ pub trait Store: Send + Sync {
     async fn insert(&self, job: &Job) -> Result<()>;
     /// One job.
     async fn get(&self, id: &str) -> Result<Option<Job>>;
-    /// Write `job` back if its stored status is still `expected`; whether it was.
+    /// Write `job` back if its stored status is still `expected` and its
+    /// stored owner is still `job.owner`; whether it was. The owner itself is
+    /// never written here: only [`Store::claim`] and [`Store::adopt_orphans`]
+    /// change it.
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool>;
+    /// Take the oldest queued job for `owner`: it becomes `running` with
+    /// `run_id` and `started_ms`, atomically, so that no other worker of any
+    /// replica takes it too. `None` when nothing is queued.
+    async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>>;
+    /// Ask the owner of running job `id` to stop it (it may run on another
+    /// replica); whether the job was running.
+    async fn request_cancel(&self, id: &str) -> Result<bool>;
+    /// The running jobs of `owner` whose cancel was requested.
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>>;
+    /// Renew the lease of replica `replica` for `lease` from now (register it
+    /// on the first call).
+    async fn heartbeat(&self, replica: &str, lease: Duration) -> Result<()>;
+    /// Give up the lease of `replica` (a clean stop, its jobs ended): its
+    /// peers need not wait for it to run out.
+    async fn leave(&self, replica: &str) -> Result<()>;
+    /// Running jobs whose owner is gone (its lease ran out, or it never had
+    /// one) now belong to `replica`, which is alive; they are returned for it
+    /// to clean up and interrupt. Each is moved by one conditional update, so
+    /// two replicas never adopt the same job.
+    async fn adopt_orphans(&self, replica: &str) -> Result<Vec<Job>>;
     /// Jobs with `status`, oldest first.
     async fn with_status(&self, status: JobStatus) -> Result<Vec<Job>>;
     /// How many jobs have `status`.
@@ -163,6 +190,51 @@ pub trait Store: Send + Sync {
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+}
+
+/// What `--db` names: a SQLite file, or a PostgreSQL URL
+/// (`postgres://` or `postgresql://`). Its `Debug` and `Display` never show
+/// a password.
+#[derive(Clone)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password).
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` and `postgresql://…` are PostgreSQL; anything else is a path.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::Sqlite(text.into())
+        }
+    }
+
+    /// Open the store: create or migrate its schema.
+    pub async fn open(&self, pool_size: usize) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            Location::Sqlite(path) => std::sync::Arc::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => std::sync::Arc::new(postgres::Postgres::connect(url, pool_size).await?),
+        })
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
 }
 
 /// Milliseconds since the Unix epoch.

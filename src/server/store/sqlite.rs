@@ -1,5 +1,8 @@
 //! The SQLite store: one database file (mode 0600, WAL journal), a
-//! connection behind a mutex, every call on the blocking pool.
+//! connection behind a mutex, every call on the blocking pool. Processes
+//! that share the file are on one host: a replica's lease also names its
+//! process id, so the jobs of a process that is gone (a restart) are
+//! orphans at once, without waiting for its lease to run out.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -9,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
-use crate::server::api::JobStatus;
+use crate::server::api::{Counts, JobStatus};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -24,7 +27,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error       TEXT,
     summary     TEXT,
     attempts    INTEGER NOT NULL,
-    callback    TEXT
+    callback    TEXT,
+    owner       TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS results (
@@ -64,6 +69,11 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS replicas (
+    id         TEXT PRIMARY KEY,
+    pid        INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
 ";
 
 /// Jobs and results in one SQLite file.
@@ -88,6 +98,7 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "busy_timeout", 5000))
             .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| add_columns(&conn))
             .map_err(|e| {
                 Error::input(format!("--db {}: not a usable kscan database", path.display())).with_source(e)
             })?;
@@ -110,6 +121,32 @@ impl Sqlite {
     }
 }
 
+/// Whether process `pid` on this host still runs (a process of another
+/// user counts: it exists).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Files of earlier releases lack the `owner` and `cancel_requested` columns: add them.
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (column, ddl) in [
+        ("owner", "ALTER TABLE jobs ADD COLUMN owner TEXT"),
+        ("cancel_requested", "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0"),
+    ] {
+        let has: bool =
+            conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = ?1", [column], |r| {
+                r.get(0)
+            })?;
+        if !has {
+            conn.execute_batch(ddl)?;
+        }
+    }
+    Ok(())
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("API types serialize")
 }
@@ -119,15 +156,21 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqli
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+/// The job status in column `status` of `row`.
+fn status_of(row: &Row<'_>) -> rusqlite::Result<JobStatus> {
     let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
+    let index = row.as_ref().column_index("status")?;
+    JobStatus::parse(&status).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
-            1,
+            index,
             rusqlite::types::Type::Text,
             format!("unknown job status {status:?}").into(),
         )
-    })?;
+    })
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let status = status_of(row)?;
     let request: String = row.get("request")?;
     let summary: Option<String> = row.get("summary")?;
     let callback: Option<String> = row.get("callback")?;
@@ -143,18 +186,12 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         summary: summary.as_deref().map(|s| from_json(s, 9)).transpose()?,
         attempts: row.get("attempts")?,
         callback: callback.as_deref().map(|s| from_json(s, 11)).transpose()?,
+        owner: row.get("owner")?,
     })
 }
 
 fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
-    let status: String = row.get("status")?;
-    let status = JobStatus::parse(&status).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            7,
-            rusqlite::types::Type::Text,
-            format!("unknown job status {status:?}").into(),
-        )
-    })?;
+    let status = status_of(row)?;
     let count = |name: &str| row.get::<_, i64>(name).map(|n| n.max(0) as u64);
     Ok(TargetRun {
         seq: row.get("seq")?,
@@ -165,12 +202,14 @@ fn target_run_from_row(row: &Row<'_>) -> rusqlite::Result<TargetRun> {
         pod: row.get("pod")?,
         finished_ms: row.get("finished_ms")?,
         status,
-        passed: count("passed")?,
-        failed: count("failed")?,
-        skipped: count("skipped")?,
-        error: count("error")?,
-        no_impact: count("no_impact")?,
-        compliance: count("compliance")?,
+        counts: Counts {
+            passed: count("passed")?,
+            failed: count("failed")?,
+            skipped: count("skipped")?,
+            error: count("error")?,
+            no_impact: count("no_impact")?,
+            compliance: count("compliance")?,
+        },
     })
 }
 
@@ -181,7 +220,7 @@ impl Store for Sqlite {
         self.with("insert", move |c| {
             c.execute(
                 "INSERT INTO jobs (id, status, request, run_id, created_ms, started_ms, finished_ms, error, summary, \
-                 attempts, callback) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 attempts, callback, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.id,
                     job.status.as_str(),
@@ -194,6 +233,7 @@ impl Store for Sqlite {
                     job.summary.as_ref().map(json),
                     job.attempts,
                     job.callback.as_ref().map(json),
+                    job.owner,
                 ],
             )
             .map(drop)
@@ -211,7 +251,7 @@ impl Store for Sqlite {
         self.with("update", move |c| {
             c.execute(
                 "UPDATE jobs SET status = ?2, run_id = ?3, started_ms = ?4, finished_ms = ?5, error = ?6, \
-                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10",
+                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10 AND owner IS ?11",
                 params![
                     job.id,
                     job.status.as_str(),
@@ -223,9 +263,91 @@ impl Store for Sqlite {
                     job.attempts,
                     job.callback.as_ref().map(json),
                     expected.as_str(),
+                    job.owner,
                 ],
             )
             .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>> {
+        let (owner, run_id) = (owner.to_owned(), run_id.to_owned());
+        self.with("claim", move |c| {
+            c.query_row(
+                "UPDATE jobs SET status = 'running', owner = ?1, run_id = ?2, started_ms = ?3, cancel_requested = 0 \
+                 WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *",
+                params![owner, run_id, started_ms],
+                job_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.with("request a cancel", move |c| {
+            c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'", [id]).map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn cancel_requests(&self, owner: &str) -> Result<Vec<String>> {
+        let owner = owner.to_owned();
+        self.with("read cancel requests", move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM jobs WHERE owner = ?1 AND status = 'running' AND cancel_requested = 1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([owner], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, replica: &str, lease: std::time::Duration) -> Result<()> {
+        let replica = replica.to_owned();
+        let expires = super::now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        self.with("heartbeat", move |c| {
+            c.execute(
+                "INSERT INTO replicas (id, pid, expires_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, expires_ms = excluded.expires_ms",
+                params![replica, std::process::id(), expires],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn leave(&self, replica: &str) -> Result<()> {
+        let replica = replica.to_owned();
+        self.with("leave", move |c| c.execute("DELETE FROM replicas WHERE id = ?1", [replica]).map(drop)).await
+    }
+
+    async fn adopt_orphans(&self, replica: &str) -> Result<Vec<Job>> {
+        let replica = replica.to_owned();
+        self.with("adopt", move |c| {
+            // One transaction on the one connection: nobody adopts between
+            // the look and the update.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now = super::now_ms();
+            let live: Vec<(String, u32)> = {
+                let mut stmt = tx.prepare("SELECT id, pid FROM replicas WHERE expires_ms > ?1")?;
+                let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let live: Vec<String> = live.into_iter().filter(|(_, pid)| process_alive(*pid)).map(|(id, _)| id).collect();
+            let mut stmt = tx.prepare(
+                "UPDATE jobs SET owner = ?1 WHERE status = 'running' AND owner IS NOT ?1 \
+                 AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?2))) RETURNING *",
+            )?;
+            let live = serde_json::to_string(&live).expect("names serialize");
+            let rows = stmt.query_map(params![replica, live], job_from_row)?;
+            let mut jobs = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            drop(stmt);
+            tx.commit()?;
+            jobs.sort_by_key(|j| j.created_ms);
+            Ok(jobs)
         })
         .await
     }
@@ -302,12 +424,12 @@ impl Store for Sqlite {
                         r.pod,
                         r.finished_ms,
                         r.status.as_str(),
-                        r.passed as i64,
-                        r.failed as i64,
-                        r.skipped as i64,
-                        r.error as i64,
-                        r.no_impact as i64,
-                        r.compliance as i64,
+                        r.counts.passed as i64,
+                        r.counts.failed as i64,
+                        r.counts.skipped as i64,
+                        r.counts.error as i64,
+                        r.counts.no_impact as i64,
+                        r.counts.compliance as i64,
                     ],
                 )?;
             }
@@ -389,132 +511,8 @@ impl Store for Sqlite {
 
 #[cfg(test)]
 mod tests {
+    // The store contract both stores keep is checked in tests/store.rs.
     use super::*;
-    use crate::server::api::{ScanOptions, ScanSpec, TargetSpec};
-
-    fn job(id: &str) -> Job {
-        Job::queued(
-            id.into(),
-            ScanRequest {
-                target: TargetSpec { namespace: "ns".into(), pod: Some("p".into()), selector: None, container: None },
-                scan: ScanSpec::default(),
-                options: ScanOptions::default(),
-                callback: None,
-            },
-        )
-    }
-
-    use crate::server::api::ScanRequest;
-
-    #[tokio::test]
-    async fn jobs_survive_reopening_and_updates_are_conditional() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kscan.db");
-        {
-            let store = Sqlite::open(&path).unwrap();
-            store.insert(&job("a")).await.unwrap();
-            store.insert(&job("b")).await.unwrap();
-            let mut a = store.get("a").await.unwrap().unwrap();
-            a.status = JobStatus::Running;
-            a.run_id = Some("0123456789".into());
-            assert!(store.update_if(&a, JobStatus::Queued).await.unwrap());
-            assert!(!store.update_if(&a, JobStatus::Queued).await.unwrap(), "a second claim must fail");
-            store
-                .put_results("a", vec![ResultFile { name: "p.c.hdf.json".into(), body: b"{}".to_vec() }])
-                .await
-                .unwrap();
-        }
-        let store = Sqlite::open(&path).unwrap();
-        let running = store.with_status(JobStatus::Running).await.unwrap();
-        assert_eq!(running.len(), 1);
-        assert_eq!(running[0].run_id.as_deref(), Some("0123456789"));
-        assert_eq!(store.with_status(JobStatus::Queued).await.unwrap()[0].id, "b");
-        assert_eq!(store.count(JobStatus::Queued).await.unwrap(), 1);
-        assert_eq!(store.count(JobStatus::Passed).await.unwrap(), 0);
-        let ids = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
-        assert_eq!(ids(store.recent(&["ns".into()], 10).await.unwrap()), ["b", "a"]);
-        assert_eq!(ids(store.recent(&["ns".into()], 1).await.unwrap()), ["b"]);
-        assert!(store.recent(&["other".into()], 10).await.unwrap().is_empty(), "only the namespaces asked for");
-        assert_eq!(store.results("a").await.unwrap()[0].name, "p.c.hdf.json");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    }
-
-    fn point(job: &str, workload: &str, finished_ms: i64, compliance: u64) -> TargetRun {
-        TargetRun {
-            seq: 0,
-            job_id: job.into(),
-            namespace: "ns".into(),
-            workload: workload.into(),
-            container: "app".into(),
-            pod: format!("{job}-pod"),
-            finished_ms,
-            status: JobStatus::Passed,
-            passed: 1,
-            failed: 2,
-            skipped: 3,
-            error: 4,
-            no_impact: 5,
-            compliance,
-        }
-    }
-
-    #[tokio::test]
-    async fn history_pages_newest_first_and_pruning_drops_old_jobs_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Sqlite::open(&dir.path().join("kscan.db")).unwrap();
-        for (id, finished, compliance) in [("a", 1_000, 50), ("b", 2_000, 60), ("c", 3_000, 70)] {
-            let mut j = job(id);
-            j.status = JobStatus::Passed;
-            j.finished_ms = Some(finished);
-            store.insert(&j).await.unwrap();
-            store
-                .put_results(id, vec![ResultFile { name: "p.app.hdf.json".into(), body: b"{}".to_vec() }])
-                .await
-                .unwrap();
-            store
-                .put_target_runs(vec![
-                    point(id, "Deployment/web", finished, compliance),
-                    point(id, "Pod/x", finished, 0),
-                ])
-                .await
-                .unwrap();
-        }
-        store.insert(&job("queued-long-ago")).await.unwrap();
-        let page = store.target_runs("ns", "Deployment/web", "app", None, 2).await.unwrap();
-        assert_eq!(page.iter().map(|r| r.compliance).collect::<Vec<_>>(), [70, 60]);
-        assert_eq!(page[0], TargetRun { seq: page[0].seq, ..point("c", "Deployment/web", 3_000, 70) });
-        let rest = store.target_runs("ns", "Deployment/web", "app", Some(page[1].seq), 2).await.unwrap();
-        assert_eq!(rest.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["a"]);
-        assert!(store.target_runs("ns", "Deployment/web", "other", None, 9).await.unwrap().is_empty());
-        assert!(store.target_runs("other", "Deployment/web", "app", None, 9).await.unwrap().is_empty());
-
-        assert_eq!(store.prune(2_000).await.unwrap(), 1, "only a ended before the cutoff");
-        assert!(store.get("a").await.unwrap().is_none());
-        assert!(store.results("a").await.unwrap().is_empty());
-        let left = store.target_runs("ns", "Deployment/web", "app", None, 9).await.unwrap();
-        assert_eq!(left.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
-        assert_eq!(store.target_runs("ns", "Pod/x", "app", None, 9).await.unwrap().len(), 2);
-        assert_eq!(store.prune(i64::MAX).await.unwrap(), 2);
-        assert!(store.get("queued-long-ago").await.unwrap().is_some(), "a queued job is never pruned");
-    }
-
-    #[tokio::test]
-    async fn watched_containers_are_new_once_and_settings_keep_their_first_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kscan.db");
-        let store = Sqlite::open(&path).unwrap();
-        // A second handle on the same file, as a second replica on one host.
-        let other = Sqlite::open(&path).unwrap();
-        assert!(store.first_seen("u1", "app", "sha256:a").await.unwrap());
-        assert!(!other.first_seen("u1", "app", "sha256:a").await.unwrap(), "seen by the other replica");
-        assert!(other.first_seen("u1", "app", "sha256:b").await.unwrap(), "a new image is new");
-        assert!(store.first_seen("u1", "side", "sha256:a").await.unwrap());
-        store.forget_pod("u1").await.unwrap();
-        assert!(other.first_seen("u1", "app", "sha256:a").await.unwrap(), "forgotten with its pod");
-        assert_eq!(store.setting_or_insert("k", "1").await.unwrap(), "1");
-        assert_eq!(other.setting_or_insert("k", "2").await.unwrap(), "1", "the first writer wins");
-    }
 
     #[test]
     fn a_file_that_is_not_a_database_is_an_input_error() {
