@@ -58,6 +58,31 @@ fn results(dir: &Path) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     all
 }
 
+/// Per HDF file in `dir`: the whole document without what changes from run
+/// to run (times, durations, the run's identity).
+fn documents(dir: &Path) -> BTreeMap<String, Value> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| !(k.contains("time") || k.contains("duration") || k == "run" || k == "run_id"));
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut all = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".hdf.json") {
+            let mut doc: Value = serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
+            strip(&mut doc);
+            all.insert(name, doc);
+        }
+    }
+    all
+}
+
 /// Six running pods labelled `app=web`.
 async fn six_pods(client: &kube::Client, ns: &str) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -137,6 +162,10 @@ async fn shards_of_a_job_give_the_results_of_an_in_process_run() {
         assert!(most <= 2, "{most} shard pods ran at once with --parallelism 2");
         assert!(most >= 1, "the watcher saw no shard pod run");
         assert_eq!(results(jobs.path()), expected, "3 shards vs in-process");
+        let whole = documents(local.path());
+        for (name, doc) in documents(jobs.path()) {
+            pretty_assertions::assert_eq!(doc, whole[&name], "{name}: 3 shards vs in-process, times aside");
+        }
         let manifest: Value =
             serde_json::from_slice(&std::fs::read(jobs.path().join("kscan-run.json")).unwrap()).unwrap();
         assert_eq!(manifest["exit_code"], 0, "{manifest}");
