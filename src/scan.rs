@@ -9,6 +9,7 @@
 //! still returns its results ([`Finished::left`]): the post-scan stage
 //! (`crate::results`) reports and gates them, and the exit code is 4.
 
+pub mod dispatch;
 pub mod plan;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,20 @@ pub async fn run_until(
     run: RunId,
     stop: impl std::future::Future<Output = &'static str>,
 ) -> Result<Finished> {
+    run_dispatched(admin, plan, run, stop, None).await
+}
+
+/// [`run_until`], with the targets scanned in this process (`dispatch`
+/// `None`) or by one Kubernetes Job ([`dispatch`]). Targets are resolved
+/// and set aside, access is scoped and everything is torn down the same way
+/// either way; only where the scans run differs.
+pub async fn run_dispatched(
+    admin: Connection,
+    plan: Plan,
+    run: RunId,
+    stop: impl std::future::Future<Output = &'static str>,
+    dispatch: Option<dispatch::Dispatch>,
+) -> Result<Finished> {
     let (targets, owners) = resolve_owned(&admin, &plan.request).await?;
     // What Pod Security or the ephemeral-container limit would refuse is
     // accounted for now, before any access exists (and gets no grant).
@@ -115,7 +130,7 @@ pub async fn run_until(
         return Err(none_scanned(refused));
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
-    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, owners, refused, stop_rx));
+    let mut supervisor = tokio::spawn(supervise(admin, plan, run, targets, owners, refused, stop_rx, dispatch));
     let joined = tokio::select! {
         joined = &mut supervisor => joined,
         why = stop => {
@@ -128,6 +143,7 @@ pub async fn run_until(
 
 /// Run the scan as a task, stop it on `stop` (or when the caller is gone)
 /// or at the time limit, and tear down whatever became of it.
+#[allow(clippy::too_many_arguments)]
 async fn supervise(
     admin: Connection,
     plan: Plan,
@@ -136,6 +152,7 @@ async fn supervise(
     owners: Owners,
     refused: Vec<Unscanned>,
     stop: tokio::sync::oneshot::Receiver<&'static str>,
+    dispatch: Option<dispatch::Dispatch>,
 ) -> Result<Finished> {
     let teardown = Teardown::new(admin.client.clone());
     tracing::info!(
@@ -146,7 +163,19 @@ async fn supervise(
         plan.engine.name()
     );
 
-    let task = tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, owners, refused, teardown.clone()));
+    let task = match dispatch {
+        None => tokio::spawn(scan_all(admin, plan.clone(), run.clone(), targets, owners, refused, teardown.clone())),
+        Some(dispatch) => tokio::spawn(dispatch::scan_jobs(
+            admin,
+            plan.clone(),
+            run.clone(),
+            targets,
+            owners,
+            refused,
+            teardown.clone(),
+            dispatch,
+        )),
+    };
     let abort = task.abort_handle();
     let outcome = tokio::select! {
         joined = task => joined.unwrap_or_else(|e| Err(Error::scan(format!("the scan task failed: {e}")))),
@@ -196,17 +225,7 @@ async fn scan_all(
     refused: Vec<Unscanned>,
     teardown: Teardown,
 ) -> Result<(Vec<Scanned>, Vec<Unscanned>)> {
-    let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
-    pods.dedup();
-    let spec = AccessSpec {
-        namespace: plan.request.namespace.clone(),
-        grants: plan.strategy.kind.grants(&run, &pods),
-        ttl: plan.ttl,
-    };
-    tracing::info!("run {run}: creating ServiceAccount, token Secret, Role and RoleBinding {}", run.object_name());
-    let access = access::create(&admin, &run, &spec, &teardown).await?;
-    tracing::info!("run {run}: scoped access ready (token expires {})", access.expires_at.to_rfc3339());
-
+    let access = scoped_access(&admin, &plan, &run, &targets, &teardown).await?;
     let access = std::sync::Arc::new(access);
     let plan = std::sync::Arc::new(plan);
     let outcomes: Vec<(usize, Result<Scanned>)> = stream::iter(targets.iter().cloned().enumerate())
@@ -239,6 +258,29 @@ async fn scan_all(
         return Err(none_scanned(failures));
     }
     Ok((results, failures))
+}
+
+/// Create the run's scoped access: one ServiceAccount, and a Role that
+/// grants what the strategy needs on the pods of `targets` by name.
+async fn scoped_access(
+    admin: &Connection,
+    plan: &Plan,
+    run: &RunId,
+    targets: &[ContainerRef],
+    teardown: &Teardown,
+) -> Result<ScopedAccess> {
+    let mut pods: Vec<String> = targets.iter().map(|t| t.pod.as_str().to_owned()).collect();
+    pods.sort();
+    pods.dedup();
+    let spec = AccessSpec {
+        namespace: plan.request.namespace.clone(),
+        grants: plan.strategy.kind.grants(run, &pods),
+        ttl: plan.ttl,
+    };
+    tracing::info!("run {run}: creating ServiceAccount, token Secret, Role and RoleBinding {}", run.object_name());
+    let access = access::create(admin, run, &spec, teardown).await?;
+    tracing::info!("run {run}: scoped access ready (token expires {})", access.expires_at.to_rfc3339());
+    Ok(access)
 }
 
 /// Split off the targets `refusals` names (by index) as not scanned.
@@ -282,19 +324,55 @@ async fn scan_one(
     index: usize,
     teardown: &Teardown,
 ) -> Result<Scanned> {
+    let how = How { strategy: &plan.strategy, engine: &plan.engine, command_timeout: plan.command_timeout };
+    let json = scan_target(access, &how, target, &workload, index, teardown).await?;
+    let file = write_result(&plan.out_dir, target, &json)?;
+    Ok(Scanned { target: target.clone(), file, workload })
+}
+
+/// How each target is scanned: the parts of a [`Plan`] a scan of one target
+/// takes (a `kscan shard` gets them from its Job rather than from a plan).
+#[derive(Clone, Copy)]
+pub struct How<'a> {
+    /// How to reach it.
+    pub strategy: &'a StrategyConfig,
+    /// What produces the results.
+    pub engine: &'a Engine,
+    /// Limit for each command the probe runs in a target.
+    pub command_timeout: Duration,
+}
+
+/// Scan the `index`-th `target` of a run with `access`: put the strategy
+/// in place, run the engine, and return its HDF document with
+/// `platform.workload` set. Whatever the strategy creates is registered
+/// with `teardown`. In-process runs and `kscan shard` both scan through
+/// this one function.
+pub async fn scan_target(
+    access: &ScopedAccess,
+    how: &How<'_>,
+    target: &ContainerRef,
+    workload: &str,
+    index: usize,
+    teardown: &Teardown,
+) -> Result<Vec<u8>> {
     tracing::info!("{target}: scanning");
     let work = teardown.private_dir(&format!("{}-work-", access.name))?;
-    let reach = plan.strategy.reach(access, target, index, plan.command_timeout, teardown).await?;
+    let reach = how.strategy.reach(access, target, index, how.command_timeout, teardown).await?;
     let json =
-        plan.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;
-    // Created only now: a run that scans nothing leaves no directory behind.
-    std::fs::create_dir_all(&plan.out_dir)
-        .map_err(|e| Error::scan(format!("cannot create --out-dir {}", plan.out_dir.display())).with_source(e))?;
-    let file = plan.out_dir.join(result_file_name(target));
-    let json = with_workload(&json, &workload).map_err(|e| e.context(format!("scanning {target}")))?;
-    std::fs::write(&file, &json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
+        how.engine.run(reach, &access.kubeconfig, &work).await.map_err(|e| e.context(format!("scanning {target}")))?;
+    with_workload(&json, workload).map_err(|e| e.context(format!("scanning {target}")))
+}
+
+/// Write the HDF document `json` of `target` into `out_dir` (created only
+/// now: a run that scans nothing leaves no directory behind) as
+/// [`result_file_name`]; returns the file.
+pub fn write_result(out_dir: &Path, target: &ContainerRef, json: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| Error::scan(format!("cannot create --out-dir {}", out_dir.display())).with_source(e))?;
+    let file = out_dir.join(result_file_name(target));
+    std::fs::write(&file, json).map_err(|e| Error::scan(format!("cannot write {}", file.display())).with_source(e))?;
     tracing::info!("{target}: results in {}", file.display());
-    Ok(Scanned { target: target.clone(), file, workload })
+    Ok(file)
 }
 
 /// Pod name → `Kind/name` of the workload owning it.

@@ -71,6 +71,10 @@ pub enum Command {
     Access(access::Args),
     /// Remove objects earlier runs left behind.
     Cleanup(cleanup::Args),
+    /// Scan one shard of a `kscan scan --dispatch jobs` run, inside the
+    /// run's Job (not for use by hand: it reads its plan from the Job).
+    #[command(hide = true)]
+    Shard,
 }
 
 /// Parse the command line. A usage error exits 2, as clap does — after
@@ -140,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(args) => scan::run(*args).await,
         Command::Access(args) => access::run(args).await,
         Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Shard => crate::scan::dispatch::shard().await.map(|()| Outcome::Passed),
         Command::Summary(args) => summary::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Threshold(args) => threshold::run(args),

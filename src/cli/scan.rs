@@ -20,6 +20,7 @@ use crate::report::coverage::{self, Coverage, Reason};
 use crate::report::{sarif, Format, Manifests};
 use crate::results::baseline::BaselineArgs;
 use crate::results::{Done, Record, Spec, Stage, Threshold};
+use crate::scan::dispatch::{Dispatch, DEFAULT_DISPATCH_IMAGE};
 use crate::scan::plan::{Asked, Field};
 use crate::scan::{self, parse_duration, Plan};
 use crate::strategy::{Strategy, DEFAULT_MAX_EPHEMERAL, DEFAULT_SCANNER_IMAGE};
@@ -36,6 +37,7 @@ Examples:
   kscan scan -n shop --pod web-0 --engine cinc --profile ./my-profile
   kscan scan -n shop -l app=web -t gate.yml --baseline main-results --gate-on new -f sarif
   kscan scan -n shop -l app=web --manifests deploy/ -f sarif,github
+  kscan scan -n shop -l app=web --dispatch jobs --shards 4 --parallelism 2
 
 What happens: kscan reads the target pod(s) with your credentials, creates a
 ServiceAccount, a Role granting only what the strategy needs on those pods by
@@ -50,6 +52,11 @@ serviceaccounts, roles, rolebindings; create on serviceaccounts/token; and
 every permission the Role grants (exec: get on pods, get+create on pods/exec;
 debug and auto add get+patch on pods/ephemeralcontainers; sidecar: create on
 pods, get/delete and exec on the run's own pod).
+
+With --dispatch jobs the scans run in the pods of one Kubernetes Indexed
+Job, as the run's ServiceAccount; you also need create/get/delete on jobs,
+get/list on pods and get on pods/log (docs/scan.md, \"Scans as Kubernetes
+Jobs\").
 
 Strategies: auto uses exec when the container has sh, head, stat, find and
 cat, else debug. debug adds an ephemeral scanner container (it stays in the
@@ -186,10 +193,47 @@ pub struct Args {
     /// uploads for other targets do not replace this scan's alerts.
     #[arg(long, value_name = "CATEGORY", value_parser = parse_category)]
     pub sarif_category: Option<String>,
+    /// Where the targets are scanned: `in-process` (here), or `jobs` (one
+    /// Kubernetes Indexed Job whose pods scan their share of the targets
+    /// inside the cluster, as the run's scoped ServiceAccount; needs
+    /// --selector). See docs/scan.md, "Scans as Kubernetes Jobs".
+    #[arg(long, value_enum, default_value_t = DispatchMode::InProcess)]
+    pub dispatch: DispatchMode,
+
+    /// With --dispatch jobs: the number of shards (Job completions) the
+    /// targets are split into [default: one per target, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub shards: Option<u16>,
+
+    /// With --dispatch jobs: how many shard pods run at once (the Job's
+    /// parallelism) [default: 4].
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub parallelism: Option<u16>,
+
+    /// With --dispatch jobs: the image the shard pods run
+    /// (`/usr/local/bin/kscan shard`): this release's kscan image by default,
+    /// the one the Helm chart runs the service from.
+    #[arg(long, value_name = "IMAGE", env = "KSCAN_DISPATCH_IMAGE", default_value = DEFAULT_DISPATCH_IMAGE)]
+    pub dispatch_image: String,
+
+    /// With --dispatch jobs: HOST:PORT at which the shard pods reach the API
+    /// server, for clusters where pods cannot reach the `kubernetes` Service
+    /// (no kube-proxy) [default: the in-cluster configuration].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dispatch_api_server: Option<String>,
 
     /// Cluster connection.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// Where `kscan scan` scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DispatchMode {
+    /// In this process.
+    InProcess,
+    /// In the pods of one Kubernetes Indexed Job.
+    Jobs,
 }
 
 impl Args {
@@ -214,7 +258,50 @@ impl Args {
             concurrency: usize::from(self.concurrency),
             out_dir: self.out_dir.clone(),
         };
-        asked.plan(Field::flag).map_err(|invalid| invalid.error)
+        let plan = asked.plan(Field::flag).map_err(|invalid| invalid.error)?;
+        self.dispatch()?;
+        Ok(plan)
+    }
+
+    /// How the run is dispatched: `None` in process; refuses the flags of
+    /// one mode given with the other.
+    pub fn dispatch(&self) -> Result<Option<Dispatch>> {
+        let jobs_only = [
+            ("--shards", self.shards.is_some()),
+            ("--parallelism", self.parallelism.is_some()),
+            ("--dispatch-api-server", self.dispatch_api_server.is_some()),
+        ];
+        if self.dispatch == DispatchMode::InProcess {
+            if let Some((flag, _)) = jobs_only.iter().find(|(_, given)| *given) {
+                return Err(Error::input(format!("{flag} needs --dispatch jobs")));
+            }
+            return Ok(None);
+        }
+        if self.selector.is_none() {
+            return Err(Error::input(
+                "--dispatch jobs needs --selector (-l): it splits the pods a selector matches into shards",
+            ));
+        }
+        if self.engine != EngineKind::Builtin {
+            return Err(Error::input(
+                "--dispatch jobs scans with --engine builtin only (the shard image holds no CINC Auditor)",
+            ));
+        }
+        if let Some(server) = &self.dispatch_api_server {
+            let port = server.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
+            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p > 0) {
+                return Err(Error::input(format!("--dispatch-api-server {server:?} is not HOST:PORT")));
+            }
+        }
+        if self.dispatch_image.trim().is_empty() {
+            return Err(Error::input("--dispatch-image is empty"));
+        }
+        Ok(Some(Dispatch {
+            shards: self.shards.map(usize::from),
+            parallelism: self.parallelism.map_or(4, usize::from),
+            image: self.dispatch_image.clone(),
+            api_server: self.dispatch_api_server.clone(),
+        }))
     }
 
     /// The post-scan stage, every input of it checked before anything is
@@ -297,8 +384,9 @@ type Scanned = Vec<(String, PathBuf)>;
 /// the teardown error if objects were left behind.
 async fn scan_cluster(args: &Args, run: RunId) -> Result<(Scanned, Coverage, Option<Error>)> {
     let plan = args.plan()?;
+    let dispatch = args.dispatch()?;
     let admin = args.cluster.connect().await?;
-    let finished = scan::run_until(admin, plan, run, scan::interrupted()).await?;
+    let finished = scan::run_dispatched(admin, plan, run, scan::interrupted(), dispatch).await?;
     tracing::info!("run {}: removed {} object(s)", finished.run, finished.teardown.deleted.len());
     let scanned = finished.results.iter().map(|s| (s.target.to_string(), s.file.clone())).collect();
     let mut targets: Vec<(ContainerRef, coverage::Target)> = finished

@@ -7,6 +7,7 @@
 //! removed with each ServiceAccount found, and by name for `--run`.
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -47,6 +48,9 @@ pub async fn cleanup(admin: &Connection, scope: &Scope, which: &Which) -> Result
     found.extend(list::<Role>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Role)));
     found.extend(list::<RoleBinding>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Binding)));
     found.extend(list::<Pod>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Pod)));
+    // Jobs last: teardown deletes newest first, so a Job (and with it its
+    // pods) goes before the access its pods run with.
+    found.extend(list::<Job>(admin, scope, &selector).await?.into_iter().map(|m| owned(m, Kind::Job)));
     let mut accounts = 0;
     for (meta, object) in found {
         if matches!(which, Which::Expired) && !expired(&meta, now) {
@@ -98,6 +102,7 @@ enum Kind {
     Role,
     Binding,
     Pod,
+    Job,
 }
 
 fn owned(meta: ObjectMeta, kind: Kind) -> (ObjectMeta, Owned) {
@@ -108,6 +113,7 @@ fn owned(meta: ObjectMeta, kind: Kind) -> (ObjectMeta, Owned) {
         Kind::Role => Owned::Role { namespace, name },
         Kind::Binding => Owned::RoleBinding { namespace, name },
         Kind::Pod => Owned::Pod { namespace, name },
+        Kind::Job => Owned::Job { namespace, name },
     };
     (meta, object)
 }

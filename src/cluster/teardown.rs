@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kscan_agent::protocol::Command;
@@ -70,6 +71,14 @@ pub enum Owned {
         /// Name.
         name: String,
     },
+    /// A Job (`--dispatch jobs`): deleted with its pods, waited for until
+    /// they are gone.
+    Job {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// An ephemeral container (the debug strategy's scanner). Kubernetes
     /// cannot remove one: teardown stops its process and waits until it ends.
     EphemeralContainer {
@@ -90,6 +99,7 @@ impl std::fmt::Display for Owned {
             Owned::RoleBinding { namespace, name } => ("rolebinding", namespace, name),
             Owned::Secret { namespace, name } => ("secret", namespace, name),
             Owned::Pod { namespace, name } => ("pod", namespace, name),
+            Owned::Job { namespace, name } => ("job", namespace, name),
             Owned::EphemeralContainer { namespace, pod, name } => {
                 return write!(f, "ephemeral container {name} of pod {pod} in namespace {namespace}");
             }
@@ -317,6 +327,7 @@ impl Teardown {
                 return stop_ephemeral(&self.client, namespace, pod, name).await.map(Some)
             }
             Owned::Pod { namespace, name } => delete_pod(client, backoff, namespace, name).await,
+            Owned::Job { namespace, name } => delete_job(client, backoff, namespace, name).await,
         };
         deleted.map(|()| None)
     }
@@ -343,6 +354,34 @@ async fn delete_pod(
             Ok(None) => return Ok(()),
             Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
+            Err(e) => return Err(brief(&e)),
+        }
+    }
+}
+
+/// Delete a Job in the foreground — its pods first — and wait until it is
+/// gone: the garbage collector removes the Job only after its pods, so no
+/// shard runs on once it is.
+async fn delete_job(
+    client: &kube::Client,
+    backoff: &Backoff,
+    namespace: &str,
+    name: &str,
+) -> std::result::Result<(), String> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let params = DeleteParams::foreground();
+    let what = format!("job {name} in namespace {namespace}");
+    match backoff.retry(&format!("deleting {what}"), || jobs.delete(name, &params)).await {
+        Ok(_) => {}
+        Err(e) if api_status(&e) == Some(404) => return Ok(()),
+        Err(e) => return Err(brief(&e)),
+    }
+    let start = Instant::now();
+    loop {
+        match backoff.retry(&format!("reading {what}"), || jobs.get_opt(name)).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
+            Ok(Some(_)) => return Err(format!("its pods are still terminating after {POD_GONE_TIMEOUT:?}")),
             Err(e) => return Err(brief(&e)),
         }
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -239,6 +240,7 @@ pub async fn kscan_objects(client: &Client, ns: &str) -> Vec<String> {
     collect!(Role, "Role");
     collect!(RoleBinding, "RoleBinding");
     collect!(Pod, "Pod");
+    collect!(Job, "Job");
     found
 }
 
@@ -252,20 +254,31 @@ pub fn is_forbidden<T>(result: &Result<T, kube::Error>) -> bool {
 /// grants — but may delete nothing: its scans end with teardown leaving
 /// the run's objects behind (exit 4). Written into `dir`.
 pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    let name = "kscan-test-no-delete";
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sa = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    sas.create(&PostParams::default(), &sa).await.expect("creating the caller's ServiceAccount");
-    let role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": [
+    let rules = json!([
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
         {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "create"]},
-    ]}))
-    .unwrap();
+    ]);
+    caller_kubeconfig(client, ns, dir, "kscan-test-no-delete", rules).await
+}
+
+/// A kubeconfig, written into `dir`, for a caller `name` in `ns` that holds
+/// exactly the RBAC `rules` there.
+pub async fn caller_kubeconfig(
+    client: &Client,
+    ns: &str,
+    dir: &std::path::Path,
+    name: &str,
+    rules: serde_json::Value,
+) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.expect("creating the caller's ServiceAccount");
+    let role = serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules})).unwrap();
     Api::<Role>::namespaced(client.clone(), ns).create(&PostParams::default(), &role).await.expect("creating the Role");
     let binding = serde_json::from_value(json!({"metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
@@ -287,7 +300,54 @@ pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Pa
             c.user = Some(name.into());
         }
     }
-    let path = dir.join("no-delete.kubeconfig");
+    let path = dir.join(format!("{name}.kubeconfig"));
     std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
     path
+}
+
+/// An image that runs this test binary's kscan at `/usr/local/bin/kscan`,
+/// for `kscan scan --dispatch jobs --dispatch-image`: the testbed has no
+/// kscan image, so one is built once per test binary from the testbed's
+/// `debian-standard` image (the glibc and libgcc a debug build links) and
+/// the binary (without its debug sections), and pushed to the testbed's
+/// registry under a tag named after the binary's digest.
+pub fn dispatch_image() -> &'static str {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(build_dispatch_image)
+}
+
+fn build_dispatch_image() -> String {
+    use sha2::{Digest, Sha256};
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e} (scripts/setup installs it)"));
+        assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let binary = dir.path().join("kscan");
+    run(std::process::Command::new("objcopy").arg("--strip-debug").arg(env!("CARGO_BIN_EXE_kscan")).arg(&binary));
+    let digest: String = Sha256::digest(std::fs::read(&binary).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+    let layout = dir.path().join("oci");
+    let base = format!("oci:{}:image", layout.display());
+    // skopeo takes a tag or a digest, not both.
+    let (named, digest_part) = debian_standard().split_once('@').expect("the image is referenced by digest");
+    let repository = match named.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => named,
+    };
+    run(std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{repository}@{digest_part}"))
+        .arg(&base));
+    run(std::process::Command::new("umoci")
+        .args(["insert", "--image"])
+        .arg(format!("{}:image", layout.display()))
+        .arg(&binary)
+        .arg("/usr/local/bin/kscan"));
+    let registry = image("debian-standard").split('/').next().expect("a registry host").to_owned();
+    let reference = format!("{registry}/kscan/kscan-dispatch:test-{}", &digest[..16]);
+    run(std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(&base)
+        .arg(format!("docker://{reference}")));
+    reference
 }

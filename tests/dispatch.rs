@@ -1,0 +1,375 @@
+//! `kscan scan --dispatch jobs`, end to end on the testbed: the targets of a
+//! selector scanned by the shards of one Indexed Job give the results an
+//! in-process run gives, whatever the shard count; no more shard pods run
+//! at once than asked; nothing of the run is left afterwards.
+//!
+//! The shards run this test binary's kscan in an image built from it
+//! (`support::cluster::dispatch_image`). The testbed has no kube-proxy: the
+//! shards reach the API server at the address the admin kubeconfig names
+//! (`--dispatch-api-server`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::config::Kubeconfig;
+use serde_json::{json, Value};
+use support::cluster::{self, kscan_objects, standard, KEEP_RUNNING};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `kscan ARGS` as the testbed admin.
+fn kscan_admin(args: &[&str]) -> Output {
+    support::kscan().env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args).output().expect("running kscan")
+}
+
+/// `HOST:PORT` of the API server, as the admin kubeconfig names it.
+fn api_server() -> String {
+    let kubeconfig = Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
+    let server = kubeconfig.clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
+    server.trim_start_matches("https://").trim_end_matches('/').to_owned()
+}
+
+/// Per HDF file in `dir`: control id → the statuses of its results.
+fn results(dir: &Path) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let mut all = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".hdf.json") {
+            continue;
+        }
+        let doc: Value = serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
+        let mut controls = BTreeMap::new();
+        for c in doc["profiles"][0]["controls"].as_array().expect("HDF controls") {
+            let statuses = c["results"].as_array().unwrap().iter().map(|r| r["status"].to_string()).collect();
+            controls.insert(c["id"].as_str().unwrap().to_owned(), statuses);
+        }
+        all.insert(name, controls);
+    }
+    all
+}
+
+/// Per HDF file in `dir`: the whole document without what changes from run
+/// to run (times, durations, the run's identity).
+fn documents(dir: &Path) -> BTreeMap<String, Value> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| !(k.contains("time") || k.contains("duration") || k == "run" || k == "run_id"));
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut all = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".hdf.json") {
+            let mut doc: Value = serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
+            strip(&mut doc);
+            all.insert(name, doc);
+        }
+    }
+    all
+}
+
+/// Six running pods labelled `app=web`.
+async fn six_pods(client: &kube::Client, ns: &str) -> Vec<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let names: Vec<String> = (0..6).map(|i| format!("web-{i}")).collect();
+    for name in &names {
+        let containers = json!([{"name": "app", "image": standard(), "command": KEEP_RUNNING}]);
+        cluster::create_pod_with(&pods, name, containers, json!({})).await;
+        let patch = json!({"metadata": {"labels": {"app": "web"}}});
+        pods.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    }
+    for name in &names {
+        cluster::wait_running(&pods, name).await;
+    }
+    names
+}
+
+/// Run `kscan scan --dispatch jobs` with `extra` flags into `dir`, while
+/// counting the shard pods that run at once; returns the output and the
+/// most seen running together.
+async fn dispatched(client: &kube::Client, ns: &str, dir: &Path, extra: &[&str]) -> (Output, usize) {
+    let image = cluster::dispatch_image();
+    let mut args: Vec<String> = ["scan", "-n", ns, "-l", "app=web", "--dispatch", "jobs", "--dispatch-image", image]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--dispatch-api-server".to_owned(), api_server(), "--out-dir".to_owned()]);
+    args.push(dir.to_str().unwrap().to_owned());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (pods, done): (Api<Pod>, _) = (Api::namespaced(client.clone(), ns), done.clone());
+        tokio::spawn(async move {
+            let params =
+                ListParams::default().labels("app.kubernetes.io/managed-by=kscan,batch.kubernetes.io/job-name");
+            let mut most = 0;
+            while !done.load(Ordering::Relaxed) {
+                let list = pods.list(&params).await.expect("listing shard pods");
+                let running = list
+                    .items
+                    .iter()
+                    .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                    .count();
+                most = most.max(running);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            most
+        })
+    };
+    let output = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kscan_admin(&args)
+    })
+    .await
+    .unwrap();
+    done.store(true, Ordering::Relaxed);
+    (output, watcher.await.unwrap())
+}
+
+#[tokio::test]
+async fn shards_of_a_job_give_the_results_of_an_in_process_run() {
+    cluster::in_namespace("dispatch", |client, ns| async move {
+        let names = six_pods(&client, &ns).await;
+        let local = tempfile::tempdir().unwrap();
+        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", local.path().to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "in-process run; stderr:\n{}", text(&output.stderr));
+        let expected = results(local.path());
+        let files: Vec<String> = names.iter().map(|n| format!("{n}.app.hdf.json")).collect();
+        assert_eq!(expected.keys().cloned().collect::<Vec<_>>(), files);
+        assert!(expected.values().all(|c| !c.is_empty()), "controls in every file");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+
+        let jobs = tempfile::tempdir().unwrap();
+        let (output, most) = dispatched(&client, &ns, jobs.path(), &["--shards", "3", "--parallelism", "2"]).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "dispatched run; stderr:\n{stderr}");
+        assert!(stderr.contains("3/3 shard(s) done"), "progress lines on stderr:\n{stderr}");
+        assert!(most <= 2, "{most} shard pods ran at once with --parallelism 2");
+        assert!(most >= 1, "the watcher saw no shard pod run");
+        assert_eq!(results(jobs.path()), expected, "3 shards vs in-process");
+        let whole = documents(local.path());
+        for (name, doc) in documents(jobs.path()) {
+            pretty_assertions::assert_eq!(doc, whole[&name], "{name}: 3 shards vs in-process, times aside");
+        }
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(jobs.path().join("kscan-run.json")).unwrap()).unwrap();
+        assert_eq!(manifest["exit_code"], 0, "{manifest}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after the dispatched run");
+
+        let one = tempfile::tempdir().unwrap();
+        let (output, most) = dispatched(&client, &ns, one.path(), &["--shards", "1"]).await;
+        assert_eq!(output.status.code(), Some(0), "one shard; stderr:\n{}", text(&output.stderr));
+        assert!(most <= 1, "{most} pods of a one-shard Job ran at once");
+        assert_eq!(results(one.path()), expected, "1 shard vs in-process");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after the one-shard run");
+    })
+    .await;
+}
+
+#[test]
+fn bad_dispatch_flags_are_input_errors_naming_the_flag() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--pod", "web-0", "--dispatch", "jobs"], "--selector"),
+        (&["-l", "app=web", "--dispatch", "jobs", "--shards", "0"], "--shards"),
+        (&["-l", "app=web", "--dispatch", "jobs", "--parallelism", "0"], "--parallelism"),
+        (&["-l", "app=web", "--shards", "2"], "--shards needs --dispatch jobs"),
+        (&["-l", "app=web", "--dispatch", "jobs", "--dispatch-api-server", "nohost"], "--dispatch-api-server"),
+    ];
+    for (extra, flag) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let output = support::kscan()
+            .env("KSCAN_KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+            .args(["scan", "-n", "shop", "--out-dir", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(flag), "{extra:?} should name {flag}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_shard_stopped_mid_run_is_retried_and_the_run_completes() {
+    cluster::in_namespace("dispatch-kill", |client, ns| async move {
+        let names = six_pods(&client, &ns).await;
+        let local = tempfile::tempdir().unwrap();
+        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", local.path().to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "in-process run; stderr:\n{}", text(&output.stderr));
+        let expected = results(local.path());
+
+        // One shard scanning one target at a time. Once its first pod's log
+        // shows it scanning the second target, and before it printed any
+        // results, it gets SIGTERM — what deleting or evicting its pod sends
+        // (a deletion itself reaches this testbed's kubelet later than the
+        // whole shard takes). The shard must end as a failure, and its
+        // index be retried.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let killer = tokio::spawn(async move {
+            let params =
+                ListParams::default().labels("app.kubernetes.io/managed-by=kscan,batch.kubernetes.io/job-name");
+            for _ in 0..3000 {
+                let list = pods.list(&params).await.expect("listing shard pods");
+                for pod in &list.items {
+                    let name = pod.metadata.name.clone().unwrap();
+                    let log = pods.logs(&name, &Default::default()).await.unwrap_or_default();
+                    if log.contains("/web-1/app: scanning") && !log.contains("BEGIN KSCAN SHARD RESULTS") {
+                        cluster::exec_ok(&pods, &name, "shard", &["/bin/sh", "-c", "kill -TERM 1"]).await;
+                        return name;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("no shard pod was seen scanning");
+        });
+        let out = tempfile::tempdir().unwrap();
+        let (output, _) = dispatched(&client, &ns, out.path(), &["--shards", "1", "--concurrency", "1"]).await;
+        let killed = killer.await.unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "after stopping {killed}; stderr:\n{stderr}");
+        assert!(stderr.contains("(1 pod failure(s))"), "the stopped shard counted as a pod failure:\n{stderr}");
+        assert!(stderr.contains("1/1 shard(s) done"), "the retry completed the shard:\n{stderr}");
+        assert_eq!(results(out.path()), expected, "the retried shard's results");
+        assert_eq!(names.len(), expected.len());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after the retried run");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn after_kill_9_cleanup_removes_the_job_and_its_pods_too() {
+    cluster::in_namespace("dispatch-kill9", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        let out = tempfile::tempdir().unwrap();
+        let mut child = support::kscan()
+            .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
+            .args(["scan", "-n", &ns, "-l", "app=web", "--dispatch", "jobs", "--shards", "2"])
+            .args(["--dispatch-image", cluster::dispatch_image(), "--dispatch-api-server", &api_server()])
+            .arg("--out-dir")
+            .arg(out.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client.clone(), &ns);
+        let params = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
+        let deadline = std::time::Instant::now() + cluster::TIMEOUT;
+        let job = loop {
+            if let Some(job) = jobs.list(&params).await.unwrap().items.into_iter().next() {
+                break job;
+            }
+            assert!(std::time::Instant::now() < deadline, "no Job appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The shard pod as the Job makes it is admitted by Pod Security
+        // `restricted`, enforced by the API server (a dry run, with the
+        // run's ServiceAccount still there); one on the host's network is not.
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let label = json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&label)).await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let dry = kube::api::PostParams { dry_run: true, ..Default::default() };
+        let template = job.spec.clone().unwrap().template;
+        let mut pod = Pod { spec: template.spec, ..Default::default() };
+        pod.metadata.generate_name = Some("psa-check-".into());
+        let mut on_host = pod.clone();
+        on_host.spec.as_mut().unwrap().host_network = Some(true);
+        // The API server sees the namespace's new label after a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !cluster::is_forbidden(&pods.create(&dry, &on_host).await) {
+            assert!(std::time::Instant::now() < deadline, "Pod Security restricted is not enforced in {ns}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        pods.create(&dry, &pod).await.expect("Pod Security restricted admits the shard pod");
+        let run = job.metadata.labels.unwrap()["kscan.dev/run"].clone();
+        let left = kscan_objects(&client, &ns).await;
+        assert!(left.contains(&format!("Job/kscan-{run}")), "SIGKILL leaves the Job behind: {left:?}");
+        let cleaned = kscan_admin(&["cleanup", "-n", &ns, "--run", &run]);
+        assert_eq!(cleaned.status.code(), Some(0), "{}", text(&cleaned.stderr));
+        let stdout = text(&cleaned.stdout);
+        assert!(stdout.lines().any(|l| l.starts_with("deleted job/kscan-")), "{stdout}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "left after cleanup");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_caller_who_may_not_create_jobs_gets_exit_3_naming_the_grants_and_nothing_is_left() {
+    cluster::in_namespace("dispatch-rbac", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        // Everything an in-process scan needs, with deletes; nothing on jobs.
+        let rules = json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+            {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create", "delete"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+             "verbs": ["get", "create", "delete"]},
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = cluster::caller_kubeconfig(&client, &ns, dir.path(), "kscan-test-no-jobs", rules).await;
+        let output = support::kscan()
+            .env("KSCAN_KUBECONFIG", &kubeconfig)
+            .args(["scan", "-n", &ns, "-l", "app=web", "--dispatch", "jobs", "--dispatch-image", "unused:1"])
+            .arg("--out-dir")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("may not create Jobs"), "{stderr}");
+        assert!(stderr.contains("create, get and delete on jobs"), "the error names the grants: {stderr}");
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_shard_image_that_cannot_be_pulled_fails_fast_naming_the_flag_and_nothing_is_left() {
+    cluster::in_namespace("dispatch-pull", |client, ns| async move {
+        six_pods(&client, &ns).await;
+        let registry = standard().split('/').next().unwrap().to_owned();
+        let missing = format!("{registry}/kscan/no-such-image:1");
+        let out = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let output = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "-l",
+            "app=web",
+            "--dispatch",
+            "jobs",
+            "--dispatch-image",
+            &missing,
+            "--dispatch-api-server",
+            &api_server(),
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("cannot start") && stderr.contains("--dispatch-image"), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(120), "not the 10m deadline: {:?}", started.elapsed());
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
