@@ -1575,9 +1575,13 @@ async fn dropping_a_running_scan_future_still_tears_down() {
         let admin =
             ClusterArgs { kubeconfig: Some(support::testbed_kubeconfig()), context: None }.connect().await.unwrap();
         let scan = run_until(admin, plan, kscan::cluster::RunId::generate(), std::future::pending());
+        // One cheap list of what access creates last (its RoleBinding): the
+        // whole exec scan takes a few hundred milliseconds after it.
+        let bindings: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> = kube::Api::namespaced(client.clone(), &ns);
+        let ours = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
         let created = async {
-            while kscan_objects(&client, &ns).await.len() < ACCESS_OBJECTS {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            while bindings.list_metadata(&ours).await.expect("listing RoleBindings").items.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
         tokio::select! {
