@@ -1029,8 +1029,12 @@ mod codebuild {
         let file = src.join(".codebuild.sh");
         std::fs::write(&file, script).unwrap();
         let mut cmd = Command::new("bash");
+        // The build's temporary files (mktemp) stay in the test's directory,
+        // also when a phase fails before the buildspec removes them.
+        let tmp = src.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         cmd.arg(&file).current_dir(src).env_clear().env("PATH", path).env("HOME", src.join("home"));
-        cmd.env("CODEBUILD_BUILD_ID", "kscan:1").env("CODEBUILD_SRC_DIR", src);
+        cmd.env("TMPDIR", &tmp).env("CODEBUILD_BUILD_ID", "kscan:1").env("CODEBUILD_SRC_DIR", src);
         for (k, v) in spec["env"]["variables"].as_mapping().unwrap() {
             cmd.env(k.as_str().unwrap(), v.as_str().unwrap());
         }
