@@ -343,20 +343,7 @@ async fn delete_pod(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = DeleteParams { grace_period_seconds: Some(1), ..Default::default() };
     let what = format!("pod {name} in namespace {namespace}");
-    match backoff.retry(&format!("deleting {what}"), || pods.delete(name, &params)).await {
-        Ok(_) => {}
-        Err(e) if api_status(&e) == Some(404) => return Ok(()),
-        Err(e) => return Err(brief(&e)),
-    }
-    let start = Instant::now();
-    loop {
-        match backoff.retry(&format!("reading {what}"), || pods.get_opt(name)).await {
-            Ok(None) => return Ok(()),
-            Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
-            Ok(Some(_)) => return Err(format!("still terminating after {POD_GONE_TIMEOUT:?}")),
-            Err(e) => return Err(brief(&e)),
-        }
-    }
+    delete_and_wait(backoff, &pods, name, &params, &what, "still terminating").await
 }
 
 /// Delete a Job in the foreground — its pods first — and wait until it is
@@ -369,19 +356,35 @@ async fn delete_job(
     name: &str,
 ) -> std::result::Result<(), String> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let params = DeleteParams::foreground();
     let what = format!("job {name} in namespace {namespace}");
-    match backoff.retry(&format!("deleting {what}"), || jobs.delete(name, &params)).await {
+    delete_and_wait(backoff, &jobs, name, &DeleteParams::foreground(), &what, "its pods are still terminating").await
+}
+
+/// Delete `name` with `params` (gone already is fine) and poll until the
+/// API server no longer has it, for at most [`POD_GONE_TIMEOUT`]; `still`
+/// says what is going on when it takes longer.
+async fn delete_and_wait<K>(
+    backoff: &Backoff,
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+    what: &str,
+    still: &str,
+) -> std::result::Result<(), String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match backoff.retry(&format!("deleting {what}"), || api.delete(name, params)).await {
         Ok(_) => {}
         Err(e) if api_status(&e) == Some(404) => return Ok(()),
         Err(e) => return Err(brief(&e)),
     }
     let start = Instant::now();
     loop {
-        match backoff.retry(&format!("reading {what}"), || jobs.get_opt(name)).await {
+        match backoff.retry(&format!("reading {what}"), || api.get_opt(name)).await {
             Ok(None) => return Ok(()),
             Ok(Some(_)) if start.elapsed() < POD_GONE_TIMEOUT => tokio::time::sleep(Duration::from_millis(250)).await,
-            Ok(Some(_)) => return Err(format!("its pods are still terminating after {POD_GONE_TIMEOUT:?}")),
+            Ok(Some(_)) => return Err(format!("{still} after {POD_GONE_TIMEOUT:?}")),
             Err(e) => return Err(brief(&e)),
         }
     }
