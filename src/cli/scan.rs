@@ -200,27 +200,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = DispatchMode::InProcess)]
     pub dispatch: DispatchMode,
 
-    /// With --dispatch jobs: the number of shards (Job completions) the
-    /// targets are split into [default: one per target, at most 8].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub shards: Option<u16>,
-
-    /// With --dispatch jobs: how many shard pods run at once (the Job's
-    /// parallelism) [default: 4].
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub parallelism: Option<u16>,
-
-    /// With --dispatch jobs: the image the shard pods run
-    /// (`/usr/local/bin/kscan shard`): this release's kscan image by default,
-    /// the one the Helm chart runs the service from.
-    #[arg(long, value_name = "IMAGE", env = "KSCAN_DISPATCH_IMAGE", default_value = DEFAULT_DISPATCH_IMAGE)]
-    pub dispatch_image: String,
-
-    /// With --dispatch jobs: HOST:PORT at which the shard pods reach the API
-    /// server, for clusters where pods cannot reach the `kubernetes` Service
-    /// (no kube-proxy) [default: the in-cluster configuration].
-    #[arg(long, value_name = "HOST:PORT")]
-    pub dispatch_api_server: Option<String>,
+    /// Shards, parallelism, image and API server of the Job.
+    #[command(flatten)]
+    pub jobs: JobArgs,
 
     /// Cluster connection.
     #[command(flatten)]
@@ -234,6 +216,66 @@ pub enum DispatchMode {
     InProcess,
     /// In the pods of one Kubernetes Indexed Job.
     Jobs,
+}
+
+/// How scans run as Kubernetes Jobs: the flags `kscan scan --dispatch jobs`
+/// and `kscan serve --executor jobs` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobArgs {
+    /// Scans as Jobs: the number of shards (Job completions) a run's
+    /// targets are split into [default: one per target, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub shards: Option<u16>,
+
+    /// Scans as Jobs: how many shard pods of one run's Job run at once (the
+    /// Job's parallelism) [default: 4].
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub parallelism: Option<u16>,
+
+    /// Scans as Jobs: the image the shard pods run
+    /// (`/usr/local/bin/kscan shard`): this release's kscan image by default,
+    /// the one the Helm chart runs the service from.
+    #[arg(long, value_name = "IMAGE", env = "KSCAN_DISPATCH_IMAGE", default_value = DEFAULT_DISPATCH_IMAGE)]
+    pub dispatch_image: String,
+
+    /// Scans as Jobs: HOST:PORT at which the shard pods reach the API
+    /// server, for clusters where pods cannot reach the `kubernetes` Service
+    /// (no kube-proxy) [default: the in-cluster configuration].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dispatch_api_server: Option<String>,
+}
+
+impl JobArgs {
+    /// The first flag that only means something for scans as Jobs, if
+    /// one was given.
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            ("--shards", self.shards.is_some()),
+            ("--parallelism", self.parallelism.is_some()),
+            ("--dispatch-api-server", self.dispatch_api_server.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
+
+    /// The checked settings.
+    pub fn dispatch(&self) -> Result<Dispatch> {
+        if let Some(server) = &self.dispatch_api_server {
+            let port = server.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
+            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p > 0) {
+                return Err(Error::input(format!("--dispatch-api-server {server:?} is not HOST:PORT")));
+            }
+        }
+        if self.dispatch_image.trim().is_empty() {
+            return Err(Error::input("--dispatch-image is empty"));
+        }
+        Ok(Dispatch {
+            shards: self.shards.map(usize::from),
+            parallelism: self.parallelism.map_or(4, usize::from),
+            image: self.dispatch_image.clone(),
+            api_server: self.dispatch_api_server.clone(),
+        })
+    }
 }
 
 impl Args {
@@ -266,13 +308,8 @@ impl Args {
     /// How the run is dispatched: `None` in process; refuses the flags of
     /// one mode given with the other.
     pub fn dispatch(&self) -> Result<Option<Dispatch>> {
-        let jobs_only = [
-            ("--shards", self.shards.is_some()),
-            ("--parallelism", self.parallelism.is_some()),
-            ("--dispatch-api-server", self.dispatch_api_server.is_some()),
-        ];
         if self.dispatch == DispatchMode::InProcess {
-            if let Some((flag, _)) = jobs_only.iter().find(|(_, given)| *given) {
+            if let Some(flag) = self.jobs.given() {
                 return Err(Error::input(format!("{flag} needs --dispatch jobs")));
             }
             return Ok(None);
@@ -287,21 +324,7 @@ impl Args {
                 "--dispatch jobs scans with --engine builtin only (the shard image holds no CINC Auditor)",
             ));
         }
-        if let Some(server) = &self.dispatch_api_server {
-            let port = server.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>()));
-            if !matches!(port, Some((h, Ok(p))) if !h.is_empty() && p > 0) {
-                return Err(Error::input(format!("--dispatch-api-server {server:?} is not HOST:PORT")));
-            }
-        }
-        if self.dispatch_image.trim().is_empty() {
-            return Err(Error::input("--dispatch-image is empty"));
-        }
-        Ok(Some(Dispatch {
-            shards: self.shards.map(usize::from),
-            parallelism: self.parallelism.map_or(4, usize::from),
-            image: self.dispatch_image.clone(),
-            api_server: self.dispatch_api_server.clone(),
-        }))
+        self.jobs.dispatch().map(Some)
     }
 
     /// The post-scan stage, every input of it checked before anything is

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::scan::{DispatchMode, JobArgs};
 use crate::cluster::client::ClusterArgs;
 use crate::error::Error;
 use crate::scan::parse_duration;
@@ -80,9 +81,24 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_retention)]
     pub retain: Retention,
 
-    /// Scans run at once.
+    /// Scans run at once by this replica (with --executor jobs: its
+    /// Kubernetes Jobs at once, so that several replicas run at most
+    /// replicas × N Jobs).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
+
+    /// Where scans run: `in-process` (in this process), or `jobs` (each scan
+    /// as one Kubernetes Indexed Job whose pods scan its targets as the
+    /// scan's own ServiceAccount, as `kscan scan --dispatch jobs` does;
+    /// builtin engine only). With jobs the service's identity also needs
+    /// create, get, list and delete on jobs and get on pods/log where it
+    /// scans (deploy/kscan-serve-jobs.yaml).
+    #[arg(long, value_enum, default_value_t = DispatchMode::InProcess)]
+    pub executor: DispatchMode,
+
+    /// Shards, parallelism, image and API server of each scan's Job.
+    #[command(flatten)]
+    pub jobs: JobArgs,
 
     /// Scans that may wait; more are answered 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -268,6 +284,13 @@ fn triggers(args: &Args, served: &BTreeSet<String>) -> Result<Triggers> {
 
 /// Run `kscan serve` until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<Outcome> {
+    let dispatch = match args.executor {
+        DispatchMode::Jobs => Some(args.jobs.dispatch()?),
+        DispatchMode::InProcess => match args.jobs.given() {
+            Some(flag) => return Err(Error::input(format!("{flag} needs --executor jobs"))),
+            None => None,
+        },
+    };
     let admin = args.cluster.connect().await?;
     let served = served(&args, &admin.config.default_namespace)?;
     let tokens = Tokens::load(&args.token_file, served.clone())?;
@@ -324,6 +347,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
             max_timeout: args.max_scan_timeout,
             scanner_image: args.scanner_image,
             engine_bin: args.engine_bin,
+            dispatch,
         },
         callbacks: Policy {
             attempts: args.callback_attempts,

@@ -444,6 +444,9 @@ pub struct Limits {
     pub scanner_image: String,
     /// The CINC Auditor / InSpec program.
     pub engine_bin: Option<PathBuf>,
+    /// `--executor jobs`: each scan runs as one Kubernetes Job (`None`: in
+    /// this process).
+    pub dispatch: Option<crate::scan::dispatch::Dispatch>,
 }
 
 /// What the API calls each field of a request.
@@ -510,6 +513,12 @@ impl ScanRequest {
             EngineName::Builtin => EngineKind::Builtin,
             EngineName::Cinc => EngineKind::Cinc,
         };
+        if engine == EngineKind::Cinc && limits.dispatch.is_some() {
+            return Err(invalid(
+                "scan.engine",
+                "this server runs scans as Kubernetes Jobs (--executor jobs), whose image has the builtin engine only",
+            ));
+        }
         // A wrong strategy or a profile without cinc: the shared checks say so.
         let profile = match (&self.scan.profile, engine) {
             (_, EngineKind::Cinc) if !strategy.supports_cinc() => None,
@@ -612,6 +621,7 @@ mod tests {
             max_timeout: Duration::from_secs(600),
             scanner_image: "scanner:1".into(),
             engine_bin: None,
+            dispatch: None,
         };
         let request = |scan: serde_json::Value| -> ScanRequest {
             serde_json::from_value(serde_json::json!({"target": {"namespace": "shop", "pod": "web"}, "scan": scan}))

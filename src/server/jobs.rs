@@ -1,5 +1,6 @@
 //! The job queue: submissions checked against the queue limit, a bounded
-//! pool of workers that run [`crate::scan::run_until`] in-process, cancel
+//! pool of workers that run [`crate::scan::run_dispatched`] (in-process, or
+//! as one Kubernetes Job per scan with `--executor jobs`), cancel
 //! and retry, this replica's lease, and recovery of the jobs of a previous
 //! process or of a replica that died.
 //!
@@ -551,7 +552,8 @@ impl Queue {
                 "stopped"
             }
         };
-        let outcome = crate::scan::run_until(self.admin.clone(), plan, run, stop).await;
+        let dispatch = self.limits.dispatch.clone();
+        let outcome = crate::scan::run_dispatched(self.admin.clone(), plan, run, stop, dispatch).await;
         let finished = match outcome {
             Ok(finished) => finished,
             Err(e) if token.is_cancelled() && self.shutdown.is_cancelled() => {

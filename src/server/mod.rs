@@ -1,7 +1,8 @@
 //! `kscan serve`: the scan pipeline behind HTTP. A bearer-token API accepts
 //! scan jobs into a queue persisted in a [`store::Store`] (SQLite by
-//! default, PostgreSQL for several replicas); a bounded pool of workers runs each job with
-//! [`crate::scan::run_until`] in this process; callbacks report the end;
+//! default, PostgreSQL for several replicas); a bounded pool of workers runs
+//! each job with [`crate::scan::run_dispatched`], in this process or as a
+//! Kubernetes Job (`--executor jobs`); callbacks report the end;
 //! `GET /scan` answers with a posture scan.
 //!
 //! Shutdown (SIGINT, SIGTERM) stops accepting requests, stops running scans
