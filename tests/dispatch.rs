@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::config::Kubeconfig;
+
 use serde_json::{json, Value};
 use support::cluster::{self, kscan_objects, standard, KEEP_RUNNING};
 
@@ -30,13 +30,6 @@ fn text(bytes: &[u8]) -> String {
 /// `kscan ARGS` as the testbed admin.
 fn kscan_admin(args: &[&str]) -> Output {
     support::kscan().env("KSCAN_KUBECONFIG", support::testbed_kubeconfig()).args(args).output().expect("running kscan")
-}
-
-/// `HOST:PORT` of the API server, as the admin kubeconfig names it.
-fn api_server() -> String {
-    let kubeconfig = Kubeconfig::read_from(support::testbed_kubeconfig()).unwrap();
-    let server = kubeconfig.clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
-    server.trim_start_matches("https://").trim_end_matches('/').to_owned()
 }
 
 /// Per HDF file in `dir`: control id → the statuses of its results.
@@ -108,7 +101,7 @@ async fn dispatched(client: &kube::Client, ns: &str, dir: &Path, extra: &[&str])
         .iter()
         .map(|s| s.to_string())
         .collect();
-    args.extend(["--dispatch-api-server".to_owned(), api_server(), "--out-dir".to_owned()]);
+    args.extend(["--dispatch-api-server".to_owned(), cluster::api_server(), "--out-dir".to_owned()]);
     args.push(dir.to_str().unwrap().to_owned());
     args.extend(extra.iter().map(|s| s.to_string()));
     let done = Arc::new(AtomicBool::new(false));
@@ -260,7 +253,7 @@ async fn after_kill_9_cleanup_removes_the_job_and_its_pods_too() {
         let mut child = support::kscan()
             .env("KSCAN_KUBECONFIG", support::testbed_kubeconfig())
             .args(["scan", "-n", &ns, "-l", "app=web", "--dispatch", "jobs", "--shards", "2"])
-            .args(["--dispatch-image", cluster::dispatch_image(), "--dispatch-api-server", &api_server()])
+            .args(["--dispatch-image", cluster::dispatch_image(), "--dispatch-api-server", &cluster::api_server()])
             .arg("--out-dir")
             .arg(out.path())
             .stderr(std::process::Stdio::null())
@@ -361,7 +354,7 @@ async fn a_shard_image_that_cannot_be_pulled_fails_fast_naming_the_flag_and_noth
             "--dispatch-image",
             &missing,
             "--dispatch-api-server",
-            &api_server(),
+            &cluster::api_server(),
             "--out-dir",
             out.path().to_str().unwrap(),
         ]);

@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1152,7 +1153,9 @@ use serde::Deserialize;
 #[test]
 fn the_deploy_manifests_grant_nothing_cluster_wide_and_never_read_secrets() {
     let mut kinds = Vec::new();
-    for file in ["kscan-serve.yaml", "kscan-serve-namespace.yaml", "kscan-serve-admission.yaml"] {
+    for file in
+        ["kscan-serve.yaml", "kscan-serve-namespace.yaml", "kscan-serve-admission.yaml", "kscan-serve-jobs.yaml"]
+    {
         kinds.extend(deploy_docs(file).into_iter().map(|d| d["kind"].as_str().unwrap().to_owned()));
     }
     assert!(!kinds.iter().any(|k| k == "ClusterRoleBinding"), "no ClusterRoleBinding: {kinds:?}");
@@ -1194,6 +1197,15 @@ fn the_deploy_manifests_grant_nothing_cluster_wide_and_never_read_secrets() {
     let bound = deploy_docs("kscan-serve.yaml").into_iter().filter(|d| d["kind"] == "RoleBinding").collect::<Vec<_>>();
     assert!(bound.iter().any(|b| b["roleRef"]
         == json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kscan-serve-lease"})));
+    // --executor jobs: its Jobs and its shards' logs, nothing else.
+    assert_eq!(
+        deploy_doc("kscan-serve-jobs.yaml", "ClusterRole")["rules"],
+        json!([
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "delete"]},
+            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+        ])
+    );
+    assert_eq!(deploy_doc("kscan-serve-jobs.yaml", "RoleBinding")["roleRef"]["name"], "kscan-serve-jobs");
     let deployment = deploy_doc("kscan-serve.yaml", "Deployment");
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(args.contains("--namespaces=kscan"), "{args}");
@@ -1360,6 +1372,169 @@ async fn the_deployed_identity_scans_but_cannot_mint_tokens_or_bind_roles_that_a
             })
             .await
         };
+        uninstall_deploy(&client, &ns).await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    })
+    .await;
+}
+
+/// Installs deploy/kscan-serve-jobs.yaml's ClusterRole (named `NS-jobs`)
+/// and binds it in `ns` to the `kscan-serve` ServiceAccount of `ns`.
+async fn install_jobs_grant(client: &kube::Client, ns: &str) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+    use kube::api::{Api, PostParams};
+    let post = PostParams::default();
+    let mut role = deploy_doc("kscan-serve-jobs.yaml", "ClusterRole");
+    role["metadata"]["name"] = json!(format!("{ns}-jobs"));
+    Api::<ClusterRole>::all(client.clone()).create(&post, &serde_json::from_value(role).unwrap()).await.unwrap();
+    let mut binding = deploy_doc("kscan-serve-jobs.yaml", "RoleBinding");
+    binding["metadata"]["namespace"] = json!(ns);
+    binding["roleRef"]["name"] = json!(format!("{ns}-jobs"));
+    binding["subjects"][0]["namespace"] = json!(ns);
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&post, &serde_json::from_value(binding).unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_executor_runs_each_scan_as_a_job_at_most_workers_at_once_under_the_deployed_identity() {
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::{Api, ListParams, PostParams};
+    cluster::in_namespace("serve-jobs", |client, ns| async move {
+        for pod in ["web-a", "web-b", "web-c"] {
+            labelled_pod(&client, &ns, pod, "web").await;
+        }
+        install_deploy(&client, &ns).await;
+        install_jobs_grant(&client, &ns).await;
+        let outcome = {
+            let (client, ns) = (client.clone(), ns.clone());
+            tokio::spawn(async move {
+                let dir = tempfile::tempdir().unwrap();
+                let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
+                let service = cluster::client_for(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap()).await;
+                // What the identity can NOT do with its grant on Jobs: run a
+                // Job as any account but its run's, or a Job that is not kscan's.
+                let jobs: Api<Job> = Api::namespaced(service.clone(), &ns);
+                let labels = json!({"app.kubernetes.io/managed-by": "kscan", "kscan.dev/run": "0123456789"});
+                let job = |name: &str, account: &str, volumes: Value| -> Job {
+                    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
+                        "spec": {"template": {"spec": {"serviceAccountName": account, "restartPolicy": "Never",
+                            "volumes": volumes,
+                            "containers": [{"name": "x", "image": standard(),
+                                "securityContext": {"allowPrivilegeEscalation": false}}]}}}}))
+                    .unwrap()
+                };
+                // Dry runs: admission decides, and nothing is made while the policy loads.
+                let post = PostParams { dry_run: true, ..PostParams::default() };
+                // The policy takes a moment to load: wait until it answers.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let as_default = loop {
+                    let a = answer(&jobs.create(&post, &job("kscan-0123456789", "default", json!([]))).await);
+                    if a.1.contains("ValidatingAdmissionPolicy") || Instant::now() > deadline {
+                        break a;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                assert!(as_default.0 == 403 && as_default.1.contains("run's own ServiceAccount"), "{as_default:?}");
+                let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-serve", json!([]))).await);
+                assert!(a.0 == 403 && a.1.contains("run's own ServiceAccount"), "as the service itself: {a:?}");
+                let host = json!([{"name": "root", "hostPath": {"path": "/"}}]);
+                let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-0123456789", host)).await);
+                assert!(a.0 == 403 && a.1.contains("only emptyDir volumes"), "a hostPath volume: {a:?}");
+                let a = answer(&jobs.create(&post, &job("backup", "kscan-0123456789", json!([]))).await);
+                assert!(a.0 == 403 && a.1.contains("only kscan's own jobs"), "a Job not named after a run: {a:?}");
+                let a = answer(&Api::<Job>::namespaced(service.clone(), "default").list(&ListParams::default()).await);
+                assert_eq!(a.0, 403, "Jobs of another namespace: {a:?}");
+
+                // Three scans of three pods each, two workers: at most two Jobs at once.
+                let server = Setup::new(dir.path(), kubeconfig)
+                    .arg(&["--workers", "2", "--namespaces", &ns, "--executor", "jobs"])
+                    .arg(&[
+                        "--dispatch-image",
+                        cluster::dispatch_image(),
+                        "--dispatch-api-server",
+                        &cluster::api_server(),
+                    ])
+                    .start();
+                let cinc = server
+                    .post(
+                        "/api/v1/scans",
+                        &json!({"target": {"namespace": ns, "pod": "web-a"},
+                    "scan": {"engine": "cinc", "profile": "container-baseline"}}),
+                    )
+                    .await;
+                assert_eq!(cinc.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cinc.text());
+                assert!(
+                    cinc.text().contains("scan.engine") && cinc.text().contains("--executor jobs"),
+                    "{}",
+                    cinc.text()
+                );
+                let seen = Arc::new(Mutex::new((0usize, BTreeSet::new())));
+                let watching = {
+                    let (seen, jobs) = (seen.clone(), Api::<Job>::namespaced(client.clone(), &ns));
+                    tokio::spawn(async move {
+                        let params = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
+                        loop {
+                            let names: BTreeSet<String> = jobs
+                                .list_metadata(&params)
+                                .await
+                                .unwrap()
+                                .into_iter()
+                                .filter_map(|j| j.metadata.name)
+                                .collect();
+                            {
+                                let mut s = seen.lock().unwrap();
+                                s.0 = s.0.max(names.len());
+                                s.1.extend(names);
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    })
+                };
+                let body = json!({"target": {"namespace": ns, "selector": "app=web"}, "scan": {"strategy": "exec"}});
+                let mut ids = Vec::new();
+                for _ in 0..3 {
+                    ids.push(server.submit(&body).await);
+                }
+                let mut summaries = Vec::new();
+                for id in &ids {
+                    let job = server.wait_for(id, &["passed", "failed", "error"]).await;
+                    assert_ne!(job["status"], "error", "{job:#}");
+                    assert!(job["error"].is_null(), "{job:#}");
+                    summaries.push(job["summary"]["targets"].clone());
+                }
+                watching.abort();
+                let (most, names) = seen.lock().unwrap().clone();
+                assert_eq!(most, 2, "two workers run two Jobs at once, never more (Jobs seen: {names:?})");
+                assert_eq!(names.len(), 3, "one Job per scan: {names:?}");
+                // The same summaries as an in-process scan of the same pods.
+                let local_dir = tempfile::tempdir().unwrap();
+                let local = testbed(local_dir.path(), &ns).start();
+                let id = local.submit(&body).await;
+                let job = local.wait_for(&id, &["passed", "failed", "error"]).await;
+                assert_ne!(job["status"], "error", "{job:#}");
+                let by_pod = |targets: &Value| -> BTreeMap<String, Value> {
+                    targets
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| (t["pod"].as_str().unwrap().to_owned(), t.clone()))
+                        .collect()
+                };
+                let expected = by_pod(&job["summary"]["targets"]);
+                assert_eq!(expected.len(), 3, "{job:#}");
+                for targets in &summaries {
+                    assert_eq!(by_pod(targets), expected);
+                }
+                assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "no Job, pod or access is left");
+            })
+            .await
+        };
+        use k8s_openapi::api::rbac::v1::ClusterRole;
+        let _ = Api::<ClusterRole>::all(client.clone()).delete(&format!("{ns}-jobs"), &Default::default()).await;
         uninstall_deploy(&client, &ns).await;
         if let Err(e) = outcome {
             std::panic::resume_unwind(e.into_panic());

@@ -305,6 +305,15 @@ pub async fn caller_kubeconfig(
     path
 }
 
+/// `HOST:PORT` of the API server, as the admin kubeconfig names it: what
+/// `--dispatch-api-server` gives shard pods, which cannot reach the
+/// testbed's `kubernetes` Service (it has no kube-proxy).
+pub fn api_server() -> String {
+    let kubeconfig = Kubeconfig::read_from(super::testbed_kubeconfig()).unwrap();
+    let server = kubeconfig.clusters[0].cluster.as_ref().unwrap().server.clone().unwrap();
+    server.trim_start_matches("https://").trim_end_matches('/').to_owned()
+}
+
 /// An image that runs this test binary's kscan at `/usr/local/bin/kscan`,
 /// for `kscan scan --dispatch jobs --dispatch-image`: the testbed has no
 /// kscan image, so one is built once per test binary from the testbed's
