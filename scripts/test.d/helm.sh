@@ -2,12 +2,13 @@
 # (scripts/setup.d/67-helm.sh) and the testbed's real API server:
 #
 # - the chart's version and appVersion are Cargo.toml's;
-# - `helm lint --strict` passes with the default values and with a
-#   PostgreSQL value set;
+# - `helm lint --strict` passes with the default values, with a
+#   PostgreSQL value set and with executor jobs;
 # - `helm template` of several value sets (tests/helm/*.yaml) gives what
 #   tests/helm/check.py asserts: a Role and RoleBinding per served namespace
 #   with exactly the verbs of deploy/kscan-serve.yaml's ClusterRole and no
-#   `*`, nothing cluster-wide, one replica with SQLite, the restricted
+#   `*` (with executor jobs: and deploy/kscan-serve-jobs.yaml's, never
+#   without), nothing cluster-wide, one replica with SQLite, the restricted
 #   securityContext, probes on /healthz and /readyz, only flags that
 #   `kscan serve --help` lists, the admission policy of deploy/ for the
 #   release's identity;
@@ -85,9 +86,10 @@ values() {
 }
 postgres_values=$(values postgres)
 full_values=$(values full)
+jobs_values=$(values jobs)
 
 # --- lint ------------------------------------------------------------------
-for set in default postgres; do
+for set in default postgres jobs; do
   args=()
   [ "$set" = default ] || args=(-f "$work/$set.yaml")
   if out=$("$helm" lint --strict "$chart" --namespace "$ns" "${args[@]}" 2>&1); then
@@ -149,6 +151,24 @@ render named kscan-prod "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" '{
   claim: "kscan-prod-data", pvcs: ["kscan-prod-data"], tokensSecret: "kscan-prod-tokens", tokensKey: "tokens",
   tokensCreated: true, tokenLines: 1, admission: true}')" --set serviceAccount.name=scanner-sa
 
+# Executor jobs: every jobs value set, and the defaults (parallelism 4, the
+# shard pods run the service's own image, here by digest).
+render jobs kscan "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" '{
+  releaseNamespace: $ns, fullname: "kscan", namespaces: [$ns, ($ns + "-a")], replicas: 1, store: "sqlite",
+  image: ("ghcr.io/kscan/kscan:" + $v), scannerImage: ("ghcr.io/kscan/kscan-scanner:" + $v),
+  claim: "kscan-data", pvcs: ["kscan-data"], tokensSecret: "kscan-tokens", tokensKey: "tokens",
+  tokensCreated: true, tokenLines: 1, admission: true, executor: "jobs",
+  dispatchImage: "registry.example/kscan/kscan-shard:0.1.0-rc1", shards: 3, parallelism: 2,
+  apiServer: "198.51.100.7:6443", flags: {"--workers": "8"}}')" -f "$jobs_values"
+
+digest=sha256:2222222222222222222222222222222222222222222222222222222222222222
+render jobs-defaults kscan "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" --arg d "$digest" '{
+  releaseNamespace: $ns, fullname: "kscan", namespaces: [$ns], replicas: 1, store: "sqlite",
+  image: ("ghcr.io/kscan/kscan@" + $d), scannerImage: ("ghcr.io/kscan/kscan-scanner:" + $v),
+  claim: "kscan-data", pvcs: ["kscan-data"], tokensSecret: "kscan-tokens", tokensKey: "tokens",
+  tokensCreated: true, tokenLines: 1, admission: true, executor: "jobs", dispatchImage: ("ghcr.io/kscan/kscan@" + $d),
+  parallelism: 4}')" --set executor=jobs --set image.digest="$digest"
+
 # --- bad values ------------------------------------------------------------
 # refused WHAT PATTERN [HELM ARGS...]: helm template must fail, and its error
 # must match PATTERN (an extended regular expression).
@@ -175,8 +195,18 @@ refused "a misspelt key" \
   "(additional ?properties|additionalProperties).*replica" --set replica=2
 refused "replicaCount 0" "/replicaCount.*(minimum|must be >=)" --set replicaCount=0
 refused "running as root" "/runAsUser.*(minimum|must be >=)" --set runAsUser=0
-refused "the jobs executor, which kscan serve does not have yet" \
-  'executor "jobs": .*no flag for another executor yet' --set executor=jobs
+refused "an unknown executor" "/executor.*(inprocess|enum)" --set executor=job
+refused "a Job parallelism of 0" "/jobs/parallelism.*(minimum|must be >=)" --set executor=jobs --set jobs.parallelism=0
+refused "0 shards" "/jobs/shards.*(minimum|must be >=)" --set executor=jobs --set jobs.shards=0
+refused "an API server that is not HOST:PORT" "/jobs/apiServer.*(does not match|pattern)" \
+  --set executor=jobs --set jobs.apiServer=https://10.0.0.1:6443
+refused "an API server port above 65535" "/jobs/apiServer.*(does not match|pattern)" \
+  --set executor=jobs --set jobs.apiServer=10.0.0.1:65536
+refused "a misspelt jobs key" "(additional ?properties|additionalProperties).*paralelism" \
+  --set executor=jobs --set jobs.paralelism=2
+refused "jobs settings with executor inprocess" \
+  'jobs\.apiServer is set but executor is inprocess: the jobs settings apply only to executor: jobs' \
+  --set jobs.apiServer=10.0.0.1:6443
 refused "an unknown store" "/store/type.*(sqlite|enum)" --set store.type=mysql
 refused "postgres without its Secret" \
   'store\.type is postgres but store\.postgres\.existingSecret is empty' --set store.type=postgres --set replicaCount=2
@@ -385,7 +415,7 @@ else
   # template would break it.
   k label namespace "$ns" pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/warn-version=latest \
     >/dev/null || die "cannot label namespace $ns"
-  for name in default postgres full named; do
+  for name in default postgres full named jobs jobs-defaults; do
     [ -s "$work/$name.rendered.yaml" ] || continue
     if out=$(k apply --dry-run=server -f "$work/$name.rendered.yaml" 2>&1); then
       if grep -q 'would violate PodSecurity' <<<"$out"; then
