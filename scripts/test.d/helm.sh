@@ -20,7 +20,9 @@
 #   Ready, see "helm install" below for how without a service image); its
 #   identity has exactly its Roles' rights, the admission policy refuses it
 #   a token for `default`, a scan submitted to it passes and leaves nothing,
-#   and `helm uninstall` removes everything but the kept store claim.
+#   an upgrade to executor jobs starts with the Job flags and adds exactly
+#   jobs and pods/log to the identity's rights, and `helm uninstall`
+#   removes everything but the kept store claim.
 #
 # Every failed check is printed; the script exits 1 when there was one.
 source "$(dirname "$0")/../lib.sh"
@@ -304,12 +306,13 @@ $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
   done
   for verb in "get secrets -n $ns-a" "list secrets -n $ns" "update pods -n $ns-a" "list pods -n $ns-b" \
       "create pods --subresource=exec -n $ns-b" "list pods -A" "create clusterroles" \
-      "create rolebindings -n kube-system" "get pods -n default" "create serviceaccounts --subresource=token -n default"; do
+      "create rolebindings -n kube-system" "get pods -n default" "create serviceaccounts --subresource=token -n default" \
+      "create jobs.batch -n $ns-a" "list jobs.batch -n $ns" "get pods --subresource=log -n $ns-a"; do
     # shellcheck disable=SC2086
     ! can $verb || fail "the release's identity may: $verb"
   done
   [ ${#failures[@]} -gt "$before" ] \
-    || pass "RBAC: the identity has what it needs in $ns and $ns-a and nothing in $ns-b or cluster-wide"
+    || pass "RBAC: the identity has what it needs in $ns and $ns-a and nothing in $ns-b or cluster-wide (no jobs, no pods/log)"
 
   # The admission policy is bound to this release's identity: RBAC lets it
   # request tokens, the policy only for kscan's own accounts. (A new policy
@@ -378,6 +381,74 @@ $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
       pass "helm upgrade: the generated token is kept"
     else
       fail "helm upgrade replaced the generated token"
+    fi
+  fi
+
+  # Executor jobs: the real kscan starts with the rendered Job flags, and the
+  # identity gets jobs and pods/log where it serves, nothing more. (No scan
+  # runs as a Job here: the shard pods need an image holding kscan, which
+  # the testbed has only as tests/dispatch.rs builds it.)
+  if ! out=$("$helm" upgrade "$release" "$chart" --kubeconfig "$ADMIN_KUBECONFIG" --namespace "$ns" \
+      --reuse-values --set executor=jobs --set jobs.parallelism=2 --set jobs.apiServer="$NODE_IP:$APISERVER_PORT" \
+      --wait --timeout 4m 2>&1); then
+    fail "helm upgrade --reuse-values --set executor=jobs: $out
+$(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
+  else
+    ip=$(k -n "$ns" get pods -l app.kubernetes.io/instance="$release" -o json \
+      | jq -r '[.items[] | select(.metadata.deletionTimestamp == null and .status.phase == "Running")][0].status.podIP')
+    local args
+    args=$(k -n "$ns" get deployment kscan -o jsonpath='{.spec.template.spec.containers[0].args}')
+    if [ "$(k -n "$ns" get deployment kscan -o jsonpath='{.status.availableReplicas}')" = 1 ] \
+        && jq -e 'index("--executor=jobs") and index("--parallelism=2")' <<<"$args" >/dev/null \
+        && curl -fsS "http://$ip:8080/readyz" >/dev/null; then
+      pass "helm upgrade --set executor=jobs: kscan serve is up with --executor=jobs and its Job flags"
+    else
+      fail "helm upgrade --set executor=jobs returned, but the service is not up with --executor=jobs (args $args)"
+    fi
+    before=${#failures[@]}
+    for verb in "create jobs.batch -n $ns-a" "get jobs.batch -n $ns" "list jobs.batch -n $ns-a" \
+        "delete jobs.batch -n $ns-a" "get pods --subresource=log -n $ns-a"; do
+      # shellcheck disable=SC2086
+      can $verb || fail "with executor jobs the release's identity may not: $verb"
+    done
+    for verb in "create jobs.batch -n $ns-b" "update jobs.batch -n $ns-a" "watch jobs.batch -n $ns-a" \
+        "create cronjobs.batch -n $ns-a" "get pods --subresource=log -n $ns-b" "list jobs.batch -A" \
+        "create jobs.batch -n default" "get secrets -n $ns-a"; do
+      # shellcheck disable=SC2086
+      ! can $verb || fail "with executor jobs the release's identity may: $verb"
+    done
+    [ ${#failures[@]} -gt "$before" ] \
+      || pass "RBAC with executor jobs: jobs (create, get, list, delete) and pods/log (get) in $ns and $ns-a, nothing in $ns-b"
+
+    # The policy's rule for Jobs, as the identity (server dry run: admission
+    # runs, nothing is made): a run's Job whose pods run as the run's
+    # ServiceAccount passes, one whose pods run as `default` does not.
+    job_manifest() {
+      cat <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: kscan-0123456789
+  labels: {app.kubernetes.io/managed-by: kscan, kscan.dev/run: "0123456789"}
+spec:
+  template:
+    spec:
+      serviceAccountName: $1
+      restartPolicy: Never
+      containers:
+        - name: shard
+          image: $target
+          securityContext: {allowPrivilegeEscalation: false}
+YAML
+    }
+    if ! out=$(job_manifest kscan-0123456789 | k -n "$ns-a" create --dry-run=server --as "$sa" -f - 2>&1); then
+      fail "admission: the release's identity may not create a run's Job as the run's ServiceAccount: $out"
+    elif out=$(job_manifest default | k -n "$ns-a" create --dry-run=server --as "$sa" -f - 2>&1); then
+      fail "admission: the release's identity may create a Job whose pods run as 'default'"
+    elif ! grep -q "Jobs kscan serve creates must run as the run's own ServiceAccount" <<<"$out"; then
+      fail "admission: a Job whose pods run as 'default' was refused otherwise: ${out:0:300}"
+    else
+      pass "admission: a run's Job is accepted as the release's identity, one whose pods run as 'default' refused"
     fi
   fi
 
