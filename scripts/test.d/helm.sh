@@ -2,12 +2,13 @@
 # (scripts/setup.d/67-helm.sh) and the testbed's real API server:
 #
 # - the chart's version and appVersion are Cargo.toml's;
-# - `helm lint --strict` passes with the default values and with a
-#   PostgreSQL value set;
+# - `helm lint --strict` passes with the default values, with a
+#   PostgreSQL value set and with executor jobs;
 # - `helm template` of several value sets (tests/helm/*.yaml) gives what
 #   tests/helm/check.py asserts: a Role and RoleBinding per served namespace
 #   with exactly the verbs of deploy/kscan-serve.yaml's ClusterRole and no
-#   `*`, nothing cluster-wide, one replica with SQLite, the restricted
+#   `*` (with executor jobs: and deploy/kscan-serve-jobs.yaml's, never
+#   without), nothing cluster-wide, one replica with SQLite, the restricted
 #   securityContext, probes on /healthz and /readyz, only flags that
 #   `kscan serve --help` lists, the admission policy of deploy/ for the
 #   release's identity;
@@ -19,7 +20,9 @@
 #   Ready, see "helm install" below for how without a service image); its
 #   identity has exactly its Roles' rights, the admission policy refuses it
 #   a token for `default`, a scan submitted to it passes and leaves nothing,
-#   and `helm uninstall` removes everything but the kept store claim.
+#   an upgrade to executor jobs starts with the Job flags and adds exactly
+#   jobs and pods/log to the identity's rights, and `helm uninstall`
+#   removes everything but the kept store claim.
 #
 # Every failed check is printed; the script exits 1 when there was one.
 source "$(dirname "$0")/../lib.sh"
@@ -85,9 +88,10 @@ values() {
 }
 postgres_values=$(values postgres)
 full_values=$(values full)
+jobs_values=$(values jobs)
 
 # --- lint ------------------------------------------------------------------
-for set in default postgres; do
+for set in default postgres jobs; do
   args=()
   [ "$set" = default ] || args=(-f "$work/$set.yaml")
   if out=$("$helm" lint --strict "$chart" --namespace "$ns" "${args[@]}" 2>&1); then
@@ -149,6 +153,24 @@ render named kscan-prod "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" '{
   claim: "kscan-prod-data", pvcs: ["kscan-prod-data"], tokensSecret: "kscan-prod-tokens", tokensKey: "tokens",
   tokensCreated: true, tokenLines: 1, admission: true}')" --set serviceAccount.name=scanner-sa
 
+# Executor jobs: every jobs value set, and the defaults (parallelism 4, the
+# shard pods run the service's own image, here by digest).
+render jobs kscan "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" '{
+  releaseNamespace: $ns, fullname: "kscan", namespaces: [$ns, ($ns + "-a")], replicas: 1, store: "sqlite",
+  image: ("ghcr.io/kscan/kscan:" + $v), scannerImage: ("ghcr.io/kscan/kscan-scanner:" + $v),
+  claim: "kscan-data", pvcs: ["kscan-data"], tokensSecret: "kscan-tokens", tokensKey: "tokens",
+  tokensCreated: true, tokenLines: 1, admission: true, executor: "jobs",
+  dispatchImage: "registry.example/kscan/kscan-shard:0.1.0-rc1", shards: 3, parallelism: 2,
+  apiServer: "198.51.100.7:6443", flags: {"--workers": "8"}}')" -f "$jobs_values"
+
+digest=sha256:2222222222222222222222222222222222222222222222222222222222222222
+render jobs-defaults kscan "$(jq -cn --arg ns "$ns" --arg v "$cargo_version" --arg d "$digest" '{
+  releaseNamespace: $ns, fullname: "kscan", namespaces: [$ns], replicas: 1, store: "sqlite",
+  image: ("ghcr.io/kscan/kscan@" + $d), scannerImage: ("ghcr.io/kscan/kscan-scanner:" + $v),
+  claim: "kscan-data", pvcs: ["kscan-data"], tokensSecret: "kscan-tokens", tokensKey: "tokens",
+  tokensCreated: true, tokenLines: 1, admission: true, executor: "jobs", dispatchImage: ("ghcr.io/kscan/kscan@" + $d),
+  parallelism: 4}')" --set executor=jobs --set image.digest="$digest"
+
 # --- bad values ------------------------------------------------------------
 # refused WHAT PATTERN [HELM ARGS...]: helm template must fail, and its error
 # must match PATTERN (an extended regular expression).
@@ -175,8 +197,18 @@ refused "a misspelt key" \
   "(additional ?properties|additionalProperties).*replica" --set replica=2
 refused "replicaCount 0" "/replicaCount.*(minimum|must be >=)" --set replicaCount=0
 refused "running as root" "/runAsUser.*(minimum|must be >=)" --set runAsUser=0
-refused "the jobs executor, which kscan serve does not have yet" \
-  'executor "jobs": .*no flag for another executor yet' --set executor=jobs
+refused "an unknown executor" "/executor.*(inprocess|enum)" --set executor=job
+refused "a Job parallelism of 0" "/jobs/parallelism.*(minimum|must be >=)" --set executor=jobs --set jobs.parallelism=0
+refused "0 shards" "/jobs/shards.*(minimum|must be >=)" --set executor=jobs --set jobs.shards=0
+refused "an API server that is not HOST:PORT" "/jobs/apiServer.*(does not match|pattern)" \
+  --set executor=jobs --set jobs.apiServer=https://10.0.0.1:6443
+refused "an API server port above 65535" "/jobs/apiServer.*(does not match|pattern)" \
+  --set executor=jobs --set jobs.apiServer=10.0.0.1:65536
+refused "a misspelt jobs key" "(additional ?properties|additionalProperties).*paralelism" \
+  --set executor=jobs --set jobs.paralelism=2
+refused "jobs settings with executor inprocess" \
+  'jobs\.apiServer is set but executor is inprocess: the jobs settings apply only to executor: jobs' \
+  --set jobs.apiServer=10.0.0.1:6443
 refused "an unknown store" "/store/type.*(sqlite|enum)" --set store.type=mysql
 refused "postgres without its Secret" \
   'store\.type is postgres but store\.postgres\.existingSecret is empty' --set store.type=postgres --set replicaCount=2
@@ -274,12 +306,13 @@ $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
   done
   for verb in "get secrets -n $ns-a" "list secrets -n $ns" "update pods -n $ns-a" "list pods -n $ns-b" \
       "create pods --subresource=exec -n $ns-b" "list pods -A" "create clusterroles" \
-      "create rolebindings -n kube-system" "get pods -n default" "create serviceaccounts --subresource=token -n default"; do
+      "create rolebindings -n kube-system" "get pods -n default" "create serviceaccounts --subresource=token -n default" \
+      "create jobs.batch -n $ns-a" "list jobs.batch -n $ns" "get pods --subresource=log -n $ns-a"; do
     # shellcheck disable=SC2086
     ! can $verb || fail "the release's identity may: $verb"
   done
   [ ${#failures[@]} -gt "$before" ] \
-    || pass "RBAC: the identity has what it needs in $ns and $ns-a and nothing in $ns-b or cluster-wide"
+    || pass "RBAC: the identity has what it needs in $ns and $ns-a and nothing in $ns-b or cluster-wide (no jobs, no pods/log)"
 
   # The admission policy is bound to this release's identity: RBAC lets it
   # request tokens, the policy only for kscan's own accounts. (A new policy
@@ -351,6 +384,74 @@ $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
     fi
   fi
 
+  # Executor jobs: the real kscan starts with the rendered Job flags, and the
+  # identity gets jobs and pods/log where it serves, nothing more. (No scan
+  # runs as a Job here: the shard pods need an image holding kscan, which
+  # the testbed has only as tests/dispatch.rs builds it.)
+  if ! out=$("$helm" upgrade "$release" "$chart" --kubeconfig "$ADMIN_KUBECONFIG" --namespace "$ns" \
+      --reuse-values --set executor=jobs --set jobs.parallelism=2 --set jobs.apiServer="$NODE_IP:$APISERVER_PORT" \
+      --wait --timeout 4m 2>&1); then
+    fail "helm upgrade --reuse-values --set executor=jobs: $out
+$(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
+  else
+    ip=$(k -n "$ns" get pods -l app.kubernetes.io/instance="$release" -o json \
+      | jq -r '[.items[] | select(.metadata.deletionTimestamp == null and .status.phase == "Running")][0].status.podIP')
+    local args
+    args=$(k -n "$ns" get deployment kscan -o jsonpath='{.spec.template.spec.containers[0].args}')
+    if [ "$(k -n "$ns" get deployment kscan -o jsonpath='{.status.availableReplicas}')" = 1 ] \
+        && jq -e 'index("--executor=jobs") and index("--parallelism=2")' <<<"$args" >/dev/null \
+        && curl -fsS "http://$ip:8080/readyz" >/dev/null; then
+      pass "helm upgrade --set executor=jobs: kscan serve is up with --executor=jobs and its Job flags"
+    else
+      fail "helm upgrade --set executor=jobs returned, but the service is not up with --executor=jobs (args $args)"
+    fi
+    before=${#failures[@]}
+    for verb in "create jobs.batch -n $ns-a" "get jobs.batch -n $ns" "list jobs.batch -n $ns-a" \
+        "delete jobs.batch -n $ns-a" "get pods --subresource=log -n $ns-a"; do
+      # shellcheck disable=SC2086
+      can $verb || fail "with executor jobs the release's identity may not: $verb"
+    done
+    for verb in "create jobs.batch -n $ns-b" "update jobs.batch -n $ns-a" "watch jobs.batch -n $ns-a" \
+        "create cronjobs.batch -n $ns-a" "get pods --subresource=log -n $ns-b" "list jobs.batch -A" \
+        "create jobs.batch -n default" "get secrets -n $ns-a"; do
+      # shellcheck disable=SC2086
+      ! can $verb || fail "with executor jobs the release's identity may: $verb"
+    done
+    [ ${#failures[@]} -gt "$before" ] \
+      || pass "RBAC with executor jobs: jobs (create, get, list, delete) and pods/log (get) in $ns and $ns-a, nothing in $ns-b"
+
+    # The policy's rule for Jobs, as the identity (server dry run: admission
+    # runs, nothing is made): a run's Job whose pods run as the run's
+    # ServiceAccount passes, one whose pods run as `default` does not.
+    job_manifest() {
+      cat <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: kscan-0123456789
+  labels: {app.kubernetes.io/managed-by: kscan, kscan.dev/run: "0123456789"}
+spec:
+  template:
+    spec:
+      serviceAccountName: $1
+      restartPolicy: Never
+      containers:
+        - name: shard
+          image: $target
+          securityContext: {allowPrivilegeEscalation: false}
+YAML
+    }
+    if ! out=$(job_manifest kscan-0123456789 | k -n "$ns-a" create --dry-run=server --as "$sa" -f - 2>&1); then
+      fail "admission: the release's identity may not create a run's Job as the run's ServiceAccount: $out"
+    elif out=$(job_manifest default | k -n "$ns-a" create --dry-run=server --as "$sa" -f - 2>&1); then
+      fail "admission: the release's identity may create a Job whose pods run as 'default'"
+    elif ! grep -q "Jobs kscan serve creates must run as the run's own ServiceAccount" <<<"$out"; then
+      fail "admission: a Job whose pods run as 'default' was refused otherwise: ${out:0:300}"
+    else
+      pass "admission: a run's Job is accepted as the release's identity, one whose pods run as 'default' refused"
+    fi
+  fi
+
   # Uninstall: everything goes but the store's claim (helm.sh/resource-policy: keep).
   if ! out=$("$helm" uninstall "$release" --kubeconfig "$ADMIN_KUBECONFIG" --namespace "$ns" --wait --timeout 3m 2>&1); then
     fail "helm uninstall: $out"
@@ -385,7 +486,7 @@ else
   # template would break it.
   k label namespace "$ns" pod-security.kubernetes.io/warn=restricted pod-security.kubernetes.io/warn-version=latest \
     >/dev/null || die "cannot label namespace $ns"
-  for name in default postgres full named; do
+  for name in default postgres full named jobs jobs-defaults; do
     [ -s "$work/$name.rendered.yaml" ] || continue
     if out=$(k apply --dry-run=server -f "$work/$name.rendered.yaml" 2>&1); then
       if grep -q 'would violate PodSecurity' <<<"$out"; then

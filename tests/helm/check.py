@@ -5,7 +5,7 @@
 
 RENDERED is the multi-document YAML of `helm template`; EXPECT_JSON says
 what this value set must give (see scripts/test.d/helm.sh); DEPLOY_DIR is
-deploy/ (its ClusterRole and admission policy are the reference the chart
+deploy/ (its ClusterRoles and admission policy are the reference the chart
 must match); SERVE_HELP is the output of `kscan serve --help` (every flag
 the chart renders must be one kscan serve accepts). Prints each failed
 check and exits 1 when there was one.
@@ -56,10 +56,20 @@ def main():
     name = expect["fullname"]
     sa = expect.get("serviceAccount", name)
 
-    # Reference: what deploy/ proved least-privilege with tests/serve.rs.
+    # Reference: what deploy/ proved least-privilege with tests/serve.rs;
+    # with executor jobs, and only then, kscan-serve-jobs.yaml's rules too.
+    executor = expect.get("executor", "inprocess")
     deploy = load_all(f"{deploy_dir}/kscan-serve.yaml")
     (reference_role,) = [d for d in deploy if d["kind"] == "ClusterRole"]
     reference_rules = rules_of(reference_role)
+    reference_files = "deploy/kscan-serve.yaml's ClusterRole"
+    if executor == "jobs":
+        (jobs_role,) = [d for d in load_all(f"{deploy_dir}/kscan-serve-jobs.yaml") if d["kind"] == "ClusterRole"]
+        jobs_rules = rules_of(jobs_role)
+        check(not set(jobs_rules) & set(reference_rules),
+              f"deploy/kscan-serve-jobs.yaml grants again what kscan-serve.yaml does: {set(jobs_rules) & set(reference_rules)}")
+        reference_rules = {**reference_rules, **jobs_rules}
+        reference_files += " and deploy/kscan-serve-jobs.yaml's"
     admission = load_all(f"{deploy_dir}/kscan-serve-admission.yaml")
 
     kinds = sorted(d["kind"] for d in docs)
@@ -96,8 +106,7 @@ def main():
     for role in roles:
         where = f"Role {role['metadata']['namespace']}/{role['metadata']['name']}"
         rules = rules_of(role)
-        check(rules == reference_rules,
-              f"{where}: rules {rules} differ from deploy/kscan-serve.yaml's ClusterRole {reference_rules}")
+        check(rules == reference_rules, f"{where}: rules {rules} differ from {reference_files} {reference_rules}")
         for rule in role.get("rules", []):
             for field in ("verbs", "resources", "apiGroups"):
                 check("*" not in rule.get(field, []), f"{where}: '*' in {field}")
@@ -174,6 +183,23 @@ def main():
         check(flags.get(flag) == value, f"{flag}={flags.get(flag)!r}, expected {value!r}")
     for flag in expect.get("absentFlags", []):
         check(flag not in flags, f"{flag} is rendered")
+    # The executor: its flags with jobs, none of them without (kscan serve
+    # refuses --shards, --parallelism and --dispatch-api-server without it).
+    job_flags = ("--executor", "--shards", "--parallelism", "--dispatch-image", "--dispatch-api-server")
+    if executor == "jobs":
+        check(flags.get("--executor") == "jobs", f"--executor={flags.get('--executor')!r} with executor jobs")
+        dispatch_image = expect.get("dispatchImage", expect["image"])
+        check(flags.get("--dispatch-image") == dispatch_image,
+              f"--dispatch-image={flags.get('--dispatch-image')!r}, expected {dispatch_image!r}")
+        parallelism = str(expect.get("parallelism", 4))
+        check(flags.get("--parallelism") == parallelism,
+              f"--parallelism={flags.get('--parallelism')!r}, expected {parallelism!r}")
+        for flag, key in (("--shards", "shards"), ("--dispatch-api-server", "apiServer")):
+            want = expect.get(key)
+            check(flags.get(flag) == (None if want is None else str(want)), f"{flag}={flags.get(flag)!r}, expected {want!r}")
+    else:
+        for flag in job_flags:
+            check(flag not in flags, f"{flag}={flags.get(flag)!r} is rendered with executor {executor}")
 
     env = {e["name"]: e for e in kscan.get("env", [])}
     mounts = {m["name"]: m for m in kscan.get("volumeMounts", [])}

@@ -54,6 +54,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* The image the shard pods of executor jobs run: jobs.image, else the service's own (it holds /usr/local/bin/kscan). */}}
+{{- define "kscan.dispatchImage" -}}
+{{- default (include "kscan.imageRef" (list .Values.image .Chart.AppVersion)) .Values.jobs.image -}}
+{{- end -}}
+
 {{/* The Secret holding the tokens file. */}}
 {{- define "kscan.tokensSecret" -}}
 {{- default (printf "%s-tokens" (include "kscan.fullname" .)) .Values.tokens.existingSecret -}}
@@ -83,8 +88,12 @@ Included by every template that depends on them.
 {{- if and (eq .Values.store.type "postgres") (not .Values.store.postgres.existingSecret) -}}
 {{- fail "store.type is postgres but store.postgres.existingSecret is empty: name the Secret (in the release's namespace) whose key store.postgres.key holds the PostgreSQL URL" -}}
 {{- end -}}
-{{- if ne .Values.executor "inprocess" -}}
-{{- fail (printf "executor %q: this kscan serve (%s) runs scans only in its own process and has no flag for another executor yet; use executor: inprocess" .Values.executor .Chart.AppVersion) -}}
+{{- if ne .Values.executor "jobs" -}}
+{{- range $key := list "shards" "apiServer" "image" -}}
+{{- if not (empty (get $.Values.jobs $key)) -}}
+{{- fail (printf "jobs.%s is set but executor is %s: the jobs settings apply only to executor: jobs" $key $.Values.executor) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.tokens.existingSecret .Values.tokens.entries -}}
 {{- fail "tokens.existingSecret and tokens.entries are both set: the tokens come from one Secret, either yours (existingSecret) or the chart's (entries)" -}}
