@@ -238,6 +238,27 @@ refused "a trigger namespace not served" "triggers\.namespace other is not one t
 # chart's defaults: its Role and RoleBinding in two namespaces, its token
 # Secret (generated), its PersistentVolumeClaim, its admission policy.
 
+# dispatch_image BASE_REF: pushes an image of BASE_REF (the testbed's
+# debian-standard: the glibc a debug build links) with this run's kscan,
+# without its debug sections, at /usr/local/bin/kscan to the testbed's
+# registry, tagged after the binary's digest; prints its reference.
+dispatch_image() {
+  local base=$1 dir binary digest named repo ref registry
+  dir=$(mktemp -d "$work/shard-image.XXXXXX")
+  binary="$dir/kscan"
+  objcopy --strip-debug "$kscan" "$binary" || return 1
+  digest=$(sha256sum "$binary" | cut -c1-16)
+  named=${base%@*}
+  repo=$(repository "$base")
+  registry=${named%%/*}
+  ref="$registry/kscan/kscan-dispatch:helm-$digest"
+  skopeo copy --quiet --src-tls-verify=false "docker://$repo@${base#*@}" "oci:$dir/oci:image" >&2 || return 1
+  umoci insert --image "$dir/oci:image" "$binary" /usr/local/bin/kscan >&2 || return 1
+  skopeo copy --quiet --dest-tls-verify=false "oci:$dir/oci:image" "docker://$ref" >&2 || return 1
+  rm -rf "$dir"
+  printf '%s\n' "$ref"
+}
+
 # repository TAGGED_OR_DIGESTED_REF: the reference without tag and digest.
 repository() {
   local ref=${1%@*}
@@ -384,13 +405,18 @@ $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
     fi
   fi
 
-  # Executor jobs: the real kscan starts with the rendered Job flags, and the
-  # identity gets jobs and pods/log where it serves, nothing more. (No scan
-  # runs as a Job here: the shard pods need an image holding kscan, which
-  # the testbed has only as tests/dispatch.rs builds it.)
+  # Executor jobs: the real kscan starts with the rendered Job flags, the
+  # identity gets jobs and pods/log where it serves, nothing more, and a scan
+  # runs as a Job whose shard pods run an image holding this run's kscan
+  # (built as tests/support/cluster.rs builds it for tests/dispatch.rs).
+  local shard_image
+  if ! shard_image=$(dispatch_image "$standard"); then
+    fail "cannot build the shard image (objcopy, skopeo, umoci: scripts/setup installs them)"
+    shard_image=unbuilt
+  fi
   if ! out=$("$helm" upgrade "$release" "$chart" --kubeconfig "$ADMIN_KUBECONFIG" --namespace "$ns" \
       --reuse-values --set executor=jobs --set jobs.parallelism=2 --set jobs.apiServer="$NODE_IP:$APISERVER_PORT" \
-      --wait --timeout 4m 2>&1); then
+      --set jobs.image="$shard_image" --wait --timeout 4m 2>&1); then
     fail "helm upgrade --reuse-values --set executor=jobs: $out
 $(k -n "$ns" logs deployment/kscan --tail 30 2>&1)"
   else
@@ -450,6 +476,32 @@ YAML
     else
       pass "admission: a run's Job is accepted as the release's identity, one whose pods run as 'default' refused"
     fi
+
+    # The same scan as above, now as a Job of two shard pods' worth of work.
+    if ! id=$(curl -fsS -H @"$work/auth" -H 'Content-Type: application/json' \
+        -d "{\"target\":{\"namespace\":\"$ns-a\",\"pod\":\"web\",\"container\":\"app\"}}" \
+        "http://$ip:8080/api/v1/scans" | jq -er .id); then
+      fail "submitting a scan to the service with executor jobs at $ip failed"
+    else
+      status=queued
+      for _ in $(seq 150); do
+        job=$(curl -fsS -H @"$work/auth" "http://$ip:8080/api/v1/scans/$id") || break
+        status=$(jq -r .status <<<"$job")
+        case $status in queued | running) sleep 2 ;; *) break ;; esac
+      done
+      local run logs
+      run=$(jq -r '.runId // empty' <<<"$job")
+      logs=$(k -n "$ns" logs deployment/kscan 2>&1)
+      if [ "$status" = passed ] && [ "$(jq '.summary.targets[0].passed' <<<"$job")" -gt 0 ] && [ -n "$run" ] \
+          && grep -q "Job kscan-$run: 1/1 shard(s) done" <<<"$logs"; then
+        pass "a scan as a Job through the installed service: $status, $(jq '.summary.targets[0].passed' <<<"$job") controls passed, Job kscan-$run done"
+      else
+        fail "a scan as a Job through the installed service ended $status (run '$run'): $job
+$(tail -n 30 <<<"$logs")"
+      fi
+    fi
+    left=$(k -n "$ns-a" get jobs,serviceaccounts,secrets,roles,rolebindings,pods -l app.kubernetes.io/managed-by=kscan -o name)
+    [ -z "$left" ] || fail "the scan as a Job left objects behind: $left"
   fi
 
   # Uninstall: everything goes but the store's claim (helm.sh/resource-policy: keep).
