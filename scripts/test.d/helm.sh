@@ -20,9 +20,10 @@
 #   Ready, see "helm install" below for how without a service image); its
 #   identity has exactly its Roles' rights, the admission policy refuses it
 #   a token for `default`, a scan submitted to it passes and leaves nothing,
-#   an upgrade to executor jobs starts with the Job flags and adds exactly
-#   jobs and pods/log to the identity's rights, and `helm uninstall`
-#   removes everything but the kept store claim.
+#   an upgrade to executor jobs starts with the Job flags, adds exactly
+#   jobs and pods/log to the identity's rights and runs the same scan as a
+#   Job (its shards run an image of this run's kscan), leaving nothing, and
+#   `helm uninstall` removes everything but the kept store claim.
 #
 # Every failed check is printed; the script exits 1 when there was one.
 source "$(dirname "$0")/../lib.sh"
