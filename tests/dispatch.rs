@@ -87,6 +87,71 @@ fn documents(dir: &Path) -> BTreeMap<String, Value> {
     all
 }
 
+/// The files beside the HDF documents in `dir` — the reports of `--ci
+/// jenkins` (JUnit, Markdown, SARIF) and the run manifest — by name, with
+/// what changes from run to run replaced: times, JUnit's durations and the
+/// run id.
+fn reports(dir: &Path) -> BTreeMap<String, String> {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("kscan-run.json")).unwrap()).unwrap();
+    let run = manifest["run"].as_str().expect("the manifest names the run").to_owned();
+    let mut all = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".hdf.json") {
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+            all.insert(name, without_durations(&without_times(&text)).replace(&run, "<run>"));
+        }
+    }
+    all
+}
+
+/// `text` with the value of every XML attribute `time="SECONDS"` (JUnit's
+/// durations) replaced by `<duration>`.
+fn without_durations(text: &str) -> String {
+    let mut parts = text.split(" time=\"");
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        out.push_str(" time=\"");
+        match part.split_once('"') {
+            Some((value, rest)) if value.bytes().all(|c| c.is_ascii_digit() || c == b'.') => {
+                out.push_str("<duration>\"");
+                out.push_str(rest);
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out
+}
+
+/// `text` with every ISO 8601 time (`2026-01-02T03:04:05`, with its
+/// fraction and zone) replaced by `<time>`.
+fn without_times(text: &str) -> String {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:dd";
+    let b = text.as_bytes();
+    let (mut out, mut i, mut copied) = (String::with_capacity(text.len()), 0, 0);
+    while i + SHAPE.len() <= b.len() {
+        let fits = SHAPE.iter().zip(&b[i..]).all(|(s, c)| if *s == b'd' { c.is_ascii_digit() } else { s == c });
+        if !fits {
+            i += 1;
+            continue;
+        }
+        let mut j = i + SHAPE.len();
+        while j < b.len() && (b[j] == b'.' || b[j].is_ascii_digit()) {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'Z' {
+            j += 1;
+        } else if j + 6 <= b.len() && matches!(b[j], b'+' | b'-') && b[j + 3] == b':' {
+            j += 6;
+        }
+        out.push_str(&text[copied..i]);
+        out.push_str("<time>");
+        (i, copied) = (j, j);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Six running pods labelled `app=web`.
 async fn six_pods(client: &kube::Client, ns: &str) -> Vec<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -256,8 +321,10 @@ async fn shards_of_a_job_give_the_results_of_an_in_process_run() {
 /// At the size of a real selector: 50 pods of one Deployment, in 10 shards
 /// of which at most 5 run at once. A watch of the shard pods for the whole
 /// run sees never more than 5 not terminated, and more than one (the shards
-/// ran side by side, not one after the other); the HDF documents are an
-/// in-process run's; nothing of either run is left.
+/// ran side by side, not one after the other); the HDF documents, the
+/// reports made from them (JUnit, Markdown, SARIF) and the run manifest are
+/// an in-process run's, times and run ids aside; nothing of either run is
+/// left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_targets_run_at_most_five_shard_pods_at_once_and_give_the_in_process_results() {
     cluster::in_namespace("dispatch-50", |client, ns| async move {
@@ -267,7 +334,17 @@ async fn fifty_targets_run_at_most_five_shard_pods_at_once_and_give_the_in_proce
 
         let local = tempfile::tempdir().unwrap();
         let clock = Instant::now();
-        let output = kscan_admin(&["scan", "-n", &ns, "-l", "app=web", "--out-dir", local.path().to_str().unwrap()]);
+        let output = kscan_admin(&[
+            "scan",
+            "-n",
+            &ns,
+            "-l",
+            "app=web",
+            "--ci",
+            "jenkins",
+            "--out-dir",
+            local.path().to_str().unwrap(),
+        ]);
         assert_eq!(output.status.code(), Some(0), "in-process run; stderr:\n{}", text(&output.stderr));
         eprintln!("in-process run of 50 targets: {:.1?}", clock.elapsed());
         let expected = results(local.path());
@@ -278,7 +355,8 @@ async fn fifty_targets_run_at_most_five_shard_pods_at_once_and_give_the_in_proce
 
         let jobs = tempfile::tempdir().unwrap();
         let clock = Instant::now();
-        let (output, seen) = dispatched(&client, &ns, jobs.path(), &["--shards", "10", "--parallelism", "5"]).await;
+        let (output, seen) =
+            dispatched(&client, &ns, jobs.path(), &["--shards", "10", "--parallelism", "5", "--ci", "jenkins"]).await;
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "dispatched run; stderr:\n{stderr}");
         eprintln!("dispatched run of 50 targets (10 shards, parallelism 5): {:.1?}; {seen:?}", clock.elapsed());
@@ -294,6 +372,14 @@ async fn fifty_targets_run_at_most_five_shard_pods_at_once_and_give_the_in_proce
             compared += 1;
         }
         assert_eq!(compared, 50);
+        // The reports made from them, and the manifest, are the same too.
+        let (expected, got) = (reports(local.path()), reports(jobs.path()));
+        let names: Vec<&str> = expected.keys().map(String::as_str).collect();
+        assert_eq!(names, ["kscan-junit.xml", "kscan-run.json", "kscan-summary.md", "kscan.sarif"]);
+        for (name, text) in &expected {
+            pretty_assertions::assert_eq!(&got[name], text, "{name}: 10 shards vs in-process, times aside");
+        }
+        assert_eq!(got.len(), expected.len(), "{:?}", got.keys());
         let manifest: Value =
             serde_json::from_slice(&std::fs::read(jobs.path().join("kscan-run.json")).unwrap()).unwrap();
         assert_eq!(manifest["exit_code"], 0, "{manifest}");
