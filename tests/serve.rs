@@ -36,13 +36,14 @@ struct Setup {
     args: Vec<String>,
     env: Vec<(String, String)>,
     db: Option<String>,
+    log: Option<PathBuf>,
 }
 
 impl Setup {
     /// In `dir` (holds the token file and the database), against `kubeconfig`.
     fn new(dir: &Path, kubeconfig: PathBuf) -> Setup {
         std::fs::write(dir.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
-        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new(), db: None }
+        Setup { dir: dir.to_owned(), kubeconfig, args: Vec::new(), env: Vec::new(), db: None, log: None }
     }
 
     /// Replace the tokens file with `lines`.
@@ -67,6 +68,12 @@ impl Setup {
         self
     }
 
+    /// Write the server's log (stderr) to `path` rather than the test's.
+    fn log_to(mut self, path: &Path) -> Self {
+        self.log = Some(path.to_owned());
+        self
+    }
+
     /// Start and wait for the "listening on" line.
     fn start(&self) -> Server {
         let mut cmd = support::kscan();
@@ -81,7 +88,13 @@ impl Setup {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting kscan serve");
+        let stderr = match &self.log {
+            Some(path) => {
+                Stdio::from(std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display())))
+            }
+            None => Stdio::inherit(),
+        };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("starting kscan serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = lines.next().expect("kscan serve printed nothing").unwrap();
         let base = line.split("listening on ").nth(1).unwrap_or_else(|| panic!("unexpected first line {line:?}"));
@@ -976,6 +989,246 @@ async fn three_replicas_on_postgres_run_each_scan_once_and_recover_a_killed_one(
         assert_eq!(job["attempts"], 2);
         drop((r1, r2));
         assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new());
+    })
+    .await;
+}
+
+/// Per job id, the run ids a replica's log says it ran the job as
+/// (`scan ID: running as run RUN`), in order.
+fn runs_logged(log: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("reading {}: {e}", log.display()));
+    text.lines()
+        .filter_map(|line| {
+            let (head, run) = line.split_once(": running as run ")?;
+            let id = head.rsplit_once("scan ")?.1;
+            Some((id.to_owned(), run.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The values of the run label of every object labelled as kscan's that
+/// appears in `ns` while the returned task runs: the runs that reached the
+/// cluster.
+fn runs_in_cluster(
+    client: &kube::Client,
+    ns: &str,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<std::collections::BTreeSet<String>>>) {
+    use futures::TryStreamExt;
+    use kube::runtime::watcher::{self, Event};
+    use kube::runtime::WatchStreamExt;
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> = kube::Api::namespaced(client.clone(), ns);
+    let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=kscan");
+    let into = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher::watcher(accounts, config).default_backoff());
+        loop {
+            match stream.try_next().await {
+                Ok(Some(Event::Apply(sa) | Event::InitApply(sa))) => {
+                    if let Some(run) = sa.metadata.labels.and_then(|mut l| l.remove("kscan.dev/run")) {
+                        into.lock().unwrap().insert(run);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(e) => eprintln!("watch of kscan's ServiceAccounts: {e}"),
+            }
+        }
+    });
+    (task, seen)
+}
+
+/// The issue's size: three replicas with four workers each on one
+/// PostgreSQL take 200 builtin scans of 20 pods, submitted round-robin to
+/// all three. One replica is killed (SIGKILL) while it runs scans; the
+/// survivors adopt and interrupt those, their retries pass on the
+/// survivors, and every scan ran to its end exactly once: the API and the
+/// store say so (one attempt, or two for the interrupted ones, one run id
+/// and one history point each; nothing recorded as ended by the killed
+/// replica after its death), the replicas' logs say each job was started
+/// once (the interrupted ones once more, on a survivor), and every run that
+/// reached the cluster is one of those. Prints how long each part took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_run_200_scans_of_20_pods_once_each_through_a_kill_9() {
+    const SCANS: usize = 200;
+    const PODS: usize = 20;
+    let pg = support::postgres::Postgres::start();
+    let url = pg.create_db("kscan");
+    cluster::in_namespace("serve-200", |client, ns| async move {
+        let started = Instant::now();
+        let pods = cluster::deployment(&client, &ns, "web", PODS).await;
+        eprintln!("{PODS} target pods running after {:.1?}", started.elapsed());
+        let dir = tempfile::tempdir().unwrap();
+        let log = |id: &str| dir.path().join(format!("{id}.log"));
+        let replica = |id: &str| {
+            testbed(dir.path(), &ns)
+                .db(&url)
+                .arg(&["--workers", "4", "--queue-limit", "1000", "--replica-lease", "3s", "--poll-interval", "200ms"])
+                .arg(&["--replica-id", id])
+                .log_to(&log(id))
+                .start()
+        };
+        let mut r0 = replica("r0");
+        let (r1, r2) = (replica("r1"), replica("r2"));
+        let (watch, in_cluster) = runs_in_cluster(&client, &ns);
+
+        // r0 is killed mid run, as soon as a quarter of the scans ended and
+        // it runs some; the submissions go on, to the survivors.
+        let finished = "status IN ('passed', 'failed', 'error', 'interrupted', 'cancelled')";
+        let mid_run = || {
+            let sql = format!(
+                "SELECT count(*) FILTER (WHERE {finished}), \
+                 count(*) FILTER (WHERE status = 'running' AND owner = 'r0') FROM jobs"
+            );
+            let row = pg.psql("kscan", &sql);
+            let (done, running) = row.split_once('|').unwrap_or_else(|| panic!("unexpected psql output {row:?}"));
+            let (done, running): (usize, usize) = (done.parse().unwrap(), running.parse().unwrap());
+            assert!(done < SCANS, "all scans ended before r0 could be killed mid run");
+            done >= SCANS / 4 && running > 0
+        };
+        let clock = Instant::now();
+        let deadline = clock + Duration::from_secs(300);
+        let (mut ids, mut killed_ms) = (Vec::new(), None);
+        while ids.len() < SCANS || killed_ms.is_none() {
+            let i = ids.len();
+            if i < SCANS {
+                let body = json!({"target": {"namespace": ns, "pod": pods[i % PODS]},
+                                  "scan": {"strategy": "exec", "engine": "builtin"}});
+                let to = if killed_ms.is_none() { [&r0, &r1, &r2][i % 3] } else { [&r1, &r2][i % 2] };
+                ids.push(to.submit(&body).await);
+            } else {
+                assert!(Instant::now() < deadline, "r0 was never seen running a scan mid run");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if killed_ms.is_none() && (i % 4 == 0 || i >= SCANS) && mid_run() {
+                r0.child.kill().unwrap();
+                r0.child.wait().unwrap();
+                killed_ms =
+                    Some(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+                eprintln!("r0 killed after {} submissions, {:.1?} after the first", ids.len(), clock.elapsed());
+            }
+        }
+        let killed_ms = killed_ms.unwrap();
+        eprintln!("{SCANS} scans submitted in {:.1?}", clock.elapsed());
+
+        // Every scan ends; those r0 ran are interrupted by a survivor.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let left = pg.psql("kscan", &format!("SELECT count(*) FROM jobs WHERE NOT ({finished})"));
+            if left == "0" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{left} scans never ended");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        eprintln!("all {SCANS} scans ended {:.1?} after the first submission", clock.elapsed());
+        let lists = |sql: &str| -> Vec<String> {
+            pg.psql("kscan", sql).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+        };
+        let interrupted = lists("SELECT id FROM jobs WHERE status = 'interrupted' ORDER BY id");
+        assert!(!interrupted.is_empty(), "r0 was killed while it ran scans, none was interrupted");
+        assert_eq!(
+            lists("SELECT DISTINCT status FROM jobs ORDER BY 1"),
+            ["interrupted", "passed"],
+            "every scan passed but those r0 ran when killed"
+        );
+        let r0_runs: Vec<String> = runs_logged(&log("r0")).into_iter().map(|(id, _)| id).collect();
+        for id in &interrupted {
+            assert!(r0_runs.contains(id), "{id} was interrupted but r0 never ran it");
+            let job = r1.get(&format!("/api/v1/scans/{id}")).await.json();
+            assert!(job["error"].as_str().unwrap().contains("the server stopped while this scan ran"), "{job:#}");
+        }
+        eprintln!("{} scan(s) of r0 interrupted", interrupted.len());
+
+        // The interrupted ones, retried, pass on the survivors.
+        for (i, id) in interrupted.iter().enumerate() {
+            let a = [&r1, &r2][i % 2].post(&format!("/api/v1/scans/{id}/retry"), &json!({})).await;
+            assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+        }
+        for id in &interrupted {
+            let job = r2.wait_for(id, &["passed", "failed", "error"]).await;
+            assert_eq!(job["status"], "passed", "{job:#}");
+            assert_eq!(job["attempts"], 2, "{job:#}");
+        }
+        eprintln!("{SCANS} scans passed {:.1?} after the first submission", clock.elapsed());
+
+        // The API: every scan passed, once, or twice for the interrupted ones.
+        let listed = r1.get("/api/v1/scans?limit=500").await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+        let listed = listed.json()["items"].as_array().expect("a list of scans").clone();
+        assert_eq!(listed.len(), SCANS, "the API lists every scan");
+        for job in &listed {
+            let id = job["id"].as_str().unwrap().to_owned();
+            assert!(ids.contains(&id), "a scan nobody submitted: {job:#}");
+            assert_eq!(job["status"], "passed", "{job:#}");
+            let attempts = if interrupted.contains(&id) { 2 } else { 1 };
+            assert_eq!(job["attempts"], attempts, "{job:#}");
+        }
+        // The store: one run id and one history point per scan, 10 scans of
+        // each pod, and only the survivors finished any.
+        assert_eq!(
+            pg.psql("kscan", "SELECT count(*), count(DISTINCT id), count(DISTINCT run_id) FROM jobs"),
+            format!("{SCANS}|{SCANS}|{SCANS}")
+        );
+        assert_eq!(
+            pg.psql("kscan", "SELECT count(*), count(DISTINCT job_id) FROM target_runs"),
+            format!("{SCANS}|{SCANS}"),
+            "one history point per scan"
+        );
+        assert_eq!(
+            lists("SELECT DISTINCT count(*) FROM target_runs GROUP BY pod"),
+            [(SCANS / PODS).to_string()],
+            "each pod scanned {} times",
+            SCANS / PODS
+        );
+        // r0 ended scans until it was killed, and none after.
+        let r0_ended = pg.psql("kscan", "SELECT count(*), coalesce(max(finished_ms), 0) FROM jobs WHERE owner = 'r0'");
+        let (count, last) = r0_ended.split_once('|').unwrap();
+        assert!(last.parse::<u128>().unwrap() <= killed_ms, "r0 ended a scan after it was killed: {r0_ended}");
+        eprintln!("r0 ended {count} scan(s) before it was killed");
+        for id in &interrupted {
+            let owner = pg.psql("kscan", &format!("SELECT owner FROM jobs WHERE id = '{id}'"));
+            assert!(owner == "r1" || owner == "r2", "retried scan {id} ended on {owner}");
+        }
+        // The logs: each scan started once, the interrupted ones once on r0
+        // and once more on a survivor; the store kept the last run.
+        let mut started_as: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+        for replica in ["r0", "r1", "r2"] {
+            for (id, run) in runs_logged(&log(replica)) {
+                started_as.entry(id).or_default().push((replica.to_owned(), run));
+            }
+        }
+        assert_eq!(started_as.len(), SCANS, "every scan was started");
+        let kept: std::collections::BTreeMap<String, String> = lists("SELECT id || ' ' || run_id FROM jobs")
+            .into_iter()
+            .map(|l| {
+                let (id, run) = l.split_once(' ').unwrap();
+                (id.to_owned(), run.to_owned())
+            })
+            .collect();
+        let mut all_runs = std::collections::BTreeSet::new();
+        for (id, runs) in &started_as {
+            if interrupted.contains(id) {
+                assert_eq!(runs.len(), 2, "interrupted scan {id} started as {runs:?}");
+                assert_eq!(runs[0].0, "r0", "interrupted scan {id} started as {runs:?}");
+                assert_ne!(runs[1].0, "r0", "retried scan {id} started as {runs:?}");
+            } else {
+                assert_eq!(runs.len(), 1, "scan {id} started as {runs:?}");
+            }
+            assert_eq!(kept[id], runs.last().unwrap().1, "the store keeps the run that ended scan {id}");
+            all_runs.extend(runs.iter().map(|(_, run)| run.clone()));
+        }
+        // The cluster: every run it saw is one of those, and every kept run
+        // reached it.
+        watch.abort();
+        let in_cluster = in_cluster.lock().unwrap().clone();
+        let strangers: Vec<&String> = in_cluster.difference(&all_runs).collect();
+        assert!(strangers.is_empty(), "runs in the cluster no replica logged: {strangers:?}");
+        let missing: Vec<&String> = kept.values().filter(|run| !in_cluster.contains(*run)).collect();
+        assert!(missing.is_empty(), "kept runs that never reached the cluster: {missing:?}");
+        drop((r1, r2));
+        assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "nothing left in the cluster");
+        eprintln!("whole test: {:.1?}", started.elapsed());
     })
     .await;
 }

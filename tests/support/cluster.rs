@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -175,6 +176,28 @@ pub async fn exec_ok(pods: &Api<Pod>, pod: &str, container: &str, command: &[&st
     assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"), "{command:?} in {pod}");
 }
 
+/// Panics, with the pod's status, when a container of `pod` waits for a
+/// reason it will not get over (an image that cannot be pulled, …).
+fn cannot_start(pod: &Pod, name: &str) {
+    let status = pod.status.clone().unwrap_or_default();
+    let all = status.container_statuses.iter().flatten().chain(status.ephemeral_container_statuses.iter().flatten());
+    for c in all {
+        let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
+        if let Some(
+            r @ ("ErrImagePull"
+            | "ImagePullBackOff"
+            | "CreateContainerError"
+            | "CreateContainerConfigError"
+            | "CrashLoopBackOff"
+            | "RunContainerError"
+            | "InvalidImageName"),
+        ) = reason
+        {
+            panic!("pod {name}: container {} cannot start ({r}); status: {status:#?}", c.name);
+        }
+    }
+}
+
 /// Polls the pod until `ready` returns `Some`, failing early when a container
 /// cannot start.
 pub async fn wait_until<T>(pods: &Api<Pod>, name: &str, what: &str, ready: impl Fn(&Pod) -> Option<T>) -> T {
@@ -184,24 +207,8 @@ pub async fn wait_until<T>(pods: &Api<Pod>, name: &str, what: &str, ready: impl 
         if let Some(value) = ready(&pod) {
             return value;
         }
+        cannot_start(&pod, name);
         let status = pod.status.clone().unwrap_or_default();
-        let all =
-            status.container_statuses.iter().flatten().chain(status.ephemeral_container_statuses.iter().flatten());
-        for c in all {
-            let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
-            if let Some(
-                r @ ("ErrImagePull"
-                | "ImagePullBackOff"
-                | "CreateContainerError"
-                | "CreateContainerConfigError"
-                | "CrashLoopBackOff"
-                | "RunContainerError"
-                | "InvalidImageName"),
-            ) = reason
-            {
-                panic!("pod {name}: container {} cannot start ({r}); status: {status:#?}", c.name);
-            }
-        }
         assert!(status.phase.as_deref() != Some("Failed"), "pod {name} failed: {status:#?}");
         assert!(Instant::now() < deadline, "timed out waiting for {what} in pod {name}: {status:#?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -221,6 +228,67 @@ pub async fn wait_running(pods: &Api<Pod>, name: &str) -> Pod {
         running.then(|| pod.clone())
     })
     .await
+}
+
+/// Creates Deployment `name` of `replicas` pods labelled `app=NAME`, each
+/// with one container `app` of the testbed's `standard` image that keeps
+/// running, and waits until every one of them runs; their names, sorted.
+/// (One object for many targets: the pods start in parallel.)
+pub async fn deployment(client: &Client, ns: &str, name: &str, replicas: usize) -> Vec<String> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let object = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": "app", "image": standard(), "command": KEEP_RUNNING}],
+                    "terminationGracePeriodSeconds": 0,
+                    "automountServiceAccountToken": false,
+                },
+            },
+        },
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let params = ListParams::default().labels(&format!("app={name}"));
+    // Many pods on one node start more slowly than one.
+    let deadline = Instant::now() + TIMEOUT * 3;
+    loop {
+        let list = pods.list(&params).await.expect("listing the Deployment's pods");
+        let running: Vec<String> = list
+            .items
+            .iter()
+            .filter(|p| {
+                let status = p.status.as_ref();
+                p.metadata.deletion_timestamp.is_none()
+                    && status.and_then(|s| s.phase.as_deref()) == Some("Running")
+                    && status
+                        .and_then(|s| s.container_statuses.as_ref())
+                        .is_some_and(|c| c.iter().all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some())))
+            })
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        if running.len() == replicas && list.items.len() == replicas {
+            let mut names = running;
+            names.sort();
+            return names;
+        }
+        // A pod that cannot start fails the wait at once, with its status.
+        for pod in &list.items {
+            cannot_start(pod, pod.metadata.name.as_deref().unwrap_or_default());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {replicas} running pods of Deployment {name}: {} of {} run",
+            running.len(),
+            list.items.len()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Every object in `ns` labelled `app.kubernetes.io/managed-by=kscan`, as
