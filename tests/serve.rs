@@ -1518,6 +1518,42 @@ async fn uninstall_deploy(client: &kube::Client, ns: &str) {
     let _ = Api::<ClusterRole>::all(client.clone()).delete(ns, &params).await;
 }
 
+/// Runs `body` as deploy/'s service identity in `ns` — deploy/'s
+/// ClusterRole, RoleBinding and admission policy installed by
+/// [`install_deploy`], and with `jobs` kscan-serve-jobs.yaml's grant too —
+/// with that identity's kubeconfig and client and a directory for the
+/// server; then removes what was installed outside the namespace, also
+/// when `body` panics (the panic is passed on).
+async fn as_deployed_identity<F, Fut>(client: &kube::Client, ns: &str, jobs: bool, body: F)
+where
+    F: FnOnce(PathBuf, kube::Client, tempfile::TempDir) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    install_deploy(client, ns).await;
+    if jobs {
+        install_jobs_grant(client, ns).await;
+    }
+    let outcome = {
+        let (client, ns) = (client.clone(), ns.to_owned());
+        tokio::spawn(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
+            let service = cluster::client_for(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap()).await;
+            body(kubeconfig, service, dir).await
+        })
+        .await
+    };
+    if jobs {
+        let roles = kube::Api::<ClusterRole>::all(client.clone());
+        let _ = roles.delete(&format!("{ns}-jobs"), &Default::default()).await;
+    }
+    uninstall_deploy(client, ns).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 /// The API server's answer to `result`, for assertions: (code, message).
 fn answer<T>(result: &Result<T, kube::Error>) -> (u16, String) {
     match result {
@@ -1535,13 +1571,8 @@ async fn the_deployed_identity_scans_but_cannot_mint_tokens_or_bind_roles_that_a
     use kube::api::{Api, ListParams, PostParams};
     cluster::in_namespace("serve-deploy", |client, ns| async move {
         running_pod(&client, &ns, "web", web()).await;
-        install_deploy(&client, &ns).await;
-        let outcome = {
-            let (client, ns) = (client.clone(), ns.clone());
-            tokio::spawn(async move {
-                let dir = tempfile::tempdir().unwrap();
-                let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
-                let service = cluster::client_for(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap()).await;
+        let (admin, namespace) = (client.clone(), ns.clone());
+        as_deployed_identity(&admin, &namespace, false, move |kubeconfig, service, dir| async move {
                 let post = PostParams::default();
                 let sas: Api<ServiceAccount> = Api::namespaced(service.clone(), &ns);
                 let token = |name: &str| {
@@ -1622,13 +1653,8 @@ async fn the_deployed_identity_scans_but_cannot_mint_tokens_or_bind_roles_that_a
                 assert_eq!(a.json()["errors"], json!([]), "{}", a.text());
                 let left: Vec<String> = kscan_objects(&client, &ns).await.into_iter().filter(|o| !o.ends_with("kscan-0123456789")).collect();
                 assert_eq!(left, Vec::<String>::new());
-            })
-            .await
-        };
-        uninstall_deploy(&client, &ns).await;
-        if let Err(e) = outcome {
-            std::panic::resume_unwind(e.into_panic());
-        }
+        })
+        .await;
     })
     .await;
 }
@@ -1660,138 +1686,111 @@ async fn the_jobs_executor_runs_each_scan_as_a_job_at_most_workers_at_once_under
         for pod in ["web-a", "web-b", "web-c"] {
             labelled_pod(&client, &ns, pod, "web").await;
         }
-        install_deploy(&client, &ns).await;
-        install_jobs_grant(&client, &ns).await;
-        let outcome = {
-            let (client, ns) = (client.clone(), ns.clone());
-            tokio::spawn(async move {
-                let dir = tempfile::tempdir().unwrap();
-                let kubeconfig = service_account_kubeconfig(&client, &ns, "kscan-serve", dir.path()).await;
-                let service = cluster::client_for(kube::config::Kubeconfig::read_from(&kubeconfig).unwrap()).await;
-                // What the identity can NOT do with its grant on Jobs: run a
-                // Job as any account but its run's, or a Job that is not kscan's.
-                let jobs: Api<Job> = Api::namespaced(service.clone(), &ns);
-                let labels = json!({"app.kubernetes.io/managed-by": "kscan", "kscan.dev/run": "0123456789"});
-                let job = |name: &str, account: &str, volumes: Value| -> Job {
-                    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
+        let (admin, namespace) = (client.clone(), ns.clone());
+        as_deployed_identity(&admin, &namespace, true, move |kubeconfig, service, dir| async move {
+            // What the identity can NOT do with its grant on Jobs: run a
+            // Job as any account but its run's, or a Job that is not kscan's.
+            let jobs: Api<Job> = Api::namespaced(service.clone(), &ns);
+            let labels = json!({"app.kubernetes.io/managed-by": "kscan", "kscan.dev/run": "0123456789"});
+            let job = |name: &str, account: &str, volumes: Value| -> Job {
+                serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
                         "spec": {"template": {"spec": {"serviceAccountName": account, "restartPolicy": "Never",
                             "volumes": volumes,
                             "containers": [{"name": "x", "image": standard(),
                                 "securityContext": {"allowPrivilegeEscalation": false}}]}}}}))
-                    .unwrap()
-                };
-                // Dry runs: admission decides, and nothing is made while the policy loads.
-                let post = PostParams { dry_run: true, ..PostParams::default() };
-                // The policy takes a moment to load: wait until it answers.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                let as_default = loop {
-                    let a = answer(&jobs.create(&post, &job("kscan-0123456789", "default", json!([]))).await);
-                    if a.1.contains("ValidatingAdmissionPolicy") || Instant::now() > deadline {
-                        break a;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                };
-                assert!(as_default.0 == 403 && as_default.1.contains("run's own ServiceAccount"), "{as_default:?}");
-                let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-serve", json!([]))).await);
-                assert!(a.0 == 403 && a.1.contains("run's own ServiceAccount"), "as the service itself: {a:?}");
-                let host = json!([{"name": "root", "hostPath": {"path": "/"}}]);
-                let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-0123456789", host)).await);
-                assert!(a.0 == 403 && a.1.contains("only emptyDir volumes"), "a hostPath volume: {a:?}");
-                let a = answer(&jobs.create(&post, &job("backup", "kscan-0123456789", json!([]))).await);
-                assert!(a.0 == 403 && a.1.contains("only kscan's own jobs"), "a Job not named after a run: {a:?}");
-                let a = answer(&Api::<Job>::namespaced(service.clone(), "default").list(&ListParams::default()).await);
-                assert_eq!(a.0, 403, "Jobs of another namespace: {a:?}");
+                .unwrap()
+            };
+            // Dry runs: admission decides, and nothing is made while the policy loads.
+            let post = PostParams { dry_run: true, ..PostParams::default() };
+            // The policy takes a moment to load: wait until it answers.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let as_default = loop {
+                let a = answer(&jobs.create(&post, &job("kscan-0123456789", "default", json!([]))).await);
+                if a.1.contains("ValidatingAdmissionPolicy") || Instant::now() > deadline {
+                    break a;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            assert!(as_default.0 == 403 && as_default.1.contains("run's own ServiceAccount"), "{as_default:?}");
+            let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-serve", json!([]))).await);
+            assert!(a.0 == 403 && a.1.contains("run's own ServiceAccount"), "as the service itself: {a:?}");
+            let host = json!([{"name": "root", "hostPath": {"path": "/"}}]);
+            let a = answer(&jobs.create(&post, &job("kscan-0123456789", "kscan-0123456789", host)).await);
+            assert!(a.0 == 403 && a.1.contains("only emptyDir volumes"), "a hostPath volume: {a:?}");
+            let a = answer(&jobs.create(&post, &job("backup", "kscan-0123456789", json!([]))).await);
+            assert!(a.0 == 403 && a.1.contains("only kscan's own jobs"), "a Job not named after a run: {a:?}");
+            let a = answer(&Api::<Job>::namespaced(service.clone(), "default").list(&ListParams::default()).await);
+            assert_eq!(a.0, 403, "Jobs of another namespace: {a:?}");
 
-                // Three scans of three pods each, two workers: at most two Jobs at once.
-                let server = Setup::new(dir.path(), kubeconfig)
-                    .arg(&["--workers", "2", "--namespaces", &ns, "--executor", "jobs"])
-                    .arg(&[
-                        "--dispatch-image",
-                        cluster::dispatch_image(),
-                        "--dispatch-api-server",
-                        &cluster::api_server(),
-                    ])
-                    .start();
-                let cinc = server
-                    .post(
-                        "/api/v1/scans",
-                        &json!({"target": {"namespace": ns, "pod": "web-a"},
+            // Three scans of three pods each, two workers: at most two Jobs at once.
+            let server = Setup::new(dir.path(), kubeconfig)
+                .arg(&["--workers", "2", "--namespaces", &ns, "--executor", "jobs"])
+                .arg(&["--dispatch-image", cluster::dispatch_image(), "--dispatch-api-server", &cluster::api_server()])
+                .start();
+            let cinc = server
+                .post(
+                    "/api/v1/scans",
+                    &json!({"target": {"namespace": ns, "pod": "web-a"},
                     "scan": {"engine": "cinc", "profile": "container-baseline"}}),
-                    )
-                    .await;
-                assert_eq!(cinc.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cinc.text());
-                assert!(
-                    cinc.text().contains("scan.engine") && cinc.text().contains("--executor jobs"),
-                    "{}",
-                    cinc.text()
-                );
-                let seen = Arc::new(Mutex::new((0usize, BTreeSet::new())));
-                let watching = {
-                    let (seen, jobs) = (seen.clone(), Api::<Job>::namespaced(client.clone(), &ns));
-                    tokio::spawn(async move {
-                        let params = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
-                        loop {
-                            let names: BTreeSet<String> = jobs
-                                .list_metadata(&params)
-                                .await
-                                .unwrap()
-                                .into_iter()
-                                .filter_map(|j| j.metadata.name)
-                                .collect();
-                            {
-                                let mut s = seen.lock().unwrap();
-                                s.0 = s.0.max(names.len());
-                                s.1.extend(names);
-                            }
-                            tokio::time::sleep(Duration::from_millis(100)).await;
+                )
+                .await;
+            assert_eq!(cinc.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cinc.text());
+            assert!(cinc.text().contains("scan.engine") && cinc.text().contains("--executor jobs"), "{}", cinc.text());
+            let seen = Arc::new(Mutex::new((0usize, BTreeSet::new())));
+            let watching = {
+                let (seen, jobs) = (seen.clone(), Api::<Job>::namespaced(client.clone(), &ns));
+                tokio::spawn(async move {
+                    let params = ListParams::default().labels("app.kubernetes.io/managed-by=kscan");
+                    loop {
+                        let names: BTreeSet<String> = jobs
+                            .list_metadata(&params)
+                            .await
+                            .unwrap()
+                            .into_iter()
+                            .filter_map(|j| j.metadata.name)
+                            .collect();
+                        {
+                            let mut s = seen.lock().unwrap();
+                            s.0 = s.0.max(names.len());
+                            s.1.extend(names);
                         }
-                    })
-                };
-                let body = json!({"target": {"namespace": ns, "selector": "app=web"}, "scan": {"strategy": "exec"}});
-                let mut ids = Vec::new();
-                for _ in 0..3 {
-                    ids.push(server.submit(&body).await);
-                }
-                let mut summaries = Vec::new();
-                for id in &ids {
-                    let job = server.wait_for(id, &["passed", "failed", "error"]).await;
-                    assert_ne!(job["status"], "error", "{job:#}");
-                    assert!(job["error"].is_null(), "{job:#}");
-                    summaries.push(job["summary"]["targets"].clone());
-                }
-                watching.abort();
-                let (most, names) = seen.lock().unwrap().clone();
-                assert_eq!(most, 2, "two workers run two Jobs at once, never more (Jobs seen: {names:?})");
-                assert_eq!(names.len(), 3, "one Job per scan: {names:?}");
-                // The same summaries as an in-process scan of the same pods.
-                let local_dir = tempfile::tempdir().unwrap();
-                let local = testbed(local_dir.path(), &ns).start();
-                let id = local.submit(&body).await;
-                let job = local.wait_for(&id, &["passed", "failed", "error"]).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                })
+            };
+            let body = json!({"target": {"namespace": ns, "selector": "app=web"}, "scan": {"strategy": "exec"}});
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                ids.push(server.submit(&body).await);
+            }
+            let mut summaries = Vec::new();
+            for id in &ids {
+                let job = server.wait_for(id, &["passed", "failed", "error"]).await;
                 assert_ne!(job["status"], "error", "{job:#}");
-                let by_pod = |targets: &Value| -> BTreeMap<String, Value> {
-                    targets
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|t| (t["pod"].as_str().unwrap().to_owned(), t.clone()))
-                        .collect()
-                };
-                let expected = by_pod(&job["summary"]["targets"]);
-                assert_eq!(expected.len(), 3, "{job:#}");
-                for targets in &summaries {
-                    assert_eq!(by_pod(targets), expected);
-                }
-                assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "no Job, pod or access is left");
-            })
-            .await
-        };
-        use k8s_openapi::api::rbac::v1::ClusterRole;
-        let _ = Api::<ClusterRole>::all(client.clone()).delete(&format!("{ns}-jobs"), &Default::default()).await;
-        uninstall_deploy(&client, &ns).await;
-        if let Err(e) = outcome {
-            std::panic::resume_unwind(e.into_panic());
-        }
+                assert!(job["error"].is_null(), "{job:#}");
+                summaries.push(job["summary"]["targets"].clone());
+            }
+            watching.abort();
+            let (most, names) = seen.lock().unwrap().clone();
+            assert_eq!(most, 2, "two workers run two Jobs at once, never more (Jobs seen: {names:?})");
+            assert_eq!(names.len(), 3, "one Job per scan: {names:?}");
+            // The same summaries as an in-process scan of the same pods.
+            let local_dir = tempfile::tempdir().unwrap();
+            let local = testbed(local_dir.path(), &ns).start();
+            let id = local.submit(&body).await;
+            let job = local.wait_for(&id, &["passed", "failed", "error"]).await;
+            assert_ne!(job["status"], "error", "{job:#}");
+            let by_pod = |targets: &Value| -> BTreeMap<String, Value> {
+                targets.as_array().unwrap().iter().map(|t| (t["pod"].as_str().unwrap().to_owned(), t.clone())).collect()
+            };
+            let expected = by_pod(&job["summary"]["targets"]);
+            assert_eq!(expected.len(), 3, "{job:#}");
+            for targets in &summaries {
+                assert_eq!(by_pod(targets), expected);
+            }
+            assert_eq!(kscan_objects(&client, &ns).await, Vec::<String>::new(), "no Job, pod or access is left");
+        })
+        .await;
     })
     .await;
 }

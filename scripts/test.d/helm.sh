@@ -260,6 +260,22 @@ dispatch_image() {
   printf '%s\n' "$ref"
 }
 
+# scan_web: submits a scan of pod web in $ns-a to the service at $ip with
+# the token in $work/auth and waits for its end; sets job (the answer) and
+# status. Fails when the submission does.
+scan_web() {
+  local id
+  id=$(curl -fsS -H @"$work/auth" -H 'Content-Type: application/json' \
+    -d "{\"target\":{\"namespace\":\"$ns-a\",\"pod\":\"web\",\"container\":\"app\"}}" \
+    "http://$ip:8080/api/v1/scans" | jq -er .id) || return 1
+  status=queued
+  for _ in $(seq 150); do
+    job=$(curl -fsS -H @"$work/auth" "http://$ip:8080/api/v1/scans/$id") || break
+    status=$(jq -r .status <<<"$job")
+    case $status in queued | running) sleep 2 ;; *) break ;; esac
+  done
+}
+
 # repository TAGGED_OR_DIGESTED_REF: the reference without tag and digest.
 repository() {
   local ref=${1%@*}
@@ -370,17 +386,9 @@ YAML
   (umask 077; printf 'Authorization: Bearer %s\n' \
     "$(k -n "$ns" get secret kscan-tokens -o jsonpath='{.data.tokens}' | base64 -d | awk '!/^#/ {print $1; exit}')" \
     >"$work/auth")
-  if ! id=$(curl -fsS -H @"$work/auth" -H 'Content-Type: application/json' \
-      -d "{\"target\":{\"namespace\":\"$ns-a\",\"pod\":\"web\",\"container\":\"app\"}}" \
-      "http://$ip:8080/api/v1/scans" | jq -er .id); then
+  if ! scan_web; then
     fail "submitting a scan to the installed service at $ip failed"
   else
-    status=queued
-    for _ in $(seq 150); do
-      job=$(curl -fsS -H @"$work/auth" "http://$ip:8080/api/v1/scans/$id") || break
-      status=$(jq -r .status <<<"$job")
-      case $status in queued | running) sleep 2 ;; *) break ;; esac
-    done
     if [ "$status" = passed ] && [ "$(jq '.summary.targets[0].passed' <<<"$job")" -gt 0 ]; then
       pass "a scan through the installed service: $status, strategy $(jq -r '.summary.targets[0].strategyUsed' <<<"$job"), $(jq '.summary.targets[0].passed' <<<"$job") controls passed"
     else
@@ -479,17 +487,9 @@ YAML
     fi
 
     # The same scan as above, now as a Job of two shard pods' worth of work.
-    if ! id=$(curl -fsS -H @"$work/auth" -H 'Content-Type: application/json' \
-        -d "{\"target\":{\"namespace\":\"$ns-a\",\"pod\":\"web\",\"container\":\"app\"}}" \
-        "http://$ip:8080/api/v1/scans" | jq -er .id); then
+    if ! scan_web; then
       fail "submitting a scan to the service with executor jobs at $ip failed"
     else
-      status=queued
-      for _ in $(seq 150); do
-        job=$(curl -fsS -H @"$work/auth" "http://$ip:8080/api/v1/scans/$id") || break
-        status=$(jq -r .status <<<"$job")
-        case $status in queued | running) sleep 2 ;; *) break ;; esac
-      done
       local run logs
       run=$(jq -r '.runId // empty' <<<"$job")
       logs=$(k -n "$ns" logs deployment/kscan 2>&1)
