@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::scan::Origin;
 use super::spec::RawObject;
@@ -67,9 +68,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Read every object of `files` and pass each pod spec to `f`.
 pub fn read_all(files: &[String], f: &mut impl FnMut(Workload, &Origin)) -> Result<ReadTotals> {
     let mut totals = ReadTotals::default();
+    let mut path: Arc<str> = Arc::from("");
     for_each_document(files, &mut |name, line, doc| {
         let obj = parse_object(name, line, doc)?;
-        let origin = Origin::File { path: name.to_owned(), line };
+        if *path != *name {
+            path = Arc::from(name);
+        }
+        let origin = Origin::File { path: path.clone(), line };
         totals.ignored += extract(obj, &mut |w| f(w, &origin));
         Ok(())
     })?;
@@ -94,9 +99,10 @@ pub fn for_each_document(files: &[String], f: &mut impl FnMut(&str, u64, &str) -
 /// Read the documents of one stream; returns how many objects carried no pod spec.
 pub fn read_stream(name: &str, reader: impl BufRead, f: &mut impl FnMut(Workload, &Origin)) -> Result<usize> {
     let mut ignored = 0;
+    let path: Arc<str> = Arc::from(name);
     documents(name, reader, &mut |line, doc| {
         let obj = parse_object(name, line, doc)?;
-        let origin = Origin::File { path: name.to_owned(), line };
+        let origin = Origin::File { path: path.clone(), line };
         ignored += extract(obj, &mut |w| f(w, &origin));
         Ok(())
     })?;
