@@ -33,18 +33,23 @@ pub fn pinning(image: &str) -> Pinning<'_> {
     if image.is_empty() {
         return Pinning::Empty;
     }
-    let (name, digest) = match image.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
-        None => (image, None),
+    // Byte searches: every separator is ASCII, so the slices fall on char
+    // boundaries (and short references skip the char searchers' set-up).
+    let (name, digest) = match image.bytes().position(|b| b == b'@') {
+        Some(at) => (&image[..at], &image[at + 1..]),
+        None => (image, ""),
     };
-    if digest.is_some_and(|d| !d.is_empty()) {
+    if !digest.is_empty() {
         return Pinning::Digest;
     }
-    let last_segment = name.rsplit('/').next().unwrap_or(name);
-    match last_segment.split_once(':') {
-        Some((_, "latest")) => Pinning::Latest,
-        Some((_, "")) | None => Pinning::Untagged,
-        Some((_, tag)) => Pinning::Tag(tag),
+    let last_segment = match name.bytes().rposition(|b| b == b'/') {
+        Some(at) => &name[at + 1..],
+        None => name,
+    };
+    match last_segment.bytes().position(|b| b == b':').map(|at| &last_segment[at + 1..]) {
+        Some("latest") => Pinning::Latest,
+        Some("") | None => Pinning::Untagged,
+        Some(tag) => Pinning::Tag(tag),
     }
 }
 

@@ -66,6 +66,12 @@ impl<W: Write> Pretty<W> {
         self.buf.extend_from_slice(b"\": ");
     }
 
+    /// The indentation of a line `extra` levels deeper than the current
+    /// one, for text that [`Pretty::raw`] writes as is.
+    pub fn indentation(&self, extra: usize) -> String {
+        " ".repeat(2 * (self.depth + extra))
+    }
+
     /// Start the next element of the current array.
     pub fn element(&mut self) {
         self.next_item();
@@ -156,20 +162,31 @@ impl<W: Write> Pretty<W> {
 /// `parts` escaped for the inside of one JSON string: for a text written
 /// many times, escaped once.
 pub fn escape_parts(parts: &[&str]) -> String {
-    let mut buf = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {
-        escape_into(&mut buf, part);
+        push_escaped(&mut out, part);
     }
-    String::from_utf8(buf).expect("escaping keeps UTF-8")
+    out
 }
 
 /// `s` as a JSON string, quotes included (see [`escape_parts`]).
 pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    out.push_str(&escape_parts(&[s]));
+    push_escaped(&mut out, s);
     out.push('"');
     out
+}
+
+/// Append `s` escaped to `out`; as is when nothing needs escaping.
+fn push_escaped(out: &mut String, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        return;
+    }
+    let mut buf = Vec::with_capacity(s.len() + 8);
+    escape_into(&mut buf, s);
+    out.push_str(std::str::from_utf8(&buf).expect("escaping keeps UTF-8"));
 }
 
 /// Whether a byte must be escaped in a JSON string (as serde_json decides:

@@ -1,17 +1,25 @@
 //! Read manifests: files, directories (recursively: `*.yaml`, `*.yml`,
 //! `*.json`) and standard input (`-`); multi-document YAML and JSON.
 //!
-//! Files are read line by line and each document is parsed as soon as its
-//! separator (`---`) arrives, so memory holds one document at a time, and
-//! every object knows the line its document starts on (for SARIF locations).
+//! Files are read in blocks and each document is parsed as soon as its
+//! separator (`---`) has been read, straight from the block buffer, so
+//! memory holds about one document and one block at a time, and every
+//! object knows the line its document starts on (for SARIF locations).
+//! JSON documents go through the direct reader of [`super::jsonread`]
+//! (serde_json when it declines them), YAML documents through serde_yaml.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::jsonread;
 use super::scan::Origin;
 use super::spec::RawObject;
 use super::workload::{extract, Workload};
 use crate::error::{Error, Result};
+
+/// Bytes read from a file at a time.
+const BLOCK: usize = 1 << 16;
 
 /// Totals of one read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +75,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Read every object of `files` and pass each pod spec to `f`.
 pub fn read_all(files: &[String], f: &mut impl FnMut(Workload, &Origin)) -> Result<ReadTotals> {
     let mut totals = ReadTotals::default();
+    let mut path: Arc<str> = Arc::from("");
     for_each_document(files, &mut |name, line, doc| {
         let obj = parse_object(name, line, doc)?;
-        let origin = Origin::File { path: name.to_owned(), line };
+        if *path != *name {
+            path = Arc::from(name);
+        }
+        let origin = Origin::File { path: path.clone(), line };
         totals.ignored += extract(obj, &mut |w| f(w, &origin));
         Ok(())
     })?;
@@ -86,7 +98,7 @@ pub fn for_each_document(files: &[String], f: &mut impl FnMut(&str, u64, &str) -
         } else {
             Box::new(std::fs::File::open(file).map_err(|e| Error::read_file(Path::new(file), e))?)
         };
-        documents(file, BufReader::with_capacity(1 << 16, reader), &mut |line, doc| f(file, line, doc))?;
+        documents(file, reader, &mut |line, doc| f(file, line, doc))?;
     }
     Ok(())
 }
@@ -94,9 +106,10 @@ pub fn for_each_document(files: &[String], f: &mut impl FnMut(&str, u64, &str) -
 /// Read the documents of one stream; returns how many objects carried no pod spec.
 pub fn read_stream(name: &str, reader: impl BufRead, f: &mut impl FnMut(Workload, &Origin)) -> Result<usize> {
     let mut ignored = 0;
+    let path: Arc<str> = Arc::from(name);
     documents(name, reader, &mut |line, doc| {
         let obj = parse_object(name, line, doc)?;
-        let origin = Origin::File { path: name.to_owned(), line };
+        let origin = Origin::File { path: path.clone(), line };
         ignored += extract(obj, &mut |w| f(w, &origin));
         Ok(())
     })?;
@@ -105,54 +118,127 @@ pub fn read_stream(name: &str, reader: impl BufRead, f: &mut impl FnMut(Workload
 
 /// Split one stream into its documents, passing each to `f` with the line
 /// it starts on, as soon as its separator (`---`, `...`) or the end arrives.
-fn documents(name: &str, mut reader: impl BufRead, f: &mut impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
-    let mut doc = String::new();
-    let mut doc_line = 0u64; // first line with content in `doc`, 0 while none
-    let mut line = String::new();
+///
+/// The stream is read in blocks straight into one buffer and each document
+/// is handed on as a slice of it (no copy line by line); what a block holds
+/// past a document's end stays for the next one, so the buffer holds about
+/// one document and one block.
+fn documents(name: &str, mut reader: impl Read, f: &mut impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+    // `buf[..len]` holds the text read and not yet dropped; the rest of
+    // `buf` is room for the next read (zeroed once, when the buffer grows).
+    let mut buf: Vec<u8> = Vec::new();
+    let mut len = 0usize;
+    // The current line starts at `at`; the current document (content since
+    // its first line, or since its `---` marker's fourth byte) at
+    // `doc_start`, valid while `doc_line != 0`.
+    let mut at = 0usize;
+    let mut doc_start = 0usize;
+    let mut doc_line = 0u64; // first line with content in the document, 0 while none
     let mut number = 0u64;
+    let mut eof = false;
     loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| Error::read_file(Path::new(name), e))?;
-        number += 1;
-        let end = n == 0;
-        let separator = !end && (is_marker(&line, "---") || is_marker(&line, "..."));
+        let end_of_line = match memchr::memchr(b'\n', &buf[at..len]) {
+            Some(i) => at + i + 1,
+            None if eof => len,
+            None => {
+                // Keep what the current document and line need, then read on.
+                let keep = if doc_line != 0 { doc_start } else { at };
+                buf.copy_within(keep..len, 0);
+                len -= keep;
+                at -= keep;
+                doc_start -= doc_start.min(keep);
+                if buf.len() - len < BLOCK / 2 {
+                    buf.resize((2 * buf.len()).max(BLOCK), 0);
+                }
+                let n = loop {
+                    match reader.read(&mut buf[len..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::read_file(Path::new(name), e)),
+                    }
+                };
+                len += n;
+                eof = n == 0;
+                continue;
+            }
+        };
+        let end = at == end_of_line;
+        let line = &buf[at..end_of_line];
+        if !end {
+            number += 1;
+        }
+        let separator = !end && (is_marker(line, b"---") || is_marker(line, b"..."));
         if end || separator {
             if doc_line != 0 {
-                f(doc_line, &doc)?;
+                f(doc_line, utf8(name, &buf[doc_start..at])?)?;
             }
-            doc.clear();
             doc_line = 0;
             if end {
                 return Ok(());
             }
             // `--- {json}` or `--- kind: x` keeps content on the marker line.
-            let rest = line[3..].trim();
+            let rest = utf8(name, &line[3..])?.trim();
             if !rest.is_empty() && !rest.starts_with('#') {
-                doc.push_str(&line[3..]);
+                doc_start = at + 3;
                 doc_line = number;
             }
+            at = end_of_line;
             continue;
         }
-        if doc_line == 0 {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') || (doc.is_empty() && t.starts_with('%')) {
-                continue;
-            }
+        if doc_line == 0 && starts_content(name, line)? {
+            doc_start = at;
             doc_line = number;
         }
-        doc.push_str(&line);
+        at = end_of_line;
     }
 }
 
-fn is_marker(line: &str, marker: &str) -> bool {
-    line.strip_prefix(marker).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+/// Whether `line`, outside a document, starts one: it is not blank, a
+/// comment or a directive (`%`). Decided on the bytes when the first one
+/// past ASCII whitespace is ASCII (the document's text is checked as a
+/// whole later), else through `str::trim`.
+fn starts_content(name: &str, line: &[u8]) -> Result<bool> {
+    // `char::is_whitespace` in ASCII: space, \t, \n, \x0b, \x0c, \r.
+    match line.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')) {
+        None => Ok(false),
+        Some(b'#' | b'%') => {
+            // A skipped line is checked here: the stream must be text throughout.
+            utf8(name, line)?;
+            Ok(false)
+        }
+        Some(b) if b.is_ascii() => Ok(true),
+        Some(_) => {
+            let t = utf8(name, line)?.trim();
+            Ok(!(t.is_empty() || t.starts_with('#') || t.starts_with('%')))
+        }
+    }
+}
+
+/// `bytes` as text; a stream that is not UTF-8 is a read error, as
+/// `BufRead::read_line` reports it.
+fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        Error::read_file(
+            Path::new(name),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"),
+        )
+    })
+}
+
+fn is_marker(line: &[u8], marker: &[u8]) -> bool {
+    line.strip_prefix(marker).is_some_and(|rest| matches!(rest.first(), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
 }
 
 /// The object in document `doc` of file `name`, which starts on `line`:
 /// JSON or YAML; a document that is neither is an input error naming both.
 pub fn parse_object(name: &str, line: u64, doc: &str) -> Result<RawObject> {
     let parsed: std::result::Result<RawObject, String> = if doc.trim_start().starts_with(['{', '[']) {
-        serde_json::from_str(doc).map_err(|e| e.to_string())
+        // The direct reader gives serde_json's value when it takes the
+        // document; serde_json has the last word (and the error) otherwise.
+        match jsonread::raw_object(doc) {
+            Some(obj) => Ok(obj),
+            None => serde_json::from_str(doc).map_err(|e| e.to_string()),
+        }
     } else {
         serde_yaml::from_str(doc).map_err(|e| e.to_string())
     };
@@ -185,6 +271,58 @@ mod tests {
         let (got, ignored) = read(text).unwrap();
         assert_eq!(got, [("-/Pod/a".to_owned(), 3), ("n/Pod/b".to_owned(), 12), ("-/Job/j".to_owned(), 14)]);
         assert_eq!(ignored, 1);
+    }
+
+    /// A reader that gives at most `.1` bytes per read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The documents and lines `documents` hands on, read `capacity` bytes
+    /// at a time.
+    fn split(text: &[u8], capacity: usize) -> Result<Vec<(u64, String)>> {
+        let mut got = Vec::new();
+        documents("m.yaml", Trickle(text, capacity), &mut |line, doc| {
+            got.push((line, doc.to_owned()));
+            Ok(())
+        })?;
+        Ok(got)
+    }
+
+    #[test]
+    fn documents_are_whole_whatever_the_block_size() {
+        let long = format!("{{\"kind\":\"Pod\",\"x\":\"{}\"}}", "y".repeat(300));
+        let text = format!(
+            "%YAML 1.2\r\n\n# c\n--- # marker comment\r\nkind: A\r\n  # inner comment\n\n---\n{long}\n---{long}\n--- {long}\n...\n\
+             \n---\nkind: B\nx: \"\u{e9}t\u{e9}\"\nlast: no newline"
+        );
+        let want = vec![
+            (5, "kind: A\r\n  # inner comment\n\n".to_owned()),
+            (9, format!("{long}\n---{long}\n")),
+            (11, format!(" {long}\n")),
+            (15, "kind: B\nx: \"\u{e9}t\u{e9}\"\nlast: no newline".to_owned()),
+        ];
+        for capacity in [1, 2, 7, 64, 1 << 16] {
+            assert_eq!(split(text.as_bytes(), capacity).unwrap(), want, "capacity {capacity}");
+        }
+        assert!(split(b"", 8).unwrap().is_empty());
+        assert!(split(b"---\n# only a comment\n...\n", 8).unwrap().is_empty());
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_a_read_error() {
+        for text in [&b"kind: Pod\nx: \xff\n"[..], b"# \xfe\nkind: Pod\n", b"--- \xff\n"] {
+            let err = split(text, 4).unwrap_err();
+            assert!(err.to_string().contains("m.yaml"), "{err}");
+            assert!(err.to_string().contains("valid UTF-8"), "{err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod json;
+pub mod jsonread;
 pub mod lines;
 pub mod live;
 pub mod manifest;

@@ -35,18 +35,18 @@ impl Level {
 
 /// Who a violation is about: the pod as a whole or one of its containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
+pub enum Subject<'a> {
     /// A pod-level field (host namespaces, volumes, sysctls, …).
     Pod,
     /// A container, init container or ephemeral container, by name.
-    Container(String),
+    Container(&'a str),
 }
 
 /// One offending setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
+pub struct Violation<'a> {
     /// The pod or the container that sets it.
-    pub subject: Subject,
+    pub subject: Subject<'a>,
     /// What is set, in the admission library's words where it has them.
     pub detail: Cow<'static, str>,
 }
@@ -85,7 +85,7 @@ pub struct Check {
     /// The baseline check this one replaces at the restricted level.
     pub overrides: Option<&'static str>,
     /// Push one [`Violation`] per offending pod setting or container.
-    pub eval: fn(&PodView<'_>, &mut Vec<Violation>),
+    pub eval: for<'a> fn(&PodView<'a>, &mut Vec<Violation<'a>>),
 }
 
 /// Every check of policy version `latest`, baseline first.
@@ -282,11 +282,11 @@ pub fn allowed(pod: &PodView<'_>, level: Level) -> bool {
     })
 }
 
-fn container(c: &Container, detail: impl Into<Cow<'static, str>>) -> Violation {
-    Violation { subject: Subject::Container(c.name.clone()), detail: detail.into() }
+fn container<'a>(c: &'a Container, detail: impl Into<Cow<'static, str>>) -> Violation<'a> {
+    Violation { subject: Subject::Container(&c.name), detail: detail.into() }
 }
 
-fn pod(detail: impl Into<Cow<'static, str>>) -> Violation {
+fn pod<'a>(detail: impl Into<Cow<'static, str>>) -> Violation<'a> {
     Violation { subject: Subject::Pod, detail: detail.into() }
 }
 
@@ -294,7 +294,7 @@ fn is_windows(p: &PodView<'_>) -> bool {
     p.spec.is_windows()
 }
 
-fn host_namespaces(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn host_namespaces<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for (set, name) in
         [(p.spec.host_network, "hostNetwork"), (p.spec.host_pid, "hostPID"), (p.spec.host_ipc, "hostIPC")]
     {
@@ -304,7 +304,7 @@ fn host_namespaces(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn privileged(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn privileged<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for c in p.containers() {
         if c.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
             out.push(container(c, "securityContext.privileged=true"));
@@ -333,7 +333,7 @@ fn added_capabilities(c: &Container) -> &[String] {
     c.security_context.as_ref().and_then(|s| s.capabilities.as_ref()).map_or(&[], |caps| &caps.add)
 }
 
-fn capabilities_baseline(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn capabilities_baseline<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for c in p.containers() {
         let bad: Vec<&str> =
             added_capabilities(c).iter().map(String::as_str).filter(|a| !BASELINE_CAPABILITIES.contains(a)).collect();
@@ -343,13 +343,13 @@ fn capabilities_baseline(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn host_path_volumes(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn host_path_volumes<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for v in p.spec.volumes.iter().filter(|v| v.has("hostPath")) {
         out.push(pod(format!("hostPath volume {:?}", v.name)));
     }
 }
 
-fn host_ports(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn host_ports<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for c in p.containers() {
         let ports: Vec<String> = c.ports.iter().filter(|x| x.host_port != 0).map(|x| x.host_port.to_string()).collect();
         if !ports.is_empty() {
@@ -362,7 +362,7 @@ fn app_armor_type_allowed(kind: &str) -> bool {
     matches!(kind, "RuntimeDefault" | "Localhost")
 }
 
-fn app_armor(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn app_armor<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if let Some(t) = p.spec.security_context.as_ref().and_then(|s| s.app_armor_profile.as_ref()) {
         if !app_armor_type_allowed(&t.kind) {
             out.push(pod(format!("appArmorProfile.type={:?}", t.kind)));
@@ -376,7 +376,8 @@ fn app_armor(p: &PodView<'_>, out: &mut Vec<Violation>) {
         }
     }
     const PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
-    for (key, value) in p.annotations.range(PREFIX.to_owned()..).take_while(|(k, _)| k.starts_with(PREFIX)) {
+    let from = (std::ops::Bound::Included(PREFIX), std::ops::Bound::Unbounded);
+    for (key, value) in p.annotations.range::<str, _>(from).take_while(|(k, _)| k.starts_with(PREFIX)) {
         if !(value.is_empty() || value == "runtime/default" || value.starts_with("localhost/")) {
             out.push(pod(format!("annotation {key}={value:?}")));
         }
@@ -397,7 +398,7 @@ fn se_linux_problem(o: &SeLinuxOptions) -> Option<String> {
     (!bad.is_empty()).then(|| format!("seLinuxOptions: {}", bad.join("; ")))
 }
 
-fn se_linux(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn se_linux<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if let Some(problem) =
         p.spec.security_context.as_ref().and_then(|s| s.se_linux_options.as_ref()).and_then(se_linux_problem)
     {
@@ -412,7 +413,7 @@ fn se_linux(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn proc_mount_restricted(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn proc_mount_restricted<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for c in p.containers() {
         if let Some(m) = c.security_context.as_ref().and_then(|s| s.proc_mount.as_deref()) {
             if m != "Default" {
@@ -422,7 +423,7 @@ fn proc_mount_restricted(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn proc_mount_baseline(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn proc_mount_baseline<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     // A pod in its own user namespace may unmask /proc.
     if !p.spec.in_user_namespace() {
         proc_mount_restricted(p, out);
@@ -435,7 +436,7 @@ fn seccomp_type_allowed(kind: &str) -> bool {
 
 /// Explicitly bad seccomp settings; returns whether the pod level sets an
 /// allowed profile.
-fn seccomp_explicit(p: &PodView<'_>, out: &mut Vec<Violation>) -> bool {
+fn seccomp_explicit<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) -> bool {
     let mut pod_set = false;
     if let Some(t) = p.spec.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref()) {
         if seccomp_type_allowed(&t.kind) {
@@ -454,11 +455,11 @@ fn seccomp_explicit(p: &PodView<'_>, out: &mut Vec<Violation>) -> bool {
     pod_set
 }
 
-fn seccomp_baseline(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn seccomp_baseline<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     seccomp_explicit(p, out);
 }
 
-fn seccomp_restricted(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn seccomp_restricted<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if is_windows(p) {
         return;
     }
@@ -491,7 +492,7 @@ pub const SAFE_SYSCTLS: [&str; 14] = [
     "net.ipv4.tcp_notsent_lowat",
 ];
 
-fn sysctls(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn sysctls<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for s in p.spec.security_context.iter().flat_map(|s| &s.sysctls) {
         if !SAFE_SYSCTLS.contains(&s.name.as_str()) {
             out.push(pod(format!("sysctl {}", s.name)));
@@ -499,7 +500,7 @@ fn sysctls(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn windows_host_process(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn windows_host_process<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if p.spec.security_context.as_ref().and_then(|s| s.windows_options.as_ref()).and_then(|w| w.host_process)
         == Some(true)
     {
@@ -522,22 +523,25 @@ fn handler_hosts(h: Option<&Handler>) -> impl Iterator<Item = &str> {
         .filter(|host| !host.is_empty())
 }
 
-fn host_probes(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn host_probes<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     for c in p.containers() {
         let lifecycle = c.lifecycle.as_ref();
-        let hosts: Vec<&str> = handler_hosts(c.liveness_probe.as_ref())
-            .chain(handler_hosts(c.readiness_probe.as_ref()))
-            .chain(handler_hosts(c.startup_probe.as_ref()))
-            .chain(handler_hosts(lifecycle.and_then(|l| l.post_start.as_ref())))
-            .chain(handler_hosts(lifecycle.and_then(|l| l.pre_stop.as_ref())))
-            .collect();
-        if !hosts.is_empty() {
-            out.push(container(c, format!("probe or lifecycle host {}", hosts.join(", "))));
+        let handlers = [
+            c.liveness_probe.as_ref(),
+            c.readiness_probe.as_ref(),
+            c.startup_probe.as_ref(),
+            lifecycle.and_then(|l| l.post_start.as_ref()),
+            lifecycle.and_then(|l| l.pre_stop.as_ref()),
+        ];
+        if handlers.iter().all(|h| handler_hosts(*h).next().is_none()) {
+            continue;
         }
+        let hosts: Vec<&str> = handlers.into_iter().flat_map(handler_hosts).collect();
+        out.push(container(c, format!("probe or lifecycle host {}", hosts.join(", "))));
     }
 }
 
-fn restricted_volumes(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn restricted_volumes<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     use super::spec::ALLOWED_VOLUME_SOURCES;
     for v in &p.spec.volumes {
         let allowed_mask = (1u32 << ALLOWED_VOLUME_SOURCES) - 1;
@@ -551,7 +555,7 @@ fn restricted_volumes(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn allow_privilege_escalation(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn allow_privilege_escalation<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if is_windows(p) {
         return;
     }
@@ -562,7 +566,7 @@ fn allow_privilege_escalation(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn run_as_non_root(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn run_as_non_root<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if p.spec.in_user_namespace() {
         return;
     }
@@ -592,7 +596,7 @@ fn run_as_non_root(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn run_as_user(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn run_as_user<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if p.spec.in_user_namespace() {
         return;
     }
@@ -606,7 +610,7 @@ fn run_as_user(p: &PodView<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-fn capabilities_restricted(p: &PodView<'_>, out: &mut Vec<Violation>) {
+fn capabilities_restricted<'a>(p: &PodView<'a>, out: &mut Vec<Violation<'a>>) {
     if is_windows(p) {
         return;
     }
@@ -641,15 +645,17 @@ mod tests {
         o.spec.unwrap()
     }
 
-    fn run(id: &str, json: &str) -> Vec<Violation> {
+    fn run(id: &str, json: &str) -> Vec<Violation<'static>> {
         run_with(id, json, &BTreeMap::new())
     }
 
-    fn run_with(id: &str, json: &str, annotations: &BTreeMap<String, String>) -> Vec<Violation> {
-        let s = spec(json);
+    fn run_with(id: &str, json: &str, annotations: &BTreeMap<String, String>) -> Vec<Violation<'static>> {
+        // Violations borrow the spec's container names: the test's spec lives on.
+        let s: &'static PodSpec = Box::leak(Box::new(spec(json)));
+        let annotations: &'static BTreeMap<String, String> = Box::leak(Box::new(annotations.clone()));
         let check = CHECKS.iter().find(|c| c.id == id).unwrap();
         let mut out = Vec::new();
-        (check.eval)(&PodView { annotations, spec: &s }, &mut out);
+        (check.eval)(&PodView { annotations, spec: s }, &mut out);
         out
     }
 
@@ -657,7 +663,7 @@ mod tests {
         v.iter()
             .map(|v| match &v.subject {
                 Subject::Pod => "pod".to_owned(),
-                Subject::Container(c) => c.clone(),
+                Subject::Container(c) => (*c).to_owned(),
             })
             .collect()
     }

@@ -15,8 +15,7 @@ use serde_json::Value;
 
 use super::image::{pinning, Pinning};
 use super::json::{escape_parts, quoted, Pretty};
-use super::pss::{checks_for, Level, Subject, Violation};
-use super::spec::Container;
+use super::pss::{checks_for, Check, Level, PodView, Subject, Violation};
 use super::user::{run_as, RunAs};
 use super::workload::Workload;
 use crate::hdf::model::ResultStatus;
@@ -26,8 +25,8 @@ use crate::hdf::model::ResultStatus;
 pub enum Origin {
     /// A manifest file (`-` for standard input) and the line its document starts on.
     File {
-        /// The path as given.
-        path: String,
+        /// The path as given (shared by the documents of the file).
+        path: Arc<str>,
         /// 1-based line of the document.
         line: u64,
     },
@@ -96,23 +95,14 @@ pub struct Finding {
 impl Finding {
     /// Write this finding as an HDF result: `status`, `code_desc`,
     /// `start_time`, `message` (`skip_message` when skipped), `resource`,
-    /// `resource_id`, the keys and order of an HDF test result.
-    /// `start_time` is already a JSON string (see [`quoted`]).
-    fn write_result<W: Write>(
-        &self,
-        j: &mut Pretty<W>,
-        status: &ResultStatus,
-        start_time: &str,
-        details: &mut EscapedDetail,
-    ) {
+    /// `resource_id`, the keys and order of an HDF test result. The fixed
+    /// text between the values comes from `glue`.
+    fn write_result<W: Write>(&self, j: &mut Pretty<W>, glue: &ResultGlue, details: &mut EscapedDetail) {
         let (path, location) = self.object.json();
         let container = self.container.as_deref();
         j.element();
-        j.open(b'{');
-        j.field("status", status.as_str());
+        j.raw(&glue.open);
         // `container <c> of <path>: <detail>`, or `<path>: <detail>`.
-        j.key("code_desc");
-        j.raw("\"");
         if let Some(c) = container {
             j.raw("container ");
             j.escaped(c);
@@ -131,29 +121,57 @@ impl Finding {
             }
             None => Some(j.escaped(&self.detail)),
         };
-        j.raw("\"");
-        j.key("start_time");
-        j.raw(start_time);
-        j.key(if *status == ResultStatus::Skipped { "skip_message" } else { "message" });
-        j.raw("\"");
+        j.raw(&glue.after_code_desc);
         match (repeated, written) {
             (Some(escaped), _) => j.raw(escaped),
             (None, Some(range)) => j.again(range),
             (None, None) => unreachable!("a detail is written one way or the other"),
         }
-        j.raw("\"");
-        j.key("resource");
+        j.raw(&glue.after_message);
         j.raw(location);
         // `<path>[/<container>]`.
-        j.key("resource_id");
-        j.raw("\"");
+        j.raw(&glue.after_resource);
         j.raw(path);
         if let Some(c) = container {
             j.raw("/");
             j.escaped(c);
         }
-        j.raw("\"");
-        j.close(b'}');
+        j.raw(&glue.close);
+    }
+}
+
+/// The fixed text of the HDF results of one control and status, between
+/// the values: what `Pretty`'s `open`, `field`, `key` and `close` would
+/// write at the depth of the results, made once per control so that a
+/// result is a few block copies.
+struct ResultGlue {
+    /// `{`, `status` and the opening quote of `code_desc`.
+    open: String,
+    /// The closing quote of `code_desc`, `start_time`, and the opening
+    /// quote of `message` (`skip_message`).
+    after_code_desc: String,
+    /// The closing quote of the message and the `resource` key.
+    after_message: String,
+    /// The `resource_id` key and its opening quote.
+    after_resource: String,
+    /// The closing quote of `resource_id` and `}`.
+    close: String,
+}
+
+impl ResultGlue {
+    /// The glue for results written as elements of the open array of `j`;
+    /// `start_time` is already a JSON string.
+    fn new<W: Write>(j: &Pretty<W>, status: &ResultStatus, start_time: &str) -> Self {
+        let outer = j.indentation(0);
+        let inner = j.indentation(1);
+        let message = if *status == ResultStatus::Skipped { "skip_message" } else { "message" };
+        ResultGlue {
+            open: format!("{{\n{inner}\"status\": {},\n{inner}\"code_desc\": \"", quoted(status.as_str())),
+            after_code_desc: format!("\",\n{inner}\"start_time\": {start_time},\n{inner}\"{message}\": \""),
+            after_message: format!("\",\n{inner}\"resource\": "),
+            after_resource: format!(",\n{inner}\"resource_id\": \""),
+            close: format!("\"\n{outer}}}"),
+        }
     }
 }
 
@@ -209,6 +227,8 @@ pub struct Scan {
     level: Level,
     latest: ControlResults,
     root: ControlResults,
+    /// The checks of `level`, in [`checks_for`] order.
+    checks: Vec<&'static Check>,
     /// One entry per check of `level`, in [`checks_for`] order.
     pss: Vec<ControlResults>,
     /// Source errors recorded so far.
@@ -221,6 +241,9 @@ pub struct Scan {
     pub ignored_objects: usize,
     /// Namespaces (live) or files (manifests) read.
     pub sources: usize,
+    /// The shared names of the current workload's containers (see `Names`),
+    /// kept between workloads to save its allocation.
+    shared: Vec<Option<(Arc<str>, Arc<str>)>>,
 }
 
 /// What the HDF document says about the run.
@@ -237,22 +260,66 @@ pub struct RunInfo<'a> {
 /// The name and image of each container of one workload, made shared
 /// strings when the container's first finding needs them, so that its
 /// further findings cost no copy.
-struct Names<'a> {
-    containers: Vec<&'a Container>,
-    shared: Vec<Option<(Arc<str>, Arc<str>)>>,
+struct Names<'a, 's> {
+    view: PodView<'a>,
+    /// One slot per container, in visiting order (a buffer kept by the scan).
+    shared: &'s mut Vec<Option<(Arc<str>, Arc<str>)>>,
 }
 
-impl<'a> Names<'a> {
-    fn new(containers: impl Iterator<Item = &'a Container>) -> Self {
-        let containers: Vec<&Container> = containers.collect();
-        let shared = vec![None; containers.len()];
-        Names { containers, shared }
+impl<'a, 's> Names<'a, 's> {
+    fn new(view: PodView<'a>, shared: &'s mut Vec<Option<(Arc<str>, Arc<str>)>>) -> Self {
+        let s = view.spec;
+        shared.clear();
+        shared.resize(s.init_containers.len() + s.containers.len() + s.ephemeral_containers.len(), None);
+        Names { view, shared }
     }
 
     /// Name and image of container `i` (in visiting order).
     fn get(&mut self, i: usize) -> (Arc<str>, Arc<str>) {
-        let c = self.containers[i];
-        self.shared[i].get_or_insert_with(|| (Arc::from(c.name.as_str()), Arc::from(c.image.as_str()))).clone()
+        let view = self.view;
+        self.shared[i]
+            .get_or_insert_with(|| {
+                let c = view.containers().nth(i).expect("a container of the workload");
+                (Arc::from(c.name.as_str()), Arc::from(c.image.as_str()))
+            })
+            .clone()
+    }
+}
+
+/// `<path>:<line>`, without the formatting machinery (once per object).
+fn file_location(path: &str, line: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = line;
+    loop {
+        at -= 1;
+        // A digit: `n % 10` is below 10.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[at..]).expect("ASCII digits");
+    let mut out = String::with_capacity(path.len() + 1 + digits.len());
+    out.push_str(path);
+    out.push(':');
+    out.push_str(digits);
+    out
+}
+
+/// `image <image:?> <what>`: the `Debug` quoting written directly when the
+/// reference has nothing it would escape (printable ASCII without `"` or `\`).
+fn image_detail(image: &str, what: &str) -> String {
+    if image.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        let mut out = String::with_capacity(image.len() + what.len() + 9);
+        out.push_str("image \"");
+        out.push_str(image);
+        out.push_str("\" ");
+        out.push_str(what);
+        out
+    } else {
+        format!("image {image:?} {what}")
     }
 }
 
@@ -263,12 +330,14 @@ impl Scan {
             level,
             latest: ControlResults::default(),
             root: ControlResults::default(),
+            checks: checks_for(level).collect(),
             pss: checks_for(level).map(|_| ControlResults::default()).collect(),
             errors: Vec::new(),
             objects: 0,
             containers: 0,
             ignored_objects: 0,
             sources: 0,
+            shared: Vec::new(),
         }
     }
 
@@ -281,12 +350,13 @@ impl Scan {
     pub fn add(&mut self, w: &Workload, origin: &Origin) {
         self.objects += 1;
         let location = match origin {
-            Origin::File { path, line } => format!("{path}:{line}"),
+            Origin::File { path, line } => file_location(path, *line),
             Origin::Live => format!("k8s/{}", w.path()),
         };
         let object = Arc::new(Object::new(w.namespace.clone(), w.kind.clone(), w.name.clone(), location));
         let view = w.view();
-        let mut names = Names::new(view.containers());
+        let mut shared = std::mem::take(&mut self.shared);
+        let mut names = Names::new(view, &mut shared);
         let mut finding = |container: Option<usize>, detail: Cow<'static, str>| {
             let (container, image) = container.map(|i| names.get(i)).unzip();
             Finding { object: object.clone(), container, image, detail }
@@ -296,9 +366,9 @@ impl Scan {
             let p = pinning(&c.image);
             if p.floats() {
                 let detail = match p {
-                    Pinning::Latest => format!("image {:?} uses the tag latest", c.image).into(),
+                    Pinning::Latest => image_detail(&c.image, "uses the tag latest").into(),
                     Pinning::Empty => "no image is set".into(),
-                    _ => format!("image {:?} has no tag (the runtime pulls latest)", c.image).into(),
+                    _ => image_detail(&c.image, "has no tag (the runtime pulls latest)").into(),
                 };
                 self.latest.failed.push(finding(Some(i), detail));
             }
@@ -313,17 +383,18 @@ impl Scan {
             }
         }
         let mut found: Vec<Violation> = Vec::new();
-        for (check, results) in checks_for(self.level).zip(&mut self.pss) {
+        for (check, results) in self.checks.iter().zip(&mut self.pss) {
             found.clear();
             (check.eval)(&view, &mut found);
             for v in found.drain(..) {
                 let container = match &v.subject {
                     Subject::Pod => None,
-                    Subject::Container(name) => view.containers().position(|c| &c.name == name),
+                    Subject::Container(name) => view.containers().position(|c| c.name == *name),
                 };
                 results.failed.push(finding(container, v.detail));
             }
         }
+        self.shared = shared;
     }
 
     /// Containers with a floating image.
@@ -463,13 +534,19 @@ impl Scan {
     ) -> std::io::Result<()> {
         head.write(j);
         let mut details = EscapedDetail::default();
-        for f in &r.failed {
-            f.write_result(j, &ResultStatus::Failed, start, &mut details);
-            j.spill()?;
+        if !r.failed.is_empty() {
+            let glue = ResultGlue::new(j, &ResultStatus::Failed, start);
+            for f in &r.failed {
+                f.write_result(j, &glue, &mut details);
+                j.spill()?;
+            }
         }
-        for f in &r.unknown {
-            f.write_result(j, &ResultStatus::Skipped, start, &mut details);
-            j.spill()?;
+        if !r.unknown.is_empty() {
+            let glue = ResultGlue::new(j, &ResultStatus::Skipped, start);
+            for f in &r.unknown {
+                f.write_result(j, &glue, &mut details);
+                j.spill()?;
+            }
         }
         if r.failed.is_empty() && r.unknown.is_empty() {
             let desc = format!("{} containers in {} objects checked: none offends", self.containers, self.objects);
