@@ -24,6 +24,24 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# go_install_into DIR PACKAGE@VERSION [GO-INSTALL-FLAGS...]: build a pinned
+# Go command with the machine's Go into DIR (module and build caches under
+# $KSCAN_CACHE/go), through DIR.partial: a failed build stops the script
+# and leaves no DIR, so the next run builds again instead of finding half a
+# directory.
+go_install_into() {
+  local dir=$1 package=$2
+  shift 2
+  command -v go >/dev/null || die "go not found: install Go 1.24 or newer"
+  log "go: building $package"
+  rm -rf "$dir.partial"
+  mkdir -p "$dir.partial"
+  GOBIN="$dir.partial" GOMODCACHE="$KSCAN_CACHE/go/mod" GOCACHE="$KSCAN_CACHE/go/build" GOFLAGS=-mod=mod \
+    go install "$@" "$package" || die "go install $package failed (above)"
+  rm -rf "$dir"
+  mv "$dir.partial" "$dir"
+}
+
 # build_kscan_for_bench: build kscan for a benchmark and set KSCAN to it;
 # the release build, or with KSCAN_BENCH_PROFILE=dev the debug build (an
 # upper bound for kscan's own share, where an optimised build costs too

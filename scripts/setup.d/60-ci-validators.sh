@@ -37,13 +37,7 @@ ln -sf "$venv/bin/check-jsonschema" "$KSCAN_BIN/check-jsonschema"
 
 # --- actionlint --------------------------------------------------------------
 built="$dir/actionlint-$ACTIONLINT_VERSION"
-if [ ! -x "$built/actionlint" ]; then
-  command -v go >/dev/null || die "go not found: install Go 1.24 or newer"
-  log "go: building actionlint $ACTIONLINT_VERSION"
-  mkdir -p "$built"
-  GOBIN="$built" GOMODCACHE="$KSCAN_CACHE/go/mod" GOCACHE="$KSCAN_CACHE/go/build" GOFLAGS=-mod=mod \
-    go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
-fi
+[ -x "$built/actionlint" ] || go_install_into "$built" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 ln -sf "$built/actionlint" "$KSCAN_BIN/actionlint"
 "$KSCAN_BIN/actionlint" -version | grep -q "${ACTIONLINT_VERSION#v}" \
   || die "actionlint does not run from $built: remove that directory and run again"

@@ -7,12 +7,6 @@ source "$(dirname "$0")/../lib.sh"
 
 ACT_VERSION=v0.2.89
 built="$KSCAN_CACHE/act-$ACT_VERSION"
-if [ ! -x "$built/act" ]; then
-  command -v go >/dev/null || die "go not found: install Go 1.24 or newer"
-  log "go: building act $ACT_VERSION"
-  mkdir -p "$built"
-  GOBIN="$built" GOMODCACHE="$KSCAN_CACHE/go/mod" GOCACHE="$KSCAN_CACHE/go/build" GOFLAGS=-mod=mod \
-    go install "github.com/nektos/act@$ACT_VERSION"
-fi
+[ -x "$built/act" ] || go_install_into "$built" "github.com/nektos/act@$ACT_VERSION"
 ln -sf "$built/act" "$KSCAN_BIN/act"
 "$KSCAN_BIN/act" --version | grep -q "${ACT_VERSION#v}" || die "act does not run from $built: remove that directory and run again"

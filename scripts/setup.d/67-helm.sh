@@ -7,20 +7,11 @@ source "$(dirname "$0")/../lib.sh"
 
 HELM_VERSION=v4.3.2
 built="$KSCAN_CACHE/helm-$HELM_VERSION"
-if [ ! -x "$built/helm" ]; then
-  command -v go >/dev/null || die "go not found: install Go 1.24 or newer"
-  log "go: building helm $HELM_VERSION"
-  rm -rf "$built.partial"
-  mkdir -p "$built.partial"
-  # Helm's version comes from a link-time variable (without it `helm
-  # version` says only v4.3); -s -w leave out the symbol table and DWARF
-  # (86 MB instead of 120 MB), as Helm's own release builds do.
-  GOBIN="$built.partial" GOMODCACHE="$KSCAN_CACHE/go/mod" GOCACHE="$KSCAN_CACHE/go/build" GOFLAGS=-mod=mod \
-    go install -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
-    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" || die "go install helm.sh/helm/v4/cmd/helm@$HELM_VERSION failed (above)"
-  rm -rf "$built"
-  mv "$built.partial" "$built"
-fi
+# Helm's version comes from a link-time variable (without it `helm version`
+# says only v4.3); -s -w leave out the symbol table and DWARF (86 MB instead
+# of 120 MB), as Helm's own release builds do.
+[ -x "$built/helm" ] || go_install_into "$built" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" \
+  -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
 ln -sf "$built/helm" "$KSCAN_BIN/helm"
 # tests/helm/check.py reads the rendered YAML with PyYAML.
 apt_install python3-yaml
