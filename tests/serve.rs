@@ -1332,6 +1332,19 @@ async fn jobs_of(server: &Server, pod: &str) -> Vec<Value> {
     list["items"].as_array().unwrap().iter().filter(|j| j["request"]["target"]["pod"] == pod).cloned().collect()
 }
 
+/// The id of the first job for `pod` a trigger of `server` submits, within
+/// `within`; `never` says what it means when there is none.
+async fn first_job_of(server: &Server, pod: &str, within: Duration, never: &str) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(job) = jobs_of(server, pod).await.first() {
+            return job["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "{never}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test]
 async fn watch_scans_a_pod_that_starts_after_the_server_once() {
     cluster::in_namespace("serve-watch", |client, ns| async move {
@@ -1344,14 +1357,7 @@ async fn watch_scans_a_pod_that_starts_after_the_server_once() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         labelled_pod(&client, &ns, "after", "watched").await;
         labelled_pod(&client, &ns, "other", "unwatched").await;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let id = loop {
-            if let Some(job) = jobs_of(&server, "after").await.first() {
-                break job["id"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "the new pod was never scanned");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let id = first_job_of(&server, "after", Duration::from_secs(120), "the new pod was never scanned").await;
         let job = server.wait_for(&id, &["passed", "failed", "error"]).await;
         assert_eq!(job["status"], "passed", "{job:#}");
         assert_eq!(job["request"]["target"]["container"], "app");
@@ -1828,14 +1834,7 @@ async fn two_replicas_watch_under_one_lease_and_the_other_takes_over_when_the_le
         assert_eq!(leases.get("kscan-triggers").await.map(|l| holder(&l)).unwrap(), Some(leader.clone()));
 
         labelled_pod(&client, &ns, "one", "leased").await;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let id = loop {
-            if let Some(job) = jobs_of(&second, "one").await.first() {
-                break job["id"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "the new pod was never scanned");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let id = first_job_of(&second, "one", Duration::from_secs(120), "the new pod was never scanned").await;
         second.wait_for(&id, &["passed", "failed", "error"]).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(jobs_of(&second, "one").await.len(), 1, "two replicas, one scan");
@@ -1845,14 +1844,13 @@ async fn two_replicas_watch_under_one_lease_and_the_other_takes_over_when_the_le
         first.child.wait().unwrap();
         let killed = Instant::now();
         labelled_pod(&client, &ns, "two", "leased").await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let id = loop {
-            if let Some(job) = jobs_of(&second, "two").await.first() {
-                break job["id"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "the pod that started after the leader died was never scanned");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let id = first_job_of(
+            &second,
+            "two",
+            Duration::from_secs(60),
+            "the pod that started after the leader died was never scanned",
+        )
+        .await;
         let taken_over = killed.elapsed();
         // The lease time (3 s), one renewal period (1 s), and the pod's start.
         assert!(taken_over < Duration::from_secs(12), "took {taken_over:?}");
