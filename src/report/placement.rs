@@ -215,11 +215,7 @@ fn shown_path(file: &str) -> String {
         .ok()
         .filter(|_| path.is_absolute())
         .and_then(|cwd| path.strip_prefix(&cwd).ok().map(|p| p.display().to_string()));
-    let mut shown = relative.unwrap_or_else(|| file.to_owned()).replace('\\', "/");
-    while let Some(rest) = shown.strip_prefix("./") {
-        shown = rest.to_owned();
-    }
-    shown
+    super::view::slashed(&relative.unwrap_or_else(|| file.to_owned()))
 }
 
 /// How the targets of a report mapped onto the manifests.

@@ -289,19 +289,24 @@ pub struct Location {
     pub synthetic: bool,
 }
 
+/// `path` as reports show it: `/`-separated, without a leading `./`.
+pub(super) fn slashed(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let mut rest = path.as_str();
+    while let Some(inner) = rest.strip_prefix("./") {
+        rest = inner;
+    }
+    rest.to_owned()
+}
+
 impl Location {
     fn of(control: &Control, profile: &str, id: &str) -> Self {
         if let Some(location) = Location::of_offence(control) {
             return location;
         }
-        let source = control.source_location.reference.as_deref().map(|r| r.trim().replace('\\', "/"));
+        let source = control.source_location.reference.as_deref().map(|r| slashed(r.trim()));
         match source.filter(|r| !r.is_empty()) {
-            Some(mut path) => {
-                while let Some(rest) = path.strip_prefix("./") {
-                    path = rest.to_owned();
-                }
-                Location { path, line: control.source_location.line.unwrap_or(1).max(1), synthetic: false }
-            }
+            Some(path) => Location { path, line: control.source_location.line.unwrap_or(1).max(1), synthetic: false },
             None => Location {
                 path: format!("kscan/{}/{}", path_segment(profile), path_segment(id)),
                 line: 1,
