@@ -161,10 +161,7 @@ async fn target_history(
 ) -> Result<Json<TargetHistory>, ApiError> {
     who.require(Scope::Read, "reading a target's history")?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "give 1 to 500"));
-    }
+    let limit = super::routes::page_limit(q.limit)?;
     Label::parse("namespace", &namespace).map_err(|e| invalid("namespace", e))?;
     kind(&kind_name)?;
     Subdomain::parse("name", &name).map_err(|e| invalid("name", e))?;

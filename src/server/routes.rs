@@ -311,6 +311,15 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+/// The `limit` of a listing: 1 to 500, 100 when not given.
+pub(super) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "give 1 to 500"));
+    }
+    Ok(limit)
+}
+
 /// The latest scan jobs, newest first (API submissions and triggered scans).
 #[utoipa::path(get, path = "/api/v1/scans", tag = "scans", params(ListQuery),
     responses((status = 200, body = ScanList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -321,10 +330,7 @@ async fn list_scans(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ScanList>, ApiError> {
     who.require(Scope::Read, "listing scans")?;
-    let limit = query(q)?.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "give 1 to 500"));
-    }
+    let limit = page_limit(query(q)?.limit)?;
     let jobs = state.queue.store().recent(&who.namespaces(), limit as usize).await?;
     Ok(Json(ScanList { items: jobs.iter().map(view).collect() }))
 }
