@@ -517,15 +517,7 @@ async fn a_caller_who_may_not_create_jobs_gets_exit_3_naming_the_grants_and_noth
     cluster::in_namespace("dispatch-rbac", |client, ns| async move {
         six_pods(&client, &ns).await;
         // Everything an in-process scan needs, with deletes; nothing on jobs.
-        let rules = json!([
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
-            {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
-            {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create", "delete"]},
-            {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
-             "verbs": ["get", "create", "delete"]},
-        ]);
+        let rules = cluster::in_process_scan_rules(true);
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = cluster::caller_kubeconfig(&client, &ns, dir.path(), "kscan-test-no-jobs", rules).await;
         let output = support::kscan()

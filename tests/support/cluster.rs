@@ -322,15 +322,23 @@ pub fn is_forbidden<T>(result: &Result<T, kube::Error>) -> bool {
 /// grants — but may delete nothing: its scans end with teardown leaving
 /// the run's objects behind (exit 4). Written into `dir`.
 pub async fn no_delete_kubeconfig(client: &Client, ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    let rules = json!([
+    caller_kubeconfig(client, ns, dir, "kscan-test-no-delete", in_process_scan_rules(false)).await
+}
+
+/// The rules of a caller that may run an in-process scan of the exec,
+/// debug or auto strategy: read pods, hold what the run's Role grants, and
+/// create the run's ServiceAccount, Secret, Role, RoleBinding and token;
+/// with `delete`, delete those again. Nothing on Jobs.
+pub fn in_process_scan_rules(delete: bool) -> serde_json::Value {
+    let made: &[&str] = if delete { &["get", "create", "delete"] } else { &["get", "create"] };
+    json!([
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
         {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "patch"]},
-        {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"], "verbs": made},
         {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["get", "create"]},
-    ]);
-    caller_kubeconfig(client, ns, dir, "kscan-test-no-delete", rules).await
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": made},
+    ])
 }
 
 /// A kubeconfig, written into `dir`, for a caller `name` in `ns` that holds
