@@ -40,21 +40,30 @@ impl Reason {
     }
 
     /// The reason an error `message` of one target's scan gives.
+    ///
+    /// Messages carry names and ids (pods, exec ids in hex), so single words
+    /// and status codes match whole words only: an exec id holding `403` or a
+    /// pod named `pull-worker` must not decide the reason. Phrases with
+    /// spaces cannot come from an RFC 1123 name and match as substrings.
     pub fn of(message: &str) -> Self {
         let m = message.to_ascii_lowercase();
-        if m.contains("pod security") || m.contains("podsecurity") {
+        let word = |w: &str| m.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).any(|t| t == w);
+        if m.contains("executable file not found") || m.contains("shell lacks") {
+            // The runtime's own words for a missing shell, whatever wraps them.
+            Reason::NoShell
+        } else if m.contains("pod security") || word("podsecurity") {
             Reason::PodSecurityRefused
-        } else if m.contains("errimagepull") || m.contains("imagepullbackoff") || m.contains("pull") {
+        } else if ["errimagepull", "imagepullbackoff", "errimageneverpull", "invalidimagename"].iter().any(|w| word(w))
+        {
             Reason::ImagePullFailed
-        } else if m.contains("403") || m.contains("forbidden") {
+        } else if word("403") || word("forbidden") {
             Reason::RbacRefused
-        } else if m.contains("404") || m.contains("not found in namespace") || m.contains("is not running") {
+        } else if word("404") || m.contains("not found in namespace") || m.contains("is not running") {
             Reason::PodGone
-        } else if m.contains("did not finish within") || m.contains("timed out") || m.contains("timeout") {
+        } else if m.contains("did not finish within") || m.contains("timed out") || word("timeout") {
             Reason::Timeout
         } else if m.contains("exec `sh`")
             && (m.contains("not found") || m.contains("no such file") || m.contains("exit code 127"))
-            || m.contains("shell lacks")
         {
             Reason::NoShell
         } else {
@@ -145,6 +154,15 @@ mod tests {
             ("`sh` in a/b/c did not finish within 30s", Reason::Timeout),
             ("reading pod ns/web (404)", Reason::PodGone),
             ("the engine wrote invalid JSON", Reason::Other),
+            // Ids and names hold digits and words of other reasons.
+            (
+                "exec `sh` in ns/web-1/app failed: Internal error occurred: failed to start exec \"00f3f302d9b4d356a05e93a\": \
+                 OCI runtime exec failed: exec: \"sh\": executable file not found in $PATH: unknown",
+                Reason::NoShell,
+            ),
+            ("exec `sh` in ns/pull-404-forbidden/app failed: exit code 127", Reason::NoShell),
+            ("the engine in ns/timeout-403/app wrote invalid JSON", Reason::Other),
+            ("container kscan in pod p cannot start: ImagePullBackOff", Reason::ImagePullFailed),
         ] {
             assert_eq!(Reason::of(message), reason, "{message}");
         }
