@@ -157,16 +157,13 @@ pub async fn run(args: Args) -> Result<Outcome> {
     }
     let started = Instant::now();
     let start_time = now_rfc3339();
-    let mut scan = Scan::new(args.standard);
-    let target = if args.manifests.is_empty() {
+    let (scan, target) = if args.manifests.is_empty() {
+        let mut scan = Scan::new(args.standard);
         read_live(&args, &mut scan).await?;
-        "live cluster".to_owned()
+        (scan, "live cluster".to_owned())
     } else {
-        let files = manifest::expand(&args.manifests)?;
-        let totals = manifest::read_all(&files, &mut |w, origin| scan.add(&w, origin))?;
-        scan.sources = totals.files;
-        scan.ignored_objects = totals.ignored;
-        format!("manifests: {}", args.manifests.join(" "))
+        let scan = Scan::of_manifests(args.standard, &manifest::expand(&args.manifests)?)?;
+        (scan, format!("manifests: {}", args.manifests.join(" ")))
     };
     tracing::info!(
         "posture: {} objects, {} containers, {} sources, {} errors",

@@ -7,6 +7,8 @@
 //! object knows the line its document starts on (for SARIF locations).
 //! JSON documents go through the direct reader of [`super::jsonread`]
 //! (serde_json when it declines them), YAML documents through serde_yaml.
+//! Runs of files can be read on threads of their own
+//! ([`read_all_parallel`]), each with its own buffer.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -87,6 +89,71 @@ pub fn read_all(files: &[String], f: &mut impl FnMut(Workload, &Origin)) -> Resu
     })?;
     totals.files = files.len();
     Ok(totals)
+}
+
+/// Read `files` on up to `threads` threads: the files are cut into
+/// contiguous runs of about equal size, each run is read into a state of its
+/// own (`make`, then `add` per pod spec), and the states come back in file
+/// order, so concatenating them gives what one [`read_all`] would.
+///
+/// An error is the one the first failing file (in order) gives, as in
+/// [`read_all`]. Standard input, one file or one thread read on the caller's
+/// thread.
+pub fn read_all_parallel<S: Send>(
+    files: &[String],
+    threads: usize,
+    make: impl Fn() -> S + Sync,
+    add: impl Fn(&mut S, Workload, &Origin) + Sync,
+) -> Result<(Vec<S>, ReadTotals)> {
+    let read_run = |run: &[String]| {
+        let mut state = make();
+        let totals = read_all(run, &mut |w, origin| add(&mut state, w, origin))?;
+        Ok::<_, Error>((state, totals))
+    };
+    let runs = runs_of(files, threads);
+    let parts: Vec<Result<(S, ReadTotals)>> = if runs.len() <= 1 {
+        vec![read_run(files)]
+    } else {
+        std::thread::scope(|scope| {
+            let read_run = &read_run;
+            let handles: Vec<_> = runs.iter().map(|run| scope.spawn(move || read_run(run))).collect();
+            // A panic in a reader is a bug: pass it on as the panic it is.
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        })
+    };
+    let mut states = Vec::with_capacity(parts.len());
+    let mut totals = ReadTotals::default();
+    for part in parts {
+        let (state, t) = part?;
+        states.push(state);
+        totals.files += t.files;
+        totals.ignored += t.ignored;
+    }
+    Ok((states, totals))
+}
+
+/// `files` cut into at most `threads` contiguous runs of about equal bytes
+/// (one run when standard input is among them or sizes are unknown).
+fn runs_of(files: &[String], threads: usize) -> Vec<&[String]> {
+    let sizes: Option<Vec<u64>> =
+        files.iter().map(|f| (f != "-").then(|| std::fs::metadata(f).ok().map(|m| m.len())).flatten()).collect();
+    let Some(sizes) = sizes.filter(|_| threads > 1 && files.len() > 1) else {
+        return vec![files];
+    };
+    let total: u64 = sizes.iter().sum::<u64>().max(1);
+    let mut runs = Vec::new();
+    let (mut start, mut read) = (0usize, 0u64);
+    for (i, size) in sizes.iter().enumerate() {
+        read += size;
+        // Cut where the bytes so far reach the next share of the total.
+        let share = total * (runs.len() as u64 + 1) / threads as u64;
+        if read >= share && runs.len() + 1 < threads && i + 1 < files.len() {
+            runs.push(&files[start..=i]);
+            start = i + 1;
+        }
+    }
+    runs.push(&files[start..]);
+    runs
 }
 
 /// Pass every document of `files` (`-` is standard input) to `f`, with the
@@ -337,5 +404,72 @@ mod tests {
         let err = expand(&["/nonexistent/x.yaml".to_owned()]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("/nonexistent/x.yaml"), "{err}");
+    }
+
+    /// Files of 1 to 12 pods each (uneven sizes), in a temporary directory.
+    fn pod_files(dir: &Path, bad: &[usize]) -> Vec<String> {
+        (0..9)
+            .map(|f| {
+                let path = dir.join(format!("f{f}.yaml"));
+                let mut text = String::new();
+                for p in 0..(f * 7 % 12 + 1) {
+                    text.push_str(&format!("---\nkind: Pod\nmetadata: {{name: p{f}-{p}}}\nspec: {{containers: []}}\n"));
+                }
+                if bad.contains(&f) {
+                    text.push_str("---\nkind: Pod\nspec:\n  hostNetwork: [1]\n");
+                }
+                std::fs::write(&path, text).unwrap();
+                path.display().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_reads_give_the_sequential_order_and_first_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = pod_files(dir.path(), &[]);
+        let mut sequential = Vec::new();
+        let totals = read_all(&files, &mut |w, o| sequential.push((w.path(), o.clone()))).unwrap();
+        assert_eq!(sequential.len(), (0..9).map(|f| f * 7 % 12 + 1).sum::<usize>());
+        for threads in 1..=10 {
+            let (parts, t) =
+                read_all_parallel(&files, threads, Vec::new, |v, w, o| v.push((w.path(), o.clone()))).unwrap();
+            assert!(parts.len() <= threads && !parts.is_empty());
+            assert_eq!(parts.concat(), sequential, "{threads} threads");
+            assert_eq!(t, totals);
+        }
+
+        // Files 3 and 7 hold bad documents: every split reports file 3's.
+        let dir = tempfile::tempdir().unwrap();
+        let files = pod_files(dir.path(), &[3, 7]);
+        let first = read_all(&files, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(first.contains("f3.yaml"), "{first}");
+        for threads in 1..=10 {
+            let err = read_all_parallel(&files, threads, || (), |_, _, _| {}).unwrap_err();
+            assert_eq!(err.to_string(), first, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn runs_are_contiguous_balanced_and_never_split_standard_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = pod_files(dir.path(), &[]);
+        for threads in 1..=12 {
+            let runs = runs_of(&files, threads);
+            assert!(runs.len() <= threads.min(files.len()) && runs.iter().all(|r| !r.is_empty()));
+            assert_eq!(runs.concat(), files);
+        }
+        let sizes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
+        let halves: Vec<u64> = runs_of(&files, 2)
+            .iter()
+            .map(|r| r.iter().map(|f| sizes[files.iter().position(|x| x == f).unwrap()]).sum())
+            .collect();
+        let total: u64 = sizes.iter().sum();
+        assert!(
+            halves[0] >= total / 2 && halves[0] - total / 2 <= *sizes.iter().max().unwrap(),
+            "{halves:?} of {total}"
+        );
+        let with_stdin = [files[0].clone(), "-".to_owned(), files[1].clone()];
+        assert_eq!(runs_of(&with_stdin, 4), vec![&with_stdin[..]]);
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::image::{pinning, Pinning};
 use super::json::{escape_parts, quoted, Pretty};
+use super::manifest;
 use super::pss::{checks_for, Check, Level, PodView, Subject, Violation};
 use super::user::{run_as, RunAs};
 use super::workload::Workload;
@@ -214,6 +215,22 @@ struct ControlResults {
     unknown: Vec<Finding>,
 }
 
+impl ControlResults {
+    fn append(&mut self, later: ControlResults) {
+        // The first part moves in whole, without a copy.
+        for (mine, theirs) in [(&mut self.failed, later.failed), (&mut self.unknown, later.unknown)] {
+            if mine.is_empty() {
+                *mine = theirs;
+            } else {
+                mine.extend(theirs);
+            }
+        }
+    }
+}
+
+/// Threads that read manifests at most.
+const READ_THREADS: usize = 8;
+
 /// Posture control id for `:latest` or untagged images.
 pub const LATEST_ID: &str = "posture-image-latest";
 /// Posture control id for containers running as root.
@@ -341,6 +358,24 @@ impl Scan {
         }
     }
 
+    /// Scan every object of the manifest `files` (as [`manifest::expand`]
+    /// gives them).
+    pub fn of_manifests(level: Level, files: &[String]) -> crate::Result<Scan> {
+        // Parsing is most of a manifest scan's time and files are
+        // independent: runs of them are read on every CPU (a few at most;
+        // more threads only split the same disk) and joined in order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(READ_THREADS);
+        let (parts, totals) =
+            manifest::read_all_parallel(files, threads, || Scan::new(level), |s, w, origin| s.add(&w, origin))?;
+        let mut scan = Scan::new(level);
+        for part in parts {
+            scan.append(part);
+        }
+        scan.sources = totals.files;
+        scan.ignored_objects = totals.ignored;
+        Ok(scan)
+    }
+
     /// The Pod Security Standards level enforced.
     pub fn level(&self) -> Level {
         self.level
@@ -395,6 +430,23 @@ impl Scan {
             }
         }
         self.shared = shared;
+    }
+
+    /// Append `later`'s results after this scan's, as if its workloads had
+    /// been added after these: how scans of consecutive runs of files (read
+    /// on threads of their own) become one.
+    pub fn append(&mut self, later: Scan) {
+        assert_eq!(self.level, later.level, "scans of one run enforce one level");
+        self.latest.append(later.latest);
+        self.root.append(later.root);
+        for (mine, theirs) in self.pss.iter_mut().zip(later.pss) {
+            mine.append(theirs);
+        }
+        self.errors.extend(later.errors);
+        self.objects += later.objects;
+        self.containers += later.containers;
+        self.ignored_objects += later.ignored_objects;
+        self.sources += later.sources;
     }
 
     /// Containers with a floating image.
@@ -679,10 +731,14 @@ mod tests {
     use crate::posture::spec::RawObject;
     use crate::posture::workload::extract;
 
-    fn written(s: &Scan) -> crate::hdf::Execution {
+    fn hdf_text(s: &Scan) -> String {
         let mut buf = Vec::new();
         s.write_hdf(&RunInfo { target: "m", start_time: "t", duration: 0.0 }, &mut buf).unwrap();
-        serde_json::from_slice(&buf).unwrap()
+        String::from_utf8(buf).unwrap()
+    }
+
+    fn written(s: &Scan) -> crate::hdf::Execution {
+        serde_json::from_str(&hdf_text(s)).unwrap()
     }
 
     fn scan(json: &str, level: Level) -> Scan {
@@ -690,6 +746,31 @@ mod tests {
         let o: RawObject = serde_json::from_str(json).unwrap();
         extract(o, &mut |w| s.add(&w, &Origin::File { path: "m.yaml".into(), line: 3 }));
         s
+    }
+
+    #[test]
+    fn appended_scans_write_what_one_scan_of_both_writes() {
+        let pods = [
+            r#"{"kind":"Pod","metadata":{"name":"a","namespace":"ns"},"spec":{"hostPID":true,
+                "containers":[{"name":"c","image":"nginx","securityContext":{"runAsUser":0}}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"b"},"spec":{"containers":[{"name":"d","image":"x:latest"}]}}"#,
+            r#"{"kind":"Pod","metadata":{"name":"c"},"spec":{"containers":[{"name":"e","image":"x:1",
+                "securityContext":{"privileged":true,"runAsNonRoot":true}}]}}"#,
+        ];
+        let add = |s: &mut Scan, json: &str| {
+            let o: RawObject = serde_json::from_str(json).unwrap();
+            extract(o, &mut |w| s.add(&w, &Origin::File { path: "m.yaml".into(), line: 1 }));
+        };
+        let mut whole = Scan::new(Level::Restricted);
+        pods.iter().for_each(|p| add(&mut whole, p));
+        for cut in 0..=pods.len() {
+            let (mut first, mut second) = (Scan::new(Level::Restricted), Scan::new(Level::Restricted));
+            pods[..cut].iter().for_each(|p| add(&mut first, p));
+            pods[cut..].iter().for_each(|p| add(&mut second, p));
+            first.append(second);
+            assert_eq!(hdf_text(&first), hdf_text(&whole), "cut at {cut}");
+            assert_eq!((first.objects, first.containers), (3, 3));
+        }
     }
 
     #[test]
