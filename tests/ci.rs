@@ -1559,6 +1559,30 @@ mod act {
         stand_ins
     }
 
+    /// A `kscan` for act's PATH that waits two seconds after the binary
+    /// under test exits before passing its status on. act's host executor
+    /// returns as soon as a step's process exits non-zero and closes the
+    /// step's terminal before it has been drained (nektos/act v0.2.89,
+    /// pkg/container/host_environment.go: `err = cmd.Run(); if err != nil
+    /// { return err }` comes before `<-logctx.Done()`), so on a loaded
+    /// machine the last lines a failing step prints (kscan's teardown
+    /// annotation among them) went missing from its log: a step printing 40
+    /// lines and exiting 4 showed 13 of them in 2 of 12 runs beside four
+    /// busy loops, and all 40 in 12 of 12 with a one-second wait. GitHub's
+    /// runner reads a step's output to the end; the wait lets act's reader.
+    fn kscan_draining_act(dir: &Path) -> PathBuf {
+        let bin = dir.join("act-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("kscan");
+        std::fs::write(
+            &shim,
+            format!("#!/bin/sh\n'{}' \"$@\"\nstatus=$?\nsleep 2\nexit $status\n", env!("CARGO_BIN_EXE_kscan")),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        bin
+    }
+
     fn act(with: &[(&str, &str)]) -> ActRun {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
@@ -1566,7 +1590,7 @@ mod act {
         std::fs::write(repo.join(".github/workflows/kscan.yml"), workflow(with)).unwrap();
         let git = Command::new("git").args(["init", "-q"]).current_dir(&repo).status().unwrap();
         assert!(git.success());
-        let bin = kscan_on_path(dir.path());
+        let bin = kscan_draining_act(dir.path());
         let mut cmd = Command::new(support::tool("act"));
         cmd.args(["push", "-P", "ubuntu-24.04=-self-hosted", "--action-offline-mode"]);
         for (repository, folder) in third_party_stand_ins(dir.path()) {
