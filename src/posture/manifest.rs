@@ -135,8 +135,8 @@ pub fn read_all_parallel<S: Send>(
 /// `files` cut into at most `threads` contiguous runs of about equal bytes
 /// (one run when standard input is among them or sizes are unknown).
 fn runs_of(files: &[String], threads: usize) -> Vec<&[String]> {
-    let sizes: Option<Vec<u64>> =
-        files.iter().map(|f| (f != "-").then(|| std::fs::metadata(f).ok().map(|m| m.len())).flatten()).collect();
+    let size = |f: &String| if f == "-" { None } else { std::fs::metadata(f).ok().map(|m| m.len()) };
+    let sizes: Option<Vec<u64>> = files.iter().map(size).collect();
     let Some(sizes) = sizes.filter(|_| threads > 1 && files.len() > 1) else {
         return vec![files];
     };
