@@ -1569,7 +1569,8 @@ mod act {
     /// annotation among them) went missing from its log: a step printing 40
     /// lines and exiting 4 showed 13 of them in 2 of 12 runs beside four
     /// busy loops, and all 40 in 12 of 12 with a one-second wait. GitHub's
-    /// runner reads a step's output to the end; the wait lets act's reader.
+    /// runner reads a step's output to the end; the wait gives act's reader
+    /// the time to do the same.
     fn kscan_draining_act(dir: &Path) -> PathBuf {
         let bin = dir.join("act-bin");
         std::fs::create_dir_all(&bin).unwrap();

@@ -459,16 +459,11 @@ mod tests {
             assert!(runs.len() <= threads.min(files.len()) && runs.iter().all(|r| !r.is_empty()));
             assert_eq!(runs.concat(), files);
         }
-        let sizes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
-        let halves: Vec<u64> = runs_of(&files, 2)
-            .iter()
-            .map(|r| r.iter().map(|f| sizes[files.iter().position(|x| x == f).unwrap()]).sum())
-            .collect();
-        let total: u64 = sizes.iter().sum();
-        assert!(
-            halves[0] >= total / 2 && halves[0] - total / 2 <= *sizes.iter().max().unwrap(),
-            "{halves:?} of {total}"
-        );
+        let size = |f: &String| std::fs::metadata(f).unwrap().len();
+        let halves: Vec<u64> = runs_of(&files, 2).iter().map(|r| r.iter().map(size).sum()).collect();
+        let total: u64 = files.iter().map(size).sum();
+        let largest = files.iter().map(size).max().unwrap();
+        assert!(halves[0] >= total / 2 && halves[0] - total / 2 <= largest, "{halves:?} of {total}");
         let with_stdin = [files[0].clone(), "-".to_owned(), files[1].clone()];
         assert_eq!(runs_of(&with_stdin, 4), vec![&with_stdin[..]]);
     }

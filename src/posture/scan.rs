@@ -217,14 +217,8 @@ struct ControlResults {
 
 impl ControlResults {
     fn append(&mut self, later: ControlResults) {
-        // The first part moves in whole, without a copy.
-        for (mine, theirs) in [(&mut self.failed, later.failed), (&mut self.unknown, later.unknown)] {
-            if mine.is_empty() {
-                *mine = theirs;
-            } else {
-                mine.extend(theirs);
-            }
-        }
+        self.failed.extend(later.failed);
+        self.unknown.extend(later.unknown);
     }
 }
 
@@ -367,7 +361,9 @@ impl Scan {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(READ_THREADS);
         let (parts, totals) =
             manifest::read_all_parallel(files, threads, || Scan::new(level), |s, w, origin| s.add(&w, origin))?;
-        let mut scan = Scan::new(level);
+        // The first run's scan takes the later ones in, without a copy of its own.
+        let mut parts = parts.into_iter();
+        let mut scan = parts.next().unwrap_or_else(|| Scan::new(level));
         for part in parts {
             scan.append(part);
         }
