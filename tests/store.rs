@@ -134,6 +134,25 @@ where
     let mut interrupted = adopted[0].clone();
     interrupted.status = JobStatus::Interrupted;
     assert!(store.update_if(&interrupted, JobStatus::Running).await.unwrap(), "the adopter writes it");
+
+    // An ending is written with its results and history, or not at all: the
+    // owner that lost c writes nothing, its adopter writes all three.
+    let files = || vec![ResultFile { name: "c.hdf.json".into(), body: b"{}".to_vec() }];
+    let points = || vec![point("c", "Pod/c", 10, 90)];
+    let mut lost = adopted[1].clone();
+    (lost.owner, lost.status) = (Some("r2".into()), JobStatus::Passed);
+    assert!(!store.finish(&lost, JobStatus::Running, files(), points()).await.unwrap(), "the previous owner lost it");
+    assert!(store.results("c").await.unwrap().is_empty(), "no results of a lost ending");
+    assert!(store.target_runs("ns", "Pod/c", "app", None, 9).await.unwrap().is_empty(), "no history of a lost ending");
+    assert_eq!(store.get("c").await.unwrap().unwrap().status, JobStatus::Running);
+    let mut won = adopted[1].clone();
+    won.status = JobStatus::Passed;
+    assert!(store.finish(&won, JobStatus::Running, files(), points()).await.unwrap(), "the adopter ends it");
+    assert_eq!(store.get("c").await.unwrap().unwrap().status, JobStatus::Passed);
+    assert_eq!(store.results("c").await.unwrap()[0].name, "c.hdf.json");
+    assert_eq!(store.target_runs("ns", "Pod/c", "app", None, 9).await.unwrap().len(), 1);
+    assert!(!store.finish(&won, JobStatus::Running, files(), points()).await.unwrap(), "ended once");
+    assert_eq!(store.target_runs("ns", "Pod/c", "app", None, 9).await.unwrap().len(), 1, "one history point");
     assert_eq!(store.get("d").await.unwrap().unwrap().owner.as_deref(), Some("r1"));
     store.leave("r1").await.unwrap();
     assert!(store.get("nope").await.unwrap().is_none());

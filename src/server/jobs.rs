@@ -496,17 +496,14 @@ impl Queue {
         };
         job.summary = ending.summary;
         job.finished_ms = Some(now_ms());
-        if !ending.files.is_empty() {
-            self.store.put_results(&job.id, ending.files).await?;
-        }
-        let points = history(&job);
-        if !points.is_empty() {
-            self.store.put_target_runs(points).await?;
-        }
         if job.request.callback.is_some() {
             job.callback = Some(CallbackState { state: "pending".into(), attempts: 0, last_error: None });
         }
-        let written = self.store.update_if(&job, JobStatus::Running).await;
+        // The ending, results and history are written together or not at
+        // all: a replica killed in between would otherwise leave history
+        // points for a scan its peer then runs again.
+        let points = history(&job);
+        let written = self.store.finish(&job, JobStatus::Running, ending.files, points).await;
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
         if !written? {
             tracing::warn!(

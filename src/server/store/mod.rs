@@ -132,6 +132,19 @@ pub trait Store: Send + Sync {
     /// never written here: only [`Store::claim`] and [`Store::adopt_orphans`]
     /// change it.
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool>;
+    /// Write the ended `job` as [`Store::update_if`] does and, only when that
+    /// write happened, its result `files` (replacing earlier ones, unless
+    /// empty) and its history points, in one transaction; whether it was
+    /// written. A replica killed before it commits leaves no history behind
+    /// for the job its peer then runs again, and one that lost the job to a
+    /// peer writes nothing.
+    async fn finish(
+        &self,
+        job: &Job,
+        expected: JobStatus,
+        files: Vec<ResultFile>,
+        runs: Vec<TargetRun>,
+    ) -> Result<bool>;
     /// Take the oldest queued job for `owner`: it becomes `running` with
     /// `run_id` and `started_ms`, atomically, so that no other worker of any
     /// replica takes it too. `None` when nothing is queued.

@@ -20,10 +20,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{Error as PgError, NoTls, Row};
 
 use super::{Job, ResultFile, Store, TargetRun};
 use crate::error::{Error, Result};
@@ -314,6 +314,75 @@ fn attempts(job: &Job) -> i32 {
     i32::try_from(job.attempts).unwrap_or(i32::MAX)
 }
 
+/// Write `job` if its stored status is `expected` and its owner unchanged
+/// ([`Store::update_if`]); whether it was.
+async fn update_job(c: &impl GenericClient, job: &Job, expected: JobStatus) -> std::result::Result<bool, PgError> {
+    let n = c
+        .execute(
+            "UPDATE jobs SET status = $2, run_id = $3, started_ms = $4, finished_ms = $5, error = $6, \
+             summary = $7, attempts = $8, callback = $9 \
+             WHERE id = $1 AND status = $10 AND owner IS NOT DISTINCT FROM $11",
+            &[
+                &job.id,
+                &job.status.as_str(),
+                &job.run_id,
+                &job.started_ms,
+                &job.finished_ms,
+                &job.error,
+                &job.summary.as_ref().map(Json),
+                &attempts(job),
+                &job.callback.as_ref().map(Json),
+                &expected.as_str(),
+                &job.owner,
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// The result files of job `id` become `files`, in order.
+async fn replace_results(c: &impl GenericClient, id: &str, files: &[ResultFile]) -> std::result::Result<(), PgError> {
+    c.execute("DELETE FROM results WHERE job_id = $1", &[&id]).await?;
+    for (i, f) in files.iter().enumerate() {
+        let position = i32::try_from(i).unwrap_or(i32::MAX);
+        c.execute(
+            "INSERT INTO results (job_id, position, name, body) VALUES ($1, $2, $3, $4)",
+            &[&id, &position, &f.name, &f.body],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Add history points.
+async fn insert_target_runs(c: &impl GenericClient, runs: &[TargetRun]) -> std::result::Result<(), PgError> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for r in runs {
+        c.execute(
+            "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
+             passed, failed, skipped, error, no_impact, compliance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &r.job_id,
+                &r.namespace,
+                &r.workload,
+                &r.container,
+                &r.pod,
+                &r.finished_ms,
+                &r.status.as_str(),
+                &n(r.counts.passed),
+                &n(r.counts.failed),
+                &n(r.counts.skipped),
+                &n(r.counts.error),
+                &n(r.counts.no_impact),
+                &n(r.counts.compliance),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for Postgres {
     async fn insert(&self, job: &Job) -> Result<()> {
@@ -350,28 +419,29 @@ impl Store for Postgres {
 
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool> {
         let client = self.client("update").await?;
-        let n = client
-            .execute(
-                "UPDATE jobs SET status = $2, run_id = $3, started_ms = $4, finished_ms = $5, error = $6, \
-                 summary = $7, attempts = $8, callback = $9 \
-                 WHERE id = $1 AND status = $10 AND owner IS NOT DISTINCT FROM $11",
-                &[
-                    &job.id,
-                    &job.status.as_str(),
-                    &job.run_id,
-                    &job.started_ms,
-                    &job.finished_ms,
-                    &job.error,
-                    &job.summary.as_ref().map(Json),
-                    &attempts(job),
-                    &job.callback.as_ref().map(Json),
-                    &expected.as_str(),
-                    &job.owner,
-                ],
-            )
-            .await
-            .map_err(failed("update"))?;
-        Ok(n == 1)
+        update_job(&client, job, expected).await.map_err(failed("update"))
+    }
+
+    async fn finish(
+        &self,
+        job: &Job,
+        expected: JobStatus,
+        files: Vec<ResultFile>,
+        runs: Vec<TargetRun>,
+    ) -> Result<bool> {
+        let mut client = self.client("finish").await?;
+        let tx = client.transaction().await.map_err(failed("finish"))?;
+        // Dropping the transaction rolls it back: nothing of a job this
+        // replica no longer owns is written.
+        if !update_job(&tx, job, expected).await.map_err(failed("finish"))? {
+            return Ok(false);
+        }
+        if !files.is_empty() {
+            replace_results(&tx, &job.id, &files).await.map_err(failed("finish"))?;
+        }
+        insert_target_runs(&tx, &runs).await.map_err(failed("finish"))?;
+        tx.commit().await.map_err(failed("finish"))?;
+        Ok(true)
     }
 
     async fn claim(&self, owner: &str, run_id: &str, started_ms: i64) -> Result<Option<Job>> {
@@ -504,16 +574,7 @@ impl Store for Postgres {
     async fn put_results(&self, id: &str, files: Vec<ResultFile>) -> Result<()> {
         let mut client = self.client("store results").await?;
         let tx = client.transaction().await.map_err(failed("store results"))?;
-        tx.execute("DELETE FROM results WHERE job_id = $1", &[&id]).await.map_err(failed("store results"))?;
-        for (i, f) in files.iter().enumerate() {
-            let position = i32::try_from(i).unwrap_or(i32::MAX);
-            tx.execute(
-                "INSERT INTO results (job_id, position, name, body) VALUES ($1, $2, $3, $4)",
-                &[&id, &position, &f.name, &f.body],
-            )
-            .await
-            .map_err(failed("store results"))?;
-        }
+        replace_results(&tx, id, &files).await.map_err(failed("store results"))?;
         tx.commit().await.map_err(failed("store results"))
     }
 
@@ -536,31 +597,7 @@ impl Store for Postgres {
     async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()> {
         let mut client = self.client("store history").await?;
         let tx = client.transaction().await.map_err(failed("store history"))?;
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        for r in &runs {
-            tx.execute(
-                "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
-                 passed, failed, skipped, error, no_impact, compliance) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                &[
-                    &r.job_id,
-                    &r.namespace,
-                    &r.workload,
-                    &r.container,
-                    &r.pod,
-                    &r.finished_ms,
-                    &r.status.as_str(),
-                    &n(r.counts.passed),
-                    &n(r.counts.failed),
-                    &n(r.counts.skipped),
-                    &n(r.counts.error),
-                    &n(r.counts.no_impact),
-                    &n(r.counts.compliance),
-                ],
-            )
-            .await
-            .map_err(failed("store history"))?;
-        }
+        insert_target_runs(&tx, &runs).await.map_err(failed("store history"))?;
         tx.commit().await.map_err(failed("store history"))
     }
 

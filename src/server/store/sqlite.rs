@@ -121,6 +121,68 @@ impl Sqlite {
     }
 }
 
+/// Write `job` if its stored status is `expected` and its owner unchanged
+/// ([`Store::update_if`]); whether it was.
+fn update_job(c: &Connection, job: &Job, expected: JobStatus) -> rusqlite::Result<bool> {
+    c.execute(
+        "UPDATE jobs SET status = ?2, run_id = ?3, started_ms = ?4, finished_ms = ?5, error = ?6, \
+         summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10 AND owner IS ?11",
+        params![
+            job.id,
+            job.status.as_str(),
+            job.run_id,
+            job.started_ms,
+            job.finished_ms,
+            job.error,
+            job.summary.as_ref().map(json),
+            job.attempts,
+            job.callback.as_ref().map(json),
+            expected.as_str(),
+            job.owner,
+        ],
+    )
+    .map(|n| n == 1)
+}
+
+/// The result files of job `id` become `files`, in order.
+fn replace_results(c: &Connection, id: &str, files: &[ResultFile]) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM results WHERE job_id = ?1", [id])?;
+    for (i, f) in files.iter().enumerate() {
+        c.execute(
+            "INSERT INTO results (job_id, position, name, body) VALUES (?1, ?2, ?3, ?4)",
+            params![id, i as i64, f.name, f.body],
+        )?;
+    }
+    Ok(())
+}
+
+/// Add history points.
+fn insert_target_runs(c: &Connection, runs: &[TargetRun]) -> rusqlite::Result<()> {
+    for r in runs {
+        c.execute(
+            "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
+             passed, failed, skipped, error, no_impact, compliance) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                r.job_id,
+                r.namespace,
+                r.workload,
+                r.container,
+                r.pod,
+                r.finished_ms,
+                r.status.as_str(),
+                r.counts.passed as i64,
+                r.counts.failed as i64,
+                r.counts.skipped as i64,
+                r.counts.error as i64,
+                r.counts.no_impact as i64,
+                r.counts.compliance as i64,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// Whether process `pid` on this host still runs (a process of another
 /// user counts: it exists).
 fn process_alive(pid: u32) -> bool {
@@ -248,25 +310,29 @@ impl Store for Sqlite {
 
     async fn update_if(&self, job: &Job, expected: JobStatus) -> Result<bool> {
         let job = job.clone();
-        self.with("update", move |c| {
-            c.execute(
-                "UPDATE jobs SET status = ?2, run_id = ?3, started_ms = ?4, finished_ms = ?5, error = ?6, \
-                 summary = ?7, attempts = ?8, callback = ?9 WHERE id = ?1 AND status = ?10 AND owner IS ?11",
-                params![
-                    job.id,
-                    job.status.as_str(),
-                    job.run_id,
-                    job.started_ms,
-                    job.finished_ms,
-                    job.error,
-                    job.summary.as_ref().map(json),
-                    job.attempts,
-                    job.callback.as_ref().map(json),
-                    expected.as_str(),
-                    job.owner,
-                ],
-            )
-            .map(|n| n == 1)
+        self.with("update", move |c| update_job(c, &job, expected)).await
+    }
+
+    async fn finish(
+        &self,
+        job: &Job,
+        expected: JobStatus,
+        files: Vec<ResultFile>,
+        runs: Vec<TargetRun>,
+    ) -> Result<bool> {
+        let job = job.clone();
+        self.with("finish", move |c| {
+            let tx = c.transaction()?;
+            // Dropping the transaction rolls it back: nothing of a job this
+            // replica no longer owns is written.
+            if !update_job(&tx, &job, expected)? {
+                return Ok(false);
+            }
+            if !files.is_empty() {
+                replace_results(&tx, &job.id, &files)?;
+            }
+            insert_target_runs(&tx, &runs)?;
+            tx.commit().map(|()| true)
         })
         .await
     }
@@ -386,13 +452,7 @@ impl Store for Sqlite {
         let id = id.to_owned();
         self.with("store results", move |c| {
             let tx = c.transaction()?;
-            tx.execute("DELETE FROM results WHERE job_id = ?1", [&id])?;
-            for (i, f) in files.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO results (job_id, position, name, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, i as i64, f.name, f.body],
-                )?;
-            }
+            replace_results(&tx, &id, &files)?;
             tx.commit()
         })
         .await
@@ -411,28 +471,7 @@ impl Store for Sqlite {
     async fn put_target_runs(&self, runs: Vec<TargetRun>) -> Result<()> {
         self.with("store history", move |c| {
             let tx = c.transaction()?;
-            for r in &runs {
-                tx.execute(
-                    "INSERT INTO target_runs (job_id, namespace, workload, container, pod, finished_ms, status, \
-                     passed, failed, skipped, error, no_impact, compliance) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    params![
-                        r.job_id,
-                        r.namespace,
-                        r.workload,
-                        r.container,
-                        r.pod,
-                        r.finished_ms,
-                        r.status.as_str(),
-                        r.counts.passed as i64,
-                        r.counts.failed as i64,
-                        r.counts.skipped as i64,
-                        r.counts.error as i64,
-                        r.counts.no_impact as i64,
-                        r.counts.compliance as i64,
-                    ],
-                )?;
-            }
+            insert_target_runs(&tx, &runs)?;
             tx.commit()
         })
         .await
